@@ -1,0 +1,50 @@
+# MetaStore — build, run and test. `make run` and `make test` work on a fresh
+# Debian machine: `deps` installs what is missing (as root, via apt-get).
+
+GO        ?= go
+SEED      ?=
+SEEDS     ?= 200
+PKGS_RACE := ./core/... ./engines/... ./checker/...
+
+.PHONY: all deps build run test test-short vet fmt-check import-check sim sweep bench clean
+
+all: build
+
+deps:
+	@./scripts/deps.sh
+
+build: deps
+	$(GO) build ./...
+
+run: build
+	$(GO) run ./cmd/metastore $(ARGS)
+
+# The full test suite CI runs: formatting, vet, the core's import rules, all
+# tests, the race detector on the production packages, and the simulator sweep.
+test: deps fmt-check vet import-check
+	$(GO) test -count=1 -timeout 25m ./...
+	$(GO) test -count=1 -race -timeout 20m $(PKGS_RACE)
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+# core/ and sim/ must stay deterministic: no goroutine-, time- or OS-bound
+# imports (core/realworld is the one exception: the real clock and disk).
+import-check:
+	@./scripts/import-check.sh
+
+sim:
+	$(GO) test ./sim -run '^TestSim$$' -count=1 -v $(if $(SEED),-seed=$(SEED))
+
+sweep:
+	$(GO) test ./sim -run '^TestSweep$$' -count=1 -v -seeds=$(SEEDS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./engines/... ./sim/...
+
+clean:
+	rm -rf .peers *.metastore

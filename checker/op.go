@@ -1,0 +1,233 @@
+package checker
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Open is the Return time of an operation whose outcome is unknown: it may
+// take effect at any point after its invocation, or never.
+const Open int64 = math.MaxInt64
+
+// Kind names a client operation.
+type Kind uint8
+
+// The operations a client records. Each maps onto one etcd request.
+const (
+	// Get reads one key (RangeRequest without RangeEnd).
+	Get Kind = iota + 1
+	// Put writes one key (PutRequest).
+	Put
+	// Delete deletes one key (DeleteRangeRequest without RangeEnd).
+	Delete
+	// TxnCAS is Txn(If(compare on Key)).Then(Put(Key, Value)), with an
+	// optional Else(Get(Key)) branch (Input.ElseGet).
+	TxnCAS
+	// Range reads every key starting with Input.Key ("" reads all keys).
+	Range
+)
+
+var kindNames = [...]string{Get: "get", Put: "put", Delete: "delete", TxnCAS: "cas", Range: "range"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) && kindNames[k] != "" {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", uint8(k))
+}
+
+// CompareTarget is the field a TxnCAS compares for equality, as etcd's
+// Compare.Target.
+type CompareTarget uint8
+
+// Compare targets. As in etcd, a missing key has version, create and mod
+// revision 0 and fails every value comparison.
+const (
+	CompareValue CompareTarget = iota + 1
+	CompareVersion
+	CompareModRev
+	CompareCreateRev
+)
+
+var targetNames = [...]string{CompareValue: "value", CompareVersion: "version", CompareModRev: "mod", CompareCreateRev: "create"}
+
+func (c CompareTarget) String() string {
+	if int(c) < len(targetNames) && targetNames[c] != "" {
+		return targetNames[c]
+	}
+	return fmt.Sprintf("target(%d)", uint8(c))
+}
+
+// Input is what a client asked for.
+type Input struct {
+	Kind Kind
+	// Key is the key (Get, Put, Delete, TxnCAS) or the prefix (Range).
+	Key string
+	// Value is the value written by Put and TxnCAS. Workloads make it unique
+	// per write: the log witnesses identify writes by (Key, Value).
+	Value string
+	// Compare, CmpValue and CmpRev describe a TxnCAS's equality compare:
+	// CmpValue for CompareValue, CmpRev for the revision/version targets
+	// (0 means "the key does not exist").
+	Compare  CompareTarget
+	CmpValue string
+	CmpRev   int64
+	// ElseGet adds Else(Get(Key)) to a TxnCAS; the read is then checked.
+	ElseGet bool
+}
+
+// KV is a key as etcd returns it (mvccpb.KeyValue without lease).
+type KV struct {
+	Key       string
+	Value     string
+	ModRev    int64
+	CreateRev int64
+	Version   int64
+}
+
+// Status is what the client learnt about an operation's fate.
+type Status uint8
+
+// Statuses. The zero Status is invalid, so a forgotten status cannot pass.
+const (
+	// OK: the server answered; Output holds its answer.
+	OK Status = iota + 1
+	// Failed: the operation certainly did not take effect (for example it
+	// was rejected before being proposed). It is left out of the check.
+	Failed
+	// Unknown: no answer (timeout, connection lost). The operation may take
+	// effect at any time after its invocation, or never.
+	Unknown
+)
+
+var statusNames = [...]string{OK: "ok", Failed: "failed", Unknown: "unknown"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) && statusNames[s] != "" {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+// Output is the server's answer. Copy every field from the etcd response:
+// the model checks all of them.
+type Output struct {
+	Status Status
+	// Revision is the response header's revision: for a write that changed
+	// state, the revision it created; otherwise the store's revision when it
+	// was served.
+	Revision int64
+	// Found and KV: Get, and TxnCAS's else-branch read. KV.Key may be left
+	// empty (the input names the key); its other fields must match.
+	Found bool
+	KV    KV
+	// KVs: Range, sorted by key.
+	KVs []KV
+	// Deleted: Delete's DeleteRangeResponse.Deleted (0 or 1).
+	Deleted int64
+	// Succeeded: TxnCAS's TxnResponse.Succeeded.
+	Succeeded bool
+}
+
+// Op is one recorded client operation. Times are the simulator's virtual
+// nanoseconds (any monotonic unit will do); the interval [Invoke, Return]
+// is closed, so operations sharing an endpoint are concurrent.
+type Op struct {
+	ID       int // index in the History
+	ClientID int
+	Input    Input
+	Output   Output
+	Invoke   int64
+	Return   int64 // Open while unanswered or Unknown
+}
+
+// writes reports whether o is an acknowledged operation that created a new
+// revision.
+func (o Op) writes() bool {
+	if o.Output.Status != OK {
+		return false
+	}
+	switch o.Input.Kind {
+	case Put:
+		return true
+	case Delete:
+		return o.Output.Deleted > 0
+	case TxnCAS:
+		return o.Output.Succeeded
+	}
+	return false
+}
+
+func (in Input) String() string {
+	switch in.Kind {
+	case Get, Delete:
+		return fmt.Sprintf("%s(%q)", in.Kind, in.Key)
+	case Put:
+		return fmt.Sprintf("put(%q, %q)", in.Key, in.Value)
+	case Range:
+		return fmt.Sprintf("range(prefix %q)", in.Key)
+	case TxnCAS:
+		cmp := fmt.Sprintf("%s==%d", in.Compare, in.CmpRev)
+		if in.Compare == CompareValue {
+			cmp = fmt.Sprintf("value==%q", in.CmpValue)
+		}
+		s := fmt.Sprintf("cas(%q if %s then put %q", in.Key, cmp, in.Value)
+		if in.ElseGet {
+			s += " else get"
+		}
+		return s + ")"
+	}
+	return fmt.Sprintf("%s(%q)", in.Kind, in.Key)
+}
+
+func (kv KV) String() string {
+	return fmt.Sprintf("%q=%q@mod%d,create%d,v%d", kv.Key, kv.Value, kv.ModRev, kv.CreateRev, kv.Version)
+}
+
+// describe renders an output in the context of its input.
+func (out Output) describe(in Input) string {
+	if out.Status != OK {
+		return out.Status.String()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "rev %d", out.Revision)
+	switch in.Kind {
+	case Get:
+		if out.Found {
+			fmt.Fprintf(&b, ", %q@mod%d,create%d,v%d", out.KV.Value, out.KV.ModRev, out.KV.CreateRev, out.KV.Version)
+		} else {
+			b.WriteString(", not found")
+		}
+	case Delete:
+		fmt.Fprintf(&b, ", deleted %d", out.Deleted)
+	case TxnCAS:
+		fmt.Fprintf(&b, ", succeeded %t", out.Succeeded)
+		if !out.Succeeded && in.ElseGet {
+			if out.Found {
+				fmt.Fprintf(&b, ", else %q@mod%d", out.KV.Value, out.KV.ModRev)
+			} else {
+				b.WriteString(", else not found")
+			}
+		}
+	case Range:
+		fmt.Fprintf(&b, ", %d keys [", len(out.KVs))
+		for i, kv := range out.KVs {
+			if i > 0 {
+				b.WriteString(" ")
+			}
+			fmt.Fprintf(&b, "%q=%q@%d", kv.Key, kv.Value, kv.ModRev)
+		}
+		b.WriteString("]")
+	}
+	return b.String()
+}
+
+// String renders an operation for error messages.
+func (o Op) String() string {
+	ret := "open"
+	if o.Return != Open {
+		ret = fmt.Sprint(o.Return)
+	}
+	return fmt.Sprintf("op #%d client %d [%d, %s] %s -> %s", o.ID, o.ClientID, o.Invoke, ret, o.Input, o.Output.describe(o.Input))
+}

@@ -1,0 +1,119 @@
+package core
+
+import (
+	"errors"
+	"math/rand/v2"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"metastore/core/engine"
+)
+
+// Errors the replica answers with (besides mvcc's request errors).
+var (
+	ErrStopped       = errors.New("core: replica stopped")
+	ErrNotLeader     = errors.New("core: not the leader")
+	ErrNoLeader      = errors.New("core: no leader")
+	ErrDropped       = errors.New("core: proposal dropped")
+	ErrLeaseExpired  = errors.New("core: lease expired")
+	ErrTooManyReads  = errors.New("core: too many pending reads")
+	ErrRequestTooBig = errors.New("core: request is too large")
+)
+
+// Result is what a request's callback receives.
+type Result struct {
+	Resp proto.Message // etcd response; nil when Err is set
+	Err  error
+	// Index is the raft index the request was applied at (writes) or read
+	// at (linearizable reads); 0 for local answers.
+	Index uint64
+}
+
+// Callback receives a request's result, on the goroutine that drives the
+// replica, exactly once — or never, when the replica crashes or the
+// proposal is lost in a leader change (callers time out).
+type Callback func(Result)
+
+// EventSink receives the watch events of each applied revision, in revision
+// order, on the driving goroutine. It must not block.
+type EventSink func(rev int64, events []*mvccpb.Event)
+
+// Canaries are deliberate bugs the simulator switches on to prove its checker
+// is not vacuous. Production never sets them.
+type Canaries struct {
+	ReadWithoutReadIndex bool // C1: linearizable reads served from local state
+	AckOnAppend          bool // C2: ack a write when the leader appends it
+	SkipWALSync          bool // C3: WAL Sync does nothing
+	SendBeforePersist    bool // C4: send messages before entries/HardState are durable
+	NoDedup              bool // C5: apply a duplicated request twice
+	LeaseBasedReads      bool // C6: raft ReadOnlyLeaseBased
+	AppliedIndexApart    bool // C7: applied index written apart from the data
+}
+
+// Config configures a replica. Zero values take the seed report's defaults.
+type Config struct {
+	ID uint64
+	// Peers are the voters of a brand-new cluster; used only when Dir holds
+	// no state and Join is false.
+	Peers []uint64
+	// Join starts with an empty log, waiting for the leader's snapshot (a
+	// member added through a configuration change).
+	Join bool
+	// Dir is where the WAL and snapshot files live on Disk.
+	Dir     string
+	Disk    Disk
+	Clock   Clock
+	Network Network
+	// Engine holds the MVCC state. A non-durable engine must be empty.
+	Engine engine.Engine
+	// Rand draws request IDs; seeded in the simulator.
+	Rand *rand.Rand
+
+	ElectionTicks             int    // default 10
+	HeartbeatTicks            int    // default 1
+	MaxSizePerMsg             uint64 // default 4 MiB
+	MaxInflightMsgs           int    // default 512
+	MaxUncommittedEntriesSize uint64 // default 1 GiB
+	// SnapshotEntries is how many applied entries trigger a snapshot and
+	// log compaction (etcd's --snapshot-count); default 10000.
+	SnapshotEntries uint64
+	// CatchUpEntries stay in the log after compaction for slow followers.
+	CatchUpEntries uint64 // default 5000 (capped to SnapshotEntries)
+	// LeaseCheckpointTicks is how often the leader checkpoints remaining
+	// lease TTLs; default 50.
+	LeaseCheckpointTicks int
+	// MaxPendingReads bounds queued linearizable reads; default 4096.
+	MaxPendingReads int
+	// WALSegmentBytes is the WAL segment size; 0 takes the WAL's default.
+	WALSegmentBytes int64
+
+	Canary Canaries
+	Logger raft.Logger // default: discard
+}
+
+// Status is a replica's view of itself and the cluster.
+type Status struct {
+	ID           uint64
+	Leader       uint64
+	Term         uint64
+	Role         string // "leader", "follower", "candidate", "pre-candidate"
+	Commit       uint64
+	Applied      uint64
+	Revision     int64
+	CompactRev   int64
+	Learner      bool
+	Voters       []uint64
+	Learners     []uint64
+	SnapshotIdx  uint64
+	LeaderChange uint64 // how many times this replica saw the leader change
+	// SnapshotsInstalled counts leader snapshots this replica installed.
+	SnapshotsInstalled uint64
+}
+
+// compile-time check that the request type is the proto we replicate.
+var _ proto.Message = (*pb.InternalRaftRequest)(nil)
+var _ = raftpb.EntryNormal

@@ -1,0 +1,88 @@
+package mvcc
+
+import (
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+)
+
+// applyPut runs a top-level Put request.
+func (s *Store) applyPut(p *pb.PutRequest) Result {
+	if err := validatePut(p); err != nil {
+		return Result{Err: err}
+	}
+	if err := s.checkPut(p, s.rev); err != nil {
+		return Result{Err: err}
+	}
+	w := s.beginWrite()
+	resp := s.put(w, p)
+	return Result{Resp: resp, Events: s.endWrite()}
+}
+
+// checkPut reports the state-dependent errors of p at revision atRev: an
+// unknown lease, or ignore_value/ignore_lease on a missing key.
+func (s *Store) checkPut(p *pb.PutRequest, atRev int64) error {
+	if p.Lease != 0 && s.leases[p.Lease] == nil {
+		return ErrLeaseNotFound
+	}
+	if p.IgnoreValue || p.IgnoreLease {
+		ki := s.idx.get(p.Key)
+		if ki == nil {
+			return ErrKeyNotFound
+		}
+		if _, ok := ki.at(atRev); !ok {
+			return ErrKeyNotFound
+		}
+	}
+	return nil
+}
+
+// putAlloc holds everything one put allocates, so that it costs one
+// allocation; the messages are handed out by pointer, never copied.
+type putAlloc struct {
+	resp pb.PutResponse
+	hdr  pb.ResponseHeader
+	kv   mvccpb.KeyValue
+	prev mvccpb.KeyValue
+	ev   mvccpb.Event
+	evs  [1]*mvccpb.Event // Result.Events of a lone put
+}
+
+// put writes p inside w; checkPut has passed.
+func (s *Store) put(w *writeTxn, p *pb.PutRequest) *pb.PutResponse {
+	a := new(putAlloc)
+	ki := s.idx.getOrCreate(p.Key)
+	var prev *mvccpb.KeyValue
+	if r, ok := ki.at(w.readRev()); ok {
+		prev = &a.prev
+		s.readKVInto(r, prev)
+	}
+	kv := &a.kv
+	kv.Key, kv.Value, kv.Lease = ki.key, p.Value, p.Lease
+	kv.CreateRevision, kv.ModRevision, kv.Version = w.rev(), w.rev(), 1
+	if prev != nil {
+		kv.CreateRevision = prev.CreateRevision
+		kv.Version = prev.Version + 1
+		if p.IgnoreValue {
+			kv.Value = prev.Value
+		}
+		if p.IgnoreLease {
+			kv.Lease = prev.Lease
+		}
+	} else if p.IgnoreValue {
+		// NB: only reachable inside a txn whose earlier from-key delete
+		// (which etcd's duplicate check lets through) removed the key;
+		// etcd panics there, we write an empty value.
+		kv.Value = nil
+	}
+	resp := &a.resp
+	a.hdr.Revision = w.rev()
+	resp.Header = &a.hdr
+	if p.PrevKv {
+		resp.PrevKv = prev
+	}
+	if w.events == nil {
+		w.events = a.evs[:0]
+	}
+	s.putKV(w, ki, kv, prev, &a.ev)
+	return resp
+}

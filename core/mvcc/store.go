@@ -1,0 +1,251 @@
+package mvcc
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"metastore/core/engine"
+)
+
+// Store is the MVCC state machine over an engine. It is not safe for
+// concurrent use: the replica's single owner calls it.
+//
+// Engine errors while applying are fatal (Apply panics): the in-memory
+// indexes would no longer match the engine, and a replica that cannot
+// persist must stop rather than diverge.
+type Store struct {
+	// NoDedup disables request de-duplication (canary C5): a re-proposed
+	// request ID is applied again. A deliberate bug for the simulator.
+	NoDedup bool
+	// SplitAppliedIndex writes the applied index and the dedup record in a
+	// second engine batch after the data (canary C7), so a crash between
+	// the two leaves data applied but not recorded as applied. A deliberate
+	// bug for the simulator; never set it in production.
+	SplitAppliedIndex bool
+
+	eng     engine.Engine
+	idx     *index
+	rev     int64  // current revision; 1 for an empty store
+	compact int64  // last compacted revision; 0 when never
+	applied uint64 // raft index of the last applied entry
+	leases  map[int64]*lease
+	members map[uint64]Member
+	dedup   *dedupLog
+
+	batch engine.Batch // reused for every write
+	meta  engine.Batch // second batch for SplitAppliedIndex
+	buf   []byte       // scratch for encodings; engines copy on Set
+	w     *writeTxn    // the write in progress, nil between Applies
+	wtx   writeTxn     // reused storage behind w
+}
+
+// Open loads the store from eng (empty engine: a fresh store at revision 1
+// with applied index 0).
+func Open(eng engine.Engine) (*Store, error) {
+	s := &Store{eng: eng}
+	s.batch = eng.NewBatch()
+	s.meta = eng.NewBatch()
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load rebuilds every in-memory structure from the engine.
+func (s *Store) load() error {
+	s.idx = newIndex()
+	s.rev, s.compact, s.applied = 1, 0, 0
+	s.leases = make(map[int64]*lease)
+	s.members = make(map[uint64]Member)
+	s.dedup = newDedupLog(dedupWindow)
+
+	if v, ok, err := s.eng.Get(keyRev); err != nil {
+		return fmt.Errorf("mvcc: load: %w", err)
+	} else if ok {
+		s.rev = int64(binary.BigEndian.Uint64(v))
+	}
+	if v, ok, err := s.eng.Get(keyCompact); err != nil {
+		return fmt.Errorf("mvcc: load: %w", err)
+	} else if ok {
+		s.compact = int64(binary.BigEndian.Uint64(v))
+	}
+	if v, ok, err := s.eng.Get(keyApplied); err != nil {
+		return fmt.Errorf("mvcc: load: %w", err)
+	} else if ok {
+		s.applied = binary.BigEndian.Uint64(v)
+	}
+	if err := s.loadLeases(); err != nil {
+		return err
+	}
+	if err := s.loadIndex(); err != nil {
+		return err
+	}
+	if err := s.loadMembers(); err != nil {
+		return err
+	}
+	return s.loadDedup()
+}
+
+// loadIndex replays the history in revision order into the key index and
+// attaches each live key to its lease.
+func (s *Store) loadIndex() error {
+	it := s.eng.NewIter(prefixRev, prefixEnd(prefixRev))
+	defer it.Close()
+	liveLease := make(map[string]int64)
+	var kv mvccpb.KeyValue
+	for ok := it.First(); ok; ok = it.Next() {
+		rev := parseRevKey(it.Key())
+		tomb := decodeRecord(it.Value(), &kv)
+		ki := s.idx.getOrCreate(kv.Key)
+		if tomb {
+			ki.tombstone(rev)
+			delete(liveLease, string(kv.Key))
+		} else {
+			ki.put(rev)
+			if kv.Lease != 0 {
+				liveLease[string(kv.Key)] = kv.Lease
+			} else {
+				delete(liveLease, string(kv.Key))
+			}
+		}
+	}
+	if it.Last() {
+		s.rev = max(s.rev, parseRevKey(it.Key()).main)
+	}
+	for k, id := range liveLease {
+		if l := s.leases[id]; l != nil {
+			l.keys[k] = struct{}{}
+		}
+	}
+	return nil
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p.
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// Apply executes one committed request at raft index. The same sequence of
+// (index, request) gives the same state and Hash on every replica. The data,
+// the applied index and the request ID's de-duplication record are written
+// in one engine batch.
+//
+// The caller must not pass an index at or below AppliedIndex (replay is the
+// replica's to skip). Resp and Events may share messages and may alias the
+// request's byte slices: treat them as read-only.
+func (s *Store) Apply(index uint64, req *pb.InternalRaftRequest) Result {
+	id := req.GetHeader().GetID()
+	dedup := id != 0 && !s.NoDedup
+	if dedup && s.dedup.has(id) {
+		s.commit(index, 0)
+		return Result{Duplicate: true}
+	}
+	res := s.dispatch(index, req)
+	if !dedup {
+		id = 0
+	}
+	s.commit(index, id)
+	return res
+}
+
+// dispatch runs req, leaving its data writes in s.batch.
+func (s *Store) dispatch(index uint64, req *pb.InternalRaftRequest) Result {
+	switch {
+	case req.Put != nil:
+		return s.applyPut(req.Put)
+	case req.DeleteRange != nil:
+		return s.applyDeleteRange(req.DeleteRange)
+	case req.Txn != nil:
+		return s.applyTxn(req.Txn)
+	case req.Range != nil:
+		if err := validateRange(req.Range); err != nil {
+			return Result{Err: err}
+		}
+		resp, err := s.Range(req.Range)
+		if err != nil {
+			return Result{Err: err}
+		}
+		return Result{Resp: resp}
+	case req.Compaction != nil:
+		return s.applyCompaction(req.Compaction)
+	case req.LeaseGrant != nil:
+		return s.applyLeaseGrant(index, req.LeaseGrant)
+	case req.LeaseRevoke != nil:
+		return s.applyLeaseRevoke(req.LeaseRevoke)
+	case req.LeaseCheckpoint != nil:
+		return s.applyLeaseCheckpoint(req.LeaseCheckpoint)
+	default:
+		return Result{Err: ErrUnsupported}
+	}
+}
+
+// commit writes the pending data batch together with the applied index and,
+// when id != 0, the request's dedup record.
+func (s *Store) commit(index uint64, id uint64) {
+	meta := s.batch
+	if s.SplitAppliedIndex {
+		s.write(s.batch)
+		meta = s.meta
+	}
+	s.buf = binary.BigEndian.AppendUint64(s.buf[:0], index)
+	meta.Set(keyApplied, s.buf)
+	if id != 0 {
+		s.dedup.add(meta, id, index)
+	}
+	s.write(meta)
+	s.applied = index
+}
+
+// write applies b to the engine and resets it; an engine failure is fatal.
+func (s *Store) write(b engine.Batch) {
+	if b.Len() == 0 {
+		return
+	}
+	if err := s.eng.Write(b); err != nil {
+		panic(fmt.Sprintf("mvcc: engine write failed: %v", err))
+	}
+	b.Reset()
+}
+
+// ApplyNoop records index as applied for entries that carry no request.
+func (s *Store) ApplyNoop(index uint64) error {
+	return s.writeMeta(index, nil)
+}
+
+// writeMeta writes the applied index, plus whatever fill adds, in one batch.
+func (s *Store) writeMeta(index uint64, fill func(engine.Batch)) error {
+	b := s.batch
+	if fill != nil {
+		fill(b)
+	}
+	b.Set(keyApplied, binary.BigEndian.AppendUint64(nil, index))
+	if err := s.eng.Write(b); err != nil {
+		b.Reset()
+		return fmt.Errorf("mvcc: %w", err)
+	}
+	b.Reset()
+	s.applied = index
+	return nil
+}
+
+// AppliedIndex is the raft index of the last applied entry.
+func (s *Store) AppliedIndex() uint64 { return s.applied }
+
+// Rev is the current revision.
+func (s *Store) Rev() int64 { return s.rev }
+
+// CompactRev is the last compacted revision (0: none).
+func (s *Store) CompactRev() int64 { return s.compact }
+
+// header returns a response header at rev.
+func header(rev int64) *pb.ResponseHeader { return &pb.ResponseHeader{Revision: rev} }

@@ -1,0 +1,131 @@
+package mvcc
+
+import (
+	"fmt"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+)
+
+// writeTxn is one request's write in progress. All its changes share the
+// revision begin+1 and are numbered by sub-revision in order; the revision
+// only advances (end) when at least one change was made. Reads during the
+// write see the earlier changes: the key index is updated at once, and the
+// values not yet in the engine are served from pending.
+type writeTxn struct {
+	begin   int64
+	pending []*mvccpb.KeyValue // by sub-revision; nil for tombstones
+	events  []*mvccpb.Event
+}
+
+func (w *writeTxn) rev() int64 { return w.begin + 1 }
+
+// readRev is the revision reads inside the write see: begin+1 once it has
+// changed something, as etcd's write txn reads.
+func (w *writeTxn) readRev() int64 {
+	if len(w.pending) > 0 {
+		return w.begin + 1
+	}
+	return w.begin
+}
+
+func (w *writeTxn) changed() bool { return len(w.pending) > 0 }
+
+// beginWrite starts a write at the current revision.
+func (s *Store) beginWrite() *writeTxn {
+	w := &s.wtx
+	clear(w.pending)
+	w.pending = w.pending[:0]
+	w.begin = s.rev
+	w.events = nil
+	s.w = w
+	return w
+}
+
+// endWrite finishes the write: it advances the revision when something
+// changed and returns the events.
+func (s *Store) endWrite() []*mvccpb.Event {
+	w := s.w
+	s.w = nil
+	if w.changed() {
+		s.rev = w.rev()
+	}
+	ev := w.events
+	w.events = nil
+	clear(w.pending)
+	w.pending = w.pending[:0]
+	return ev
+}
+
+// readKV returns a fresh copy of the version at rev; its byte slices are
+// shared and must not be modified.
+func (s *Store) readKV(rev revision) *mvccpb.KeyValue {
+	kv := new(mvccpb.KeyValue)
+	s.readKVInto(rev, kv)
+	return kv
+}
+
+// readKVInto fills kv with the version at rev.
+func (s *Store) readKVInto(rev revision, kv *mvccpb.KeyValue) {
+	if w := s.w; w != nil && rev.main == w.rev() {
+		p := w.pending[rev.sub]
+		kv.Key, kv.Value, kv.Lease = p.Key, p.Value, p.Lease
+		kv.CreateRevision, kv.ModRevision, kv.Version = p.CreateRevision, p.ModRevision, p.Version
+		return
+	}
+	s.buf = appendRevKey(s.buf[:0], rev)
+	v, ok, err := s.eng.Get(s.buf)
+	if err != nil || !ok {
+		panic(fmt.Sprintf("mvcc: revision %d.%d indexed but unreadable: ok=%v err=%v", rev.main, rev.sub, ok, err))
+	}
+	decodeRecord(v, kv)
+}
+
+// current returns the live version of key as the write sees it, or nil.
+func (s *Store) current(ki *keyIndex, atRev int64) *mvccpb.KeyValue {
+	if ki == nil {
+		return nil
+	}
+	rev, ok := ki.at(atRev)
+	if !ok {
+		return nil
+	}
+	return s.readKV(rev)
+}
+
+// putKV writes kv (ModRevision set by the caller to w.rev()) as the next
+// change, indexes it, moves its lease attachment from prev's, and records
+// the PUT event ev (filled here).
+func (s *Store) putKV(w *writeTxn, ki *keyIndex, kv, prev *mvccpb.KeyValue, ev *mvccpb.Event) {
+	rev := revision{main: w.rev(), sub: int64(len(w.pending))}
+	s.buf = appendRevKey(s.buf[:0], rev)
+	n := len(s.buf)
+	s.buf = appendRecord(s.buf, kv, false)
+	s.batch.Set(s.buf[:n], s.buf[n:])
+	ki.put(rev)
+	w.pending = append(w.pending, kv)
+	var old int64
+	if prev != nil {
+		old = prev.Lease
+	}
+	if old != kv.Lease {
+		s.detach(old, kv.Key)
+		s.attach(kv.Lease, kv.Key)
+	}
+	ev.Type, ev.Kv, ev.PrevKv = mvccpb.PUT, kv, prev
+	w.events = append(w.events, ev)
+}
+
+// deleteKey writes a tombstone for the live key ki (whose version is prev)
+// as the next change, detaches its lease and records the DELETE event.
+func (s *Store) deleteKey(w *writeTxn, ki *keyIndex, prev *mvccpb.KeyValue) {
+	rev := revision{main: w.rev(), sub: int64(len(w.pending))}
+	tomb := &mvccpb.KeyValue{Key: ki.key, ModRevision: rev.main}
+	s.buf = appendRevKey(s.buf[:0], rev)
+	n := len(s.buf)
+	s.buf = appendRecord(s.buf, tomb, true)
+	s.batch.Set(s.buf[:n], s.buf[n:])
+	ki.tombstone(rev)
+	w.pending = append(w.pending, nil)
+	s.detach(prev.Lease, ki.key)
+	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.DELETE, Kv: tomb, PrevKv: prev})
+}

@@ -1,0 +1,93 @@
+package realworld
+
+import (
+	"os"
+	"slices"
+
+	"metastore/core/disk"
+)
+
+// OSDisk is disk.FS on the operating system's file system. Names are used
+// exactly as given (absolute, or relative to the working directory). The
+// zero value is ready to use.
+type OSDisk struct{}
+
+var _ disk.FS = OSDisk{}
+
+// Create implements disk.FS: the file is write-only and appends.
+func (OSDisk) Create(name string) (disk.File, error) {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+// OpenAppend implements disk.FS: the file reads, and writes at its end.
+func (OSDisk) OpenAppend(name string) (disk.File, error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND, 0)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+// Open implements disk.FS.
+func (OSDisk) Open(name string) (disk.File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return osFile{f}, nil
+}
+
+// Rename implements disk.FS.
+func (OSDisk) Rename(oldname, newname string) error { return os.Rename(oldname, newname) }
+
+// Remove implements disk.FS.
+func (OSDisk) Remove(name string) error { return os.Remove(name) }
+
+// List implements disk.FS.
+func (OSDisk) List(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	slices.Sort(names) // ReadDir sorts too; the contract should not rest on it
+	return names, nil
+}
+
+// MkdirAll implements disk.FS.
+func (OSDisk) MkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }
+
+// SyncDir implements disk.FS by fsyncing the directory itself, which is
+// what makes creations, renames and removals in it durable on Linux.
+func (OSDisk) SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	if err := d.Sync(); err != nil {
+		d.Close()
+		return err
+	}
+	return d.Close()
+}
+
+// osFile adds Size to *os.File, which has the rest of disk.File.
+type osFile struct {
+	*os.File
+}
+
+// Size implements disk.File.
+func (f osFile) Size() (int64, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}

@@ -1,0 +1,309 @@
+package core
+
+import (
+	"fmt"
+	"path"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"metastore/core/mvcc"
+	"metastore/core/wal"
+)
+
+// Replica is one member's state machine: raft, its WAL and snapshots, and
+// the MVCC store. It owns no goroutines and no timers: the world calls Tick,
+// Step, Propose, Read and HandleReady from one goroutine (production) or
+// from the simulator's event loop. It is not safe for concurrent use.
+type Replica struct {
+	cfg     Config
+	rn      *raft.RawNode
+	storage *raft.MemoryStorage
+	wal     *wal.WAL
+	store   *mvcc.Store
+
+	walDir, snapDir string
+
+	confState     *raftpb.ConfState
+	snapIndex     uint64 // index of the newest snapshot taken or installed
+	leader        uint64
+	role          raft.StateType
+	leaderChanges uint64
+	installs      uint64
+
+	// pending maps request IDs to the callbacks waiting for their apply.
+	pending map[uint64]Callback
+	reads   readQueue
+	lessor  lessor
+	sink    EventSink
+
+	// failed is set when a persistence error made the replica fail-stop.
+	failed error
+}
+
+// Open starts a replica from the state in cfg.Dir, bootstrapping a new
+// cluster (cfg.Peers) or waiting to join (cfg.Join) when there is none.
+func Open(cfg Config) (*Replica, error) {
+	cfg.setDefaults()
+	if cfg.ID == 0 {
+		return nil, fmt.Errorf("core: replica ID must be non-zero")
+	}
+	if cfg.Disk == nil || cfg.Clock == nil || cfg.Network == nil || cfg.Engine == nil || cfg.Rand == nil {
+		return nil, fmt.Errorf("core: Config needs Disk, Clock, Network, Engine and Rand")
+	}
+	r := &Replica{
+		cfg:       cfg,
+		storage:   raft.NewMemoryStorage(),
+		walDir:    path.Join(cfg.Dir, "wal"),
+		snapDir:   path.Join(cfg.Dir, "snap"),
+		pending:   make(map[uint64]Callback),
+		confState: &raftpb.ConfState{},
+	}
+	r.lessor.init()
+	r.reads.init()
+	store, err := mvcc.Open(cfg.Engine)
+	if err != nil {
+		return nil, fmt.Errorf("core: open store: %w", err)
+	}
+	r.store = store
+	r.store.NoDedup = cfg.Canary.NoDedup
+	r.store.SplitAppliedIndex = cfg.Canary.AppliedIndexApart
+	if err := cfg.Disk.MkdirAll(r.snapDir); err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
+	fresh := !wal.Exists(cfg.Disk, r.walDir)
+	if fresh {
+		if store.AppliedIndex() != 0 {
+			return nil, fmt.Errorf("core: engine holds state (applied index %d) but %s has no WAL", store.AppliedIndex(), r.walDir)
+		}
+		if r.wal, err = wal.Create(cfg.Disk, r.walDir, r.walOptions()); err != nil {
+			return nil, fmt.Errorf("core: create WAL: %w", err)
+		}
+	} else if err := r.recover(); err != nil {
+		return nil, err
+	}
+	rn, err := raft.NewRawNode(r.raftConfig())
+	if err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
+	r.rn = rn
+	if fresh && !cfg.Join {
+		if len(cfg.Peers) == 0 {
+			return nil, fmt.Errorf("core: a new cluster needs Peers (or Join)")
+		}
+		peers := make([]raft.Peer, len(cfg.Peers))
+		for i, id := range cfg.Peers {
+			peers[i] = raft.Peer{ID: id}
+		}
+		if err := rn.Bootstrap(peers); err != nil {
+			return nil, fmt.Errorf("core: bootstrap: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// recover loads the newest snapshot and the WAL after it, and brings the
+// store up to the snapshot when the engine is behind it.
+func (r *Replica) recover() error {
+	snap, err := wal.LoadNewestSnapshot(r.cfg.Disk, r.snapDir)
+	if err != nil {
+		return fmt.Errorf("core: load snapshot: %w", err)
+	}
+	w, rec, err := wal.Open(r.cfg.Disk, r.walDir, r.walOptions())
+	if err != nil {
+		return fmt.Errorf("core: open WAL: %w", err)
+	}
+	r.wal = w
+	snapIdx := snap.GetMetadata().GetIndex()
+	if rec.Snapshot.Index > snapIdx {
+		return fmt.Errorf("core: WAL has a snapshot marker at index %d but the newest readable snapshot file is at %d", rec.Snapshot.Index, snapIdx)
+	}
+	if snap != nil {
+		if err := r.storage.ApplySnapshot(snap); err != nil {
+			return fmt.Errorf("core: install snapshot: %w", err)
+		}
+		r.snapIndex = snapIdx
+		r.confState = snap.GetMetadata().GetConfState()
+		if !r.cfg.Engine.Durable() || r.store.AppliedIndex() < snapIdx {
+			if err := r.store.Restore(snap.GetData()); err != nil {
+				return fmt.Errorf("core: restore snapshot %d: %w", snapIdx, err)
+			}
+		}
+	}
+	hs := rec.HardState
+	if hs == nil {
+		hs = &raftpb.HardState{}
+	}
+	if snap != nil {
+		// A crash between saving a snapshot file and its WAL marker leaves a
+		// snapshot newer than the HardState. Its contents are committed
+		// (a leader sent them), so commit and term may rise to it; the vote
+		// is dropped only with a term it was not cast in.
+		md := snap.GetMetadata()
+		if hs.GetCommit() < md.GetIndex() || hs.GetTerm() < md.GetTerm() {
+			hs = proto.Clone(hs).(*raftpb.HardState)
+			if hs.GetTerm() < md.GetTerm() {
+				hs.Term, hs.Vote = proto.Uint64(md.GetTerm()), proto.Uint64(0)
+			}
+			hs.Commit = proto.Uint64(max(hs.GetCommit(), md.GetIndex()))
+		}
+	}
+	if err := r.storage.SetHardState(hs); err != nil {
+		return err
+	}
+	if err := r.storage.Append(rec.Entries); err != nil {
+		return fmt.Errorf("core: load WAL entries: %w", err)
+	}
+	return nil
+}
+
+func (r *Replica) walOptions() wal.Options {
+	return wal.Options{SegmentBytes: r.cfg.WALSegmentBytes}
+}
+
+func (r *Replica) raftConfig() *raft.Config {
+	c := &raft.Config{
+		ID:                        r.cfg.ID,
+		ElectionTick:              r.cfg.ElectionTicks,
+		HeartbeatTick:             r.cfg.HeartbeatTicks,
+		Storage:                   r.storage,
+		Applied:                   r.store.AppliedIndex(),
+		MaxSizePerMsg:             r.cfg.MaxSizePerMsg,
+		MaxCommittedSizePerReady:  r.cfg.MaxSizePerMsg,
+		MaxUncommittedEntriesSize: r.cfg.MaxUncommittedEntriesSize,
+		MaxInflightMsgs:           r.cfg.MaxInflightMsgs,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		Logger:                    r.cfg.Logger,
+		StepDownOnRemoval:         true,
+	}
+	if r.cfg.Canary.LeaseBasedReads {
+		c.ReadOnlyOption = raft.ReadOnlyLeaseBased
+	}
+	return c
+}
+
+// Tick advances raft's logical clock by one tick and runs the leader's
+// lease duties (expiry, checkpoints) and read retries.
+func (r *Replica) Tick() {
+	if r.failed != nil {
+		return
+	}
+	r.rn.Tick()
+	r.reads.tick(r)
+	r.lessor.tick(r)
+}
+
+// Step feeds a message from a peer into raft.
+func (r *Replica) Step(m *raftpb.Message) error {
+	if r.failed != nil {
+		return ErrStopped
+	}
+	if m.GetType() == raftpb.MsgProp && len(m.GetEntries()) == 0 {
+		return nil
+	}
+	err := r.rn.Step(m)
+	if err == raft.ErrStepPeerNotFound || err == raft.ErrStepLocalMsg {
+		return nil // a message from a removed member, or a confused peer
+	}
+	return err
+}
+
+// HasReady reports whether HandleReady has work to do.
+func (r *Replica) HasReady() bool { return r.failed == nil && r.rn.HasReady() }
+
+// Failed returns the error that made the replica fail-stop, or nil.
+func (r *Replica) Failed() error { return r.failed }
+
+// Store gives read access to the MVCC store (hashes, watch history, leases)
+// on the driving goroutine.
+func (r *Replica) Store() *mvcc.Store { return r.store }
+
+// SetEventSink installs the receiver of watch events.
+func (r *Replica) SetEventSink(s EventSink) { r.sink = s }
+
+// ID is this replica's raft ID.
+func (r *Replica) ID() uint64 { return r.cfg.ID }
+
+// Status reports the replica's view of raft and the store.
+func (r *Replica) Status() Status {
+	st := r.rn.Status()
+	s := Status{
+		ID:                 r.cfg.ID,
+		Leader:             st.Lead,
+		Term:               st.HardState.GetTerm(),
+		Role:               roleName(st.RaftState),
+		Commit:             st.HardState.GetCommit(),
+		Applied:            r.store.AppliedIndex(),
+		Revision:           r.store.Rev(),
+		CompactRev:         r.store.CompactRev(),
+		Voters:             append([]uint64(nil), r.confState.GetVoters()...),
+		Learners:           append([]uint64(nil), r.confState.GetLearners()...),
+		SnapshotIdx:        r.snapIndex,
+		LeaderChange:       r.leaderChanges,
+		SnapshotsInstalled: r.installs,
+	}
+	for _, id := range s.Learners {
+		if id == r.cfg.ID {
+			s.Learner = true
+		}
+	}
+	return s
+}
+
+func roleName(s raft.StateType) string {
+	switch s {
+	case raft.StateLeader:
+		return "leader"
+	case raft.StateCandidate:
+		return "candidate"
+	case raft.StatePreCandidate:
+		return "pre-candidate"
+	default:
+		return "follower"
+	}
+}
+
+// TransferLeader asks raft to hand leadership to another voter.
+func (r *Replica) TransferLeader(to uint64) { r.rn.TransferLeader(to) }
+
+// Campaign makes this replica start an election now (tests and MoveLeader).
+func (r *Replica) Campaign() error { return r.rn.Campaign() }
+
+// ReportUnreachable tells raft a message to id could not be delivered.
+func (r *Replica) ReportUnreachable(id uint64) { r.rn.ReportUnreachable(id) }
+
+// ReportSnapshot tells raft whether a MsgSnap to id was delivered.
+func (r *Replica) ReportSnapshot(id uint64, ok bool) {
+	status := raft.SnapshotFinish
+	if !ok {
+		status = raft.SnapshotFailure
+	}
+	r.rn.ReportSnapshot(id, status)
+}
+
+// Close releases the WAL. Pending callbacks are dropped (never called).
+func (r *Replica) Close() error {
+	if r.failed == nil {
+		r.failed = ErrStopped
+	}
+	return r.wal.Close()
+}
+
+// fail makes the replica fail-stop: an fsync or write error is never
+// retried, since the kernel may have dropped the dirty pages.
+func (r *Replica) fail(err error) error {
+	if r.failed == nil {
+		r.failed = err
+	}
+	return err
+}
+
+func (r *Replica) emit(rev int64, evs []*mvccpb.Event) {
+	if r.sink != nil && len(evs) > 0 {
+		r.sink(rev, evs)
+	}
+}

@@ -1,0 +1,169 @@
+// Package memory is an in-memory engine.Engine on a copy-on-write B-tree.
+//
+// Snapshots and iterators clone the tree in O(1) (github.com/google/btree
+// shares nodes and copies them lazily on the next write), so they see a
+// fixed view without copying data. The engine is safe for concurrent use:
+// a sync.RWMutex guards the tree root, and a clone is never written, so a
+// Snapshot can be read on one goroutine while the owner writes on another.
+//
+// Stored keys and values are immutable once written: Set copies them in and
+// Get copies them out. Iterator Key and Value return the stored bytes
+// without copying; callers must not modify them.
+package memory
+
+import (
+	"bytes"
+	"sync"
+
+	"github.com/google/btree"
+
+	"metastore/core/engine"
+)
+
+// degree is the B-tree branching factor. A write after a clone copies one
+// node per level, so a moderate degree keeps that copy small while the tree
+// stays shallow.
+const degree = 16
+
+// item is one key/value pair in the tree. Its slices are never modified
+// after insertion, which is what makes sharing them with clones safe.
+type item struct {
+	key, value []byte
+}
+
+func lessItem(a, b item) bool { return bytes.Compare(a.key, b.key) < 0 }
+
+// Stats counts the writes applied to an Engine.
+type Stats struct {
+	Batches uint64 // successful Write calls
+	Ops     uint64 // operations across those batches
+	Keys    int    // keys currently stored
+}
+
+// Engine is an in-memory engine.Engine. The zero value is not usable; call
+// New.
+type Engine struct {
+	mu     sync.RWMutex
+	tree   *btree.BTreeG[item]
+	closed bool
+	stats  Stats
+}
+
+var _ engine.Engine = (*Engine)(nil)
+
+// New returns an empty engine.
+func New() *Engine {
+	return &Engine{tree: btree.NewG(degree, lessItem)}
+}
+
+// Get returns a copy of the value at key.
+func (e *Engine) Get(key []byte) ([]byte, bool, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return nil, false, engine.ErrClosed
+	}
+	v, ok := get(e.tree, key)
+	return v, ok, nil
+}
+
+// NewIter returns an iterator over [lower, upper) of the current state.
+// Iterators created after Close are empty.
+func (e *Engine) NewIter(lower, upper []byte) engine.Iterator {
+	t := e.clone()
+	if t == nil {
+		return newIter(nil, lower, upper)
+	}
+	return newIter(t, lower, upper)
+}
+
+// NewBatch returns an empty batch for Write.
+func (e *Engine) NewBatch() engine.Batch { return &batch{} }
+
+// Write applies b atomically: readers see all of its operations or none.
+// b must come from NewBatch of a memory engine.
+func (e *Engine) Write(b engine.Batch) error {
+	mb, ok := b.(*batch)
+	if !ok {
+		return errForeignBatch
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return engine.ErrClosed
+	}
+	for i := range mb.ops {
+		op := &mb.ops[i]
+		if op.delete {
+			e.tree.Delete(item{key: op.key})
+		} else {
+			e.tree.ReplaceOrInsert(item{key: op.key, value: op.value})
+		}
+	}
+	e.stats.Batches++
+	e.stats.Ops += uint64(len(mb.ops))
+	return nil
+}
+
+// Snapshot returns a read-only view of the current state. A snapshot taken
+// after Close reports engine.ErrClosed from Get and iterates nothing.
+func (e *Engine) Snapshot() engine.Snapshot {
+	return &snapshot{tree: e.clone()}
+}
+
+// Durable reports false: the contents do not survive a restart.
+func (e *Engine) Durable() bool { return false }
+
+// Close drops the contents. Snapshots and iterators opened before Close
+// keep their view. A second Close returns engine.ErrClosed.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return engine.ErrClosed
+	}
+	e.closed = true
+	e.tree = nil
+	return nil
+}
+
+// Stats returns the write counters and the current key count.
+func (e *Engine) Stats() Stats {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	s := e.stats
+	if e.tree != nil {
+		s.Keys = e.tree.Len()
+	}
+	return s
+}
+
+// clone returns a private copy of the tree, or nil when closed.
+func (e *Engine) clone() *btree.BTreeG[item] {
+	// NB: Clone replaces the receiver's copy-on-write context, so it is a
+	// write to the tree header and needs the exclusive lock.
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	return e.tree.Clone()
+}
+
+// get looks key up in t and returns a copy of its value.
+func get(t *btree.BTreeG[item], key []byte) ([]byte, bool) {
+	it, ok := t.Get(item{key: key})
+	if !ok {
+		return nil, false
+	}
+	return bytes.Clone(nonNil(it.value)), true
+}
+
+// nonNil maps nil to an empty slice so that a present empty value is never
+// confused with an absent one by callers that test v == nil.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

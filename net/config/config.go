@@ -1,0 +1,169 @@
+// Package config holds a MetaStore server's configuration: etcd-style
+// command-line flags, a YAML file with the same keys (plus the raft and gRPC
+// tuning sections), the seed report's defaults, validation, and the derived
+// values (member IDs, raft ticks, gRPC server options).
+//
+// # Usage
+//
+//	fs := flag.NewFlagSet("metastore", flag.ContinueOnError)
+//	cfg, err := config.FromArgs(fs, os.Args[1:]) // defaults < --config-file < explicit flags
+//
+// FromArgs returns a resolved (derived defaults filled in) and validated
+// Config. Explicit flags override the YAML file; this differs from etcd,
+// which ignores every other flag when --config-file is given.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole server configuration. YAML keys are etcd's where etcd
+// has the setting, so the common part of an etcd config file reads as is.
+type Config struct {
+	Name    string `yaml:"name"`
+	DataDir string `yaml:"data-dir"` // "${name}" expands to Name
+
+	ListenClientURLs         URLs `yaml:"listen-client-urls"`
+	AdvertiseClientURLs      URLs `yaml:"advertise-client-urls"` // default: ListenClientURLs
+	ListenPeerURLs           URLs `yaml:"listen-peer-urls"`
+	InitialAdvertisePeerURLs URLs `yaml:"initial-advertise-peer-urls"` // default: ListenPeerURLs
+	ListenMetricsURLs        URLs `yaml:"listen-metrics-urls"`
+
+	// InitialCluster is "name=url,name=url,..." (a name may repeat to give
+	// a member several URLs); default: Name=InitialAdvertisePeerURLs.
+	InitialCluster      string `yaml:"initial-cluster"`
+	InitialClusterState string `yaml:"initial-cluster-state"` // "new" or "existing"
+	InitialClusterToken string `yaml:"initial-cluster-token"`
+
+	Engine            string        `yaml:"engine"` // "memory" or "rocksdb"
+	MaxRequestBytes   int           `yaml:"max-request-bytes"`
+	QuotaBackendBytes int64         `yaml:"quota-backend-bytes"`
+	SnapshotCount     uint64        `yaml:"snapshot-count"`
+	RequestTimeout    time.Duration `yaml:"request-timeout"`
+	// HeartbeatIntervalMs is also the raft tick; ElectionTimeoutMs is
+	// rounded down to whole ticks.
+	HeartbeatIntervalMs uint   `yaml:"heartbeat-interval"`
+	ElectionTimeoutMs   uint   `yaml:"election-timeout"`
+	LogLevel            string `yaml:"log-level"` // debug, info, warn, error
+
+	Raft RaftConfig `yaml:"raft"`
+	GRPC GRPCConfig `yaml:"grpc"`
+
+	// ConfigFile is the YAML file the configuration was read from, if any.
+	ConfigFile string `yaml:"-"`
+}
+
+// RaftConfig is raft tuning beyond the tick settings (YAML "raft:" only).
+type RaftConfig struct {
+	MaxSizePerMsg             uint64 `yaml:"max-size-per-msg"`
+	MaxInflightMsgs           int    `yaml:"max-inflight-msgs"`
+	MaxUncommittedEntriesSize uint64 `yaml:"max-uncommitted-entries-size"`
+	// CatchUpEntries stay in the log after a snapshot for slow followers.
+	CatchUpEntries uint64 `yaml:"catch-up-entries"`
+}
+
+// GRPCConfig tunes the client-facing gRPC server (YAML "grpc:" only).
+type GRPCConfig struct {
+	MaxRecvMsgSize        int           `yaml:"max-recv-msg-size"`
+	MaxSendMsgSize        int           `yaml:"max-send-msg-size"`
+	MaxConcurrentStreams  uint32        `yaml:"max-concurrent-streams"`
+	InitialWindowSize     int32         `yaml:"initial-window-size"`
+	InitialConnWindowSize int32         `yaml:"initial-conn-window-size"`
+	KeepaliveTime         time.Duration `yaml:"keepalive-time"`
+	KeepaliveTimeout      time.Duration `yaml:"keepalive-timeout"`
+	// KeepaliveMinTime is the shortest ping interval accepted from clients.
+	KeepaliveMinTime  time.Duration `yaml:"keepalive-min-time"`
+	MaxConnectionIdle time.Duration `yaml:"max-connection-idle"`
+	// MaxConnectionAge 0 means connections are never aged out.
+	MaxConnectionAge      time.Duration `yaml:"max-connection-age"`
+	MaxConnectionAgeGrace time.Duration `yaml:"max-connection-age-grace"`
+}
+
+// Sizes used by the defaults.
+const (
+	KiB = 1 << 10
+	MiB = 1 << 20
+	GiB = 1 << 30
+)
+
+// Default returns the defaults: etcd's for the flags, the seed report's for
+// raft and gRPC tuning. Derived fields (DataDir, AdvertiseClientURLs,
+// InitialAdvertisePeerURLs, InitialCluster) stay empty until Resolve.
+func Default() *Config {
+	return &Config{
+		Name:                "default",
+		ListenClientURLs:    URLs{"http://127.0.0.1:2379"},
+		ListenPeerURLs:      URLs{"http://127.0.0.1:2380"},
+		ListenMetricsURLs:   URLs{"http://127.0.0.1:2381"},
+		InitialClusterState: "new",
+		InitialClusterToken: "metastore-cluster",
+		Engine:              "memory",
+		MaxRequestBytes:     1.5 * MiB,
+		QuotaBackendBytes:   2 * GiB,
+		SnapshotCount:       10000,
+		RequestTimeout:      5 * time.Second,
+		HeartbeatIntervalMs: 100,
+		ElectionTimeoutMs:   1000,
+		LogLevel:            "info",
+		Raft: RaftConfig{
+			MaxSizePerMsg:             4 * MiB,
+			MaxInflightMsgs:           512,
+			MaxUncommittedEntriesSize: 1 * GiB,
+			CatchUpEntries:            5000,
+		},
+		GRPC: GRPCConfig{
+			MaxRecvMsgSize:        4 * MiB,
+			MaxSendMsgSize:        4 * MiB,
+			MaxConcurrentStreams:  2048,
+			InitialWindowSize:     8 * MiB,
+			InitialConnWindowSize: 16 * MiB,
+			KeepaliveTime:         10 * time.Second,
+			KeepaliveTimeout:      10 * time.Second,
+			KeepaliveMinTime:      5 * time.Second,
+			MaxConnectionIdle:     300 * time.Second,
+			MaxConnectionAgeGrace: 10 * time.Second,
+		},
+	}
+}
+
+// TickInterval is the raft tick: one heartbeat interval.
+func (c *Config) TickInterval() time.Duration {
+	return time.Duration(c.HeartbeatIntervalMs) * time.Millisecond
+}
+
+// HeartbeatTicks is always 1: the tick is the heartbeat interval.
+func (c *Config) HeartbeatTicks() int { return 1 }
+
+// ElectionTicks is the election timeout in ticks, rounded down.
+func (c *Config) ElectionTicks() int {
+	if c.HeartbeatIntervalMs == 0 {
+		return 0
+	}
+	return int(c.ElectionTimeoutMs / c.HeartbeatIntervalMs)
+}
+
+// SlogLevel maps LogLevel to a log/slog level (info when unknown).
+func (c *Config) SlogLevel() slog.Level {
+	switch c.LogLevel {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// YAML renders the configuration in the file format Load reads.
+func (c *Config) YAML() ([]byte, error) {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return b, nil
+}

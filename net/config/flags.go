@@ -1,0 +1,97 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+)
+
+// RegisterFlags defines the server's flags on fs, bound to cfg's fields, so
+// parsing fs writes into cfg. Names, meanings and defaults follow etcd's.
+func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
+	fs.StringVar(&cfg.Name, "name", cfg.Name,
+		"human-readable `name` of this member; must match its entry in --initial-cluster")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir,
+		"`directory` for the WAL, snapshots and engine files (default \"${name}.metastore\"; ${name} expands)")
+
+	fs.Var(&cfg.ListenClientURLs, "listen-client-urls",
+		"comma-separated `URLs` to serve clients (etcd v3 gRPC API) on, e.g. http://0.0.0.0:2379")
+	fs.Var(&cfg.AdvertiseClientURLs, "advertise-client-urls",
+		"client `URLs` told to the cluster and to clients; must be reachable, not 0.0.0.0 (default: --listen-client-urls)")
+	fs.Var(&cfg.ListenPeerURLs, "listen-peer-urls",
+		"comma-separated `URLs` to receive raft traffic from other members on")
+	fs.Var(&cfg.InitialAdvertisePeerURLs, "initial-advertise-peer-urls",
+		"this member's peer `URLs` as the others reach them; must equal its --initial-cluster entry (default: --listen-peer-urls)")
+	fs.Var(&cfg.ListenMetricsURLs, "listen-metrics-urls",
+		"`URLs` to serve /metrics, /health and /readyz on over plain HTTP (empty: no metrics listener)")
+
+	fs.StringVar(&cfg.InitialCluster, "initial-cluster", cfg.InitialCluster,
+		"the members of a new cluster, `name=url,...`; repeat a name for several URLs\n"+
+			"(default \"${name}=${initial-advertise-peer-urls}\", i.e. default=http://127.0.0.1:2380)")
+	fs.StringVar(&cfg.InitialClusterState, "initial-cluster-state", cfg.InitialClusterState,
+		"`state` \"new\" to bootstrap a cluster from --initial-cluster, \"existing\" to join one\n"+
+			"(after `etcdctl member add`); ignored once the data dir holds state")
+	fs.StringVar(&cfg.InitialClusterToken, "initial-cluster-token", cfg.InitialClusterToken,
+		"`token` unique to this cluster; it seeds member IDs, and peers with another token are refused")
+
+	fs.StringVar(&cfg.Engine, "engine", cfg.Engine,
+		"storage `engine` for the key-value state: memory (snapshot + WAL on disk) or rocksdb (not built yet)")
+	fs.IntVar(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes,
+		"largest client request in `bytes`; bigger puts and txns fail with \"request is too large\"")
+	fs.Int64Var(&cfg.QuotaBackendBytes, "quota-backend-bytes", cfg.QuotaBackendBytes,
+		"`bytes` of stored data after which writes fail with \"database space exceeded\" until compaction and defrag")
+	fs.Uint64Var(&cfg.SnapshotCount, "snapshot-count", cfg.SnapshotCount,
+		"applied raft `entries` between snapshots; the log before a snapshot is then compacted")
+	fs.DurationVar(&cfg.RequestTimeout, "request-timeout", cfg.RequestTimeout,
+		"how long a client request may wait for raft before failing with a timeout (`duration`, e.g. 5s)")
+	fs.UintVar(&cfg.HeartbeatIntervalMs, "heartbeat-interval", cfg.HeartbeatIntervalMs,
+		"leader heartbeat interval in `ms`; also the raft tick. Roughly the round-trip time between members")
+	fs.UintVar(&cfg.ElectionTimeoutMs, "election-timeout", cfg.ElectionTimeoutMs,
+		"`ms` a follower waits without hearing a leader before it campaigns; at least 5x --heartbeat-interval")
+
+	fs.StringVar(&cfg.ConfigFile, "config-file", cfg.ConfigFile,
+		"YAML `file` with these settings under the same names, plus raft: and grpc: tuning sections.\n"+
+			"Flags given explicitly on the command line override the file (unlike etcd, which ignores them)")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel,
+		"`level` of log output: debug, info, warn or error")
+}
+
+// FromArgs builds the configuration from command-line arguments: the
+// defaults, then the YAML file named by --config-file if any, then every
+// flag given explicitly. It returns the resolved and validated Config.
+// fs must be empty; FromArgs defines the flags on it. flag.ErrHelp comes
+// back unwrapped when -h or --help was asked for.
+func FromArgs(fs *flag.FlagSet, args []string) (*Config, error) {
+	cfg := Default()
+	RegisterFlags(fs, cfg)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags start with --)", fs.Arg(0))
+	}
+	if cfg.ConfigFile != "" {
+		file, err := Load(cfg.ConfigFile)
+		if err != nil {
+			return nil, err
+		}
+		// Re-apply the explicit flags on top of the file's values.
+		again := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+		RegisterFlags(again, file)
+		var errs []error
+		fs.Visit(func(f *flag.Flag) {
+			if err := again.Set(f.Name, f.Value.String()); err != nil {
+				errs = append(errs, err)
+			}
+		})
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		cfg = file
+	}
+	cfg.Resolve()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}

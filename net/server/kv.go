@@ -1,0 +1,123 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"metastore/core"
+	"metastore/core/mvcc"
+)
+
+// kvServer is etcd's KV service. Writes are proposed through raft; Range is
+// a linearizable read (ReadIndex) unless the request is serializable.
+type kvServer struct {
+	pb.UnimplementedKVServer
+	s *Server
+}
+
+func (k *kvServer) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
+	if err := mvcc.Validate(&pb.InternalRaftRequest{Range: req}); err != nil {
+		return nil, k.s.toGRPC(err)
+	}
+	res, err := k.s.node.call(ctx, k.s.cfg.RequestTimeout, func(r *core.Replica, cb core.Callback) {
+		r.Read(req, cb)
+	})
+	if err != nil {
+		return nil, k.s.toGRPC(err)
+	}
+	resp := res.Resp.(*pb.RangeResponse)
+	resp.Header = k.s.header(resp.Header)
+	return resp, nil
+}
+
+// RangeStream is etcd 3.7's chunked range; clientv3's Get does not use it.
+func (k *kvServer) RangeStream(*pb.RangeRequest, grpc.ServerStreamingServer[pb.RangeStreamResponse]) error {
+	return status.Error(codes.Unimplemented, "metastore: RangeStream is not supported yet")
+}
+
+func (k *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
+	resp, err := propose[*pb.PutResponse](ctx, k.s, &pb.InternalRaftRequest{Put: req})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = k.s.header(resp.Header)
+	return resp, nil
+}
+
+func (k *kvServer) DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
+	resp, err := propose[*pb.DeleteRangeResponse](ctx, k.s, &pb.InternalRaftRequest{DeleteRange: req})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = k.s.header(resp.Header)
+	return resp, nil
+}
+
+// Txn is proposed even when it only reads: correct, if a round trip slower
+// than etcd's read-only txn path.
+func (k *kvServer) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
+	resp, err := propose[*pb.TxnResponse](ctx, k.s, &pb.InternalRaftRequest{Txn: req})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = k.s.header(resp.Header)
+	return resp, nil
+}
+
+// Compact compacts synchronously at apply, so the physical flag is
+// satisfied by the time the answer comes.
+func (k *kvServer) Compact(ctx context.Context, req *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	resp, err := propose[*pb.CompactionResponse](ctx, k.s, &pb.InternalRaftRequest{Compaction: req})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = k.s.header(resp.Header)
+	return resp, nil
+}
+
+// propose checks req against the request size limit and the space quota,
+// proposes it and waits for its apply. The error is already etcd's.
+func propose[T any](ctx context.Context, s *Server, req *pb.InternalRaftRequest) (T, error) {
+	var zero T
+	if err := mvcc.Validate(req); err != nil {
+		return zero, s.toGRPC(err)
+	}
+	if err := s.checkRequest(req); err != nil {
+		return zero, s.toGRPC(err)
+	}
+	start := time.Now()
+	deadline := start.Add(s.cfg.RequestTimeout)
+	var res core.Result
+	var err error
+	for {
+		res, err = s.node.call(ctx, time.Until(deadline), func(r *core.Replica, cb core.Callback) {
+			r.Propose(req, cb)
+		})
+		// raft drops a proposal at once while there is no leader; it is not
+		// in the log, so proposing again once one is elected is safe. etcd
+		// likewise holds proposals until a leader exists.
+		if !errors.Is(err, core.ErrDropped) || !s.node.awaitLeader(ctx, deadline) {
+			break
+		}
+	}
+	if errors.Is(err, core.ErrDropped) && time.Now().After(deadline) {
+		err = errTimeout
+	}
+	if s.cfg.ObservePropose != nil {
+		s.cfg.ObservePropose(time.Since(start))
+	}
+	if err != nil {
+		return zero, s.toGRPC(err)
+	}
+	resp, ok := res.Resp.(T)
+	if !ok {
+		return zero, status.Errorf(codes.Internal, "metastore: unexpected response %T", res.Resp)
+	}
+	return resp, nil
+}

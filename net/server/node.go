@@ -1,0 +1,210 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+
+	"metastore/core"
+)
+
+// ErrNodeStopped is returned by Do once the node's loop has ended.
+var ErrNodeStopped = errors.New("server: node stopped")
+
+// NodeConfig configures the driving loop.
+type NodeConfig struct {
+	// TickInterval is the wall time of one raft tick; default 100 ms.
+	TickInterval time.Duration
+	// Incoming yields peer messages (transport.Incoming); nil for a node
+	// without peers.
+	Incoming <-chan *raftpb.Message
+	// QueueRequests is the capacity of the request queue; default 1024.
+	QueueRequests int
+	// Logger receives loop events; default: discard.
+	Logger *slog.Logger
+}
+
+// Node drives one replica on one goroutine: it ticks it, steps peer
+// messages into it, runs closures submitted with Do, and handles every
+// Ready before waiting again.
+type Node struct {
+	r    *core.Replica
+	cfg  NodeConfig
+	reqs chan func(*core.Replica)
+
+	stopc    chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	started  atomic.Bool
+	err      error // why the loop ended; written before done is closed
+
+	status atomic.Pointer[core.Status] // refreshed after every round
+}
+
+// NewNode wraps r. The caller must not use r afterwards except through Do.
+// Install the event sink (SetEventSink) before Start.
+func NewNode(r *core.Replica, cfg NodeConfig) *Node {
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.QueueRequests <= 0 {
+		cfg.QueueRequests = 1024
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Node{
+		r:     r,
+		cfg:   cfg,
+		reqs:  make(chan func(*core.Replica), cfg.QueueRequests),
+		stopc: make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	st := r.Status()
+	n.status.Store(&st)
+	return n
+}
+
+// Start launches the loop. Call it once.
+func (n *Node) Start() {
+	if !n.started.CompareAndSwap(false, true) {
+		panic("server: Node started twice")
+	}
+	go n.run()
+}
+
+// Stop ends the loop, waits for it and closes the replica. Closures queued
+// but not run are dropped; their waiters see ErrNodeStopped. Stop is
+// idempotent and safe from any goroutine except the loop's own.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() {
+		close(n.stopc)
+		if n.started.CompareAndSwap(false, true) {
+			n.finish(nil) // never started: nothing else will close done
+		}
+	})
+	<-n.done
+}
+
+// Done is closed when the loop has ended (Stop, or a fail-stop).
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err is the fatal error that ended the loop, nil after a clean Stop. Read
+// it after Done is closed.
+func (n *Node) Err() error {
+	<-n.done
+	return n.err
+}
+
+// Status is the replica's status as of the end of the last loop round.
+// Safe from any goroutine.
+func (n *Node) Status() core.Status { return *n.status.Load() }
+
+// ID is the replica's member ID.
+func (n *Node) ID() uint64 { return n.Status().ID }
+
+// Do queues fn to run on the loop goroutine, where it may call any method
+// of the replica; HandleReady runs after it. Do returns once fn is queued
+// (not run): ctx's error if ctx ends first, ErrNodeStopped if the loop has
+// ended (fn may then never run).
+func (n *Node) Do(ctx context.Context, fn func(r *core.Replica)) error {
+	select {
+	case <-n.done:
+		return ErrNodeStopped
+	default:
+	}
+	select {
+	case n.reqs <- fn:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrNodeStopped
+	}
+}
+
+// ReportUnreachable forwards the transport's report without blocking: the
+// news is advisory and a later failure reports again.
+func (n *Node) ReportUnreachable(id uint64) {
+	select {
+	case n.reqs <- func(r *core.Replica) { r.ReportUnreachable(id) }:
+	default:
+	}
+}
+
+// ReportSnapshot forwards a snapshot delivery result; it waits for room in
+// the queue, since raft does not retry a snapshot whose result it never got.
+func (n *Node) ReportSnapshot(id uint64, ok bool) {
+	_ = n.Do(context.Background(), func(r *core.Replica) { r.ReportSnapshot(id, ok) })
+}
+
+func (n *Node) run() {
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	var err error
+	for err == nil {
+		select {
+		case <-n.stopc:
+			n.finish(nil)
+			return
+		case <-ticker.C:
+			n.r.Tick()
+		case m := <-n.cfg.Incoming:
+			n.step(m)
+		case fn := <-n.reqs:
+			fn(n.r)
+		}
+		n.drain()
+		err = n.handleReady()
+		st := n.r.Status()
+		n.status.Store(&st)
+	}
+	n.cfg.Logger.Error("replica failed; stopping", "err", err)
+	n.finish(err)
+}
+
+// drain runs what else is queued, so that it joins the same Ready (group
+// commit), bounded so ticks are not starved.
+func (n *Node) drain() {
+	for range 256 {
+		select {
+		case fn := <-n.reqs:
+			fn(n.r)
+		case m := <-n.cfg.Incoming:
+			n.step(m)
+		default:
+			return
+		}
+	}
+}
+
+func (n *Node) step(m *raftpb.Message) {
+	if err := n.r.Step(m); err != nil && !errors.Is(err, core.ErrStopped) {
+		n.cfg.Logger.Debug("step", "type", m.GetType(), "from", m.GetFrom(), "err", err)
+	}
+}
+
+// handleReady handles every Ready. A returned error is a fail-stop: the
+// replica may have lost writes it acknowledged to raft and must not go on.
+func (n *Node) handleReady() error {
+	for n.r.HasReady() {
+		if err := n.r.HandleReady(); err != nil {
+			return err
+		}
+	}
+	return n.r.Failed()
+}
+
+// finish records why the loop ended, closes the replica and wakes waiters.
+func (n *Node) finish(err error) {
+	n.err = err
+	if cerr := n.r.Close(); cerr != nil && err == nil {
+		n.cfg.Logger.Warn("closing replica", "err", cerr)
+	}
+	close(n.done)
+}

@@ -1,0 +1,104 @@
+package server
+
+import (
+	"sync/atomic"
+
+	"metastore/core/engine"
+)
+
+// SizedEngine wraps an engine and keeps the byte size of its live pairs
+// (keys plus values) up to date on every Write, for the space quota and
+// Status's dbSize. It costs one Get per written key.
+//
+// Size is safe from any goroutine; the engine methods keep the inner
+// engine's concurrency contract.
+type SizedEngine struct {
+	engine.Engine
+	size atomic.Int64
+}
+
+var _ engine.Engine = (*SizedEngine)(nil)
+
+// NewSizedEngine wraps e, counting what it already holds.
+func NewSizedEngine(e engine.Engine) *SizedEngine {
+	s := &SizedEngine{Engine: e}
+	it := e.NewIter(nil, nil)
+	var n int64
+	for ok := it.First(); ok; ok = it.Next() {
+		n += int64(len(it.Key()) + len(it.Value()))
+	}
+	it.Close()
+	s.size.Store(n)
+	return s
+}
+
+// Size is the byte size of the live keys and values.
+func (s *SizedEngine) Size() int64 { return s.size.Load() }
+
+// NewBatch returns a batch that remembers its keys and value sizes.
+func (s *SizedEngine) NewBatch() engine.Batch {
+	return &sizedBatch{inner: s.Engine.NewBatch()}
+}
+
+// Write applies b and moves Size by the difference it made.
+func (s *SizedEngine) Write(b engine.Batch) error {
+	sb, ok := b.(*sizedBatch)
+	if !ok {
+		return s.Engine.Write(b)
+	}
+	var delta int64
+	seen := make(map[string]int, len(sb.ops)) // key -> value size within the batch, -1 deleted
+	for _, op := range sb.ops {
+		old, had := seen[op.key]
+		if !had {
+			v, ok, err := s.Engine.Get([]byte(op.key))
+			if err != nil {
+				return err
+			}
+			old = -1
+			if ok {
+				old = len(v)
+			}
+		}
+		if old >= 0 {
+			delta -= int64(len(op.key) + old)
+		}
+		if op.valueBytes >= 0 {
+			delta += int64(len(op.key) + op.valueBytes)
+		}
+		seen[op.key] = op.valueBytes
+	}
+	if err := s.Engine.Write(sb.inner); err != nil {
+		return err
+	}
+	s.size.Add(delta)
+	return nil
+}
+
+type sizedOp struct {
+	key        string
+	valueBytes int // -1: delete
+}
+
+type sizedBatch struct {
+	inner engine.Batch
+	ops   []sizedOp
+}
+
+func (b *sizedBatch) Set(key, value []byte) {
+	b.inner.Set(key, value)
+	b.ops = append(b.ops, sizedOp{key: string(key), valueBytes: len(value)})
+}
+
+func (b *sizedBatch) Delete(key []byte) {
+	b.inner.Delete(key)
+	b.ops = append(b.ops, sizedOp{key: string(key), valueBytes: -1})
+}
+
+func (b *sizedBatch) Len() int { return b.inner.Len() }
+
+func (b *sizedBatch) Reset() {
+	b.inner.Reset()
+	clear(b.ops)
+	b.ops = b.ops[:0]
+}

@@ -1,0 +1,41 @@
+// Package transport carries raft messages between MetaStore members over
+// gRPC. It is the production twin of the simulator's network: a Transport
+// implements core.Network, and its Send never blocks.
+//
+// # Wire format
+//
+// The service "metastore.transport.v1.Raft" is declared by hand (no protoc)
+// and has two methods, both moving google.protobuf.BytesValue frames whose
+// payload is a proto-marshalled raftpb.Message:
+//
+//   - Message: a long-lived bidirectional stream per (sender, receiver) pair.
+//     The sender writes one frame per message; the receiver never writes and
+//     ends the stream only to reject it (wrong token) or on shutdown.
+//   - Large: a client stream per large message. A MsgSnap (which carries the
+//     whole snapshot) or any message whose encoding exceeds
+//     Options.MaxMsgBytes is cut into Options.ChunkBytes frames; the receiver
+//     reassembles them, delivers the message and answers one empty frame.
+//
+// Every stream carries the sender's cluster token and member ID as metadata;
+// a receiver whose token differs rejects the stream with PermissionDenied, so
+// two clusters that share addresses cannot mix their logs.
+//
+// # Usage
+//
+//	t := transport.New(selfID, transport.Options{
+//		ClusterToken:     cfg.InitialClusterToken,
+//		OnUnreachable:    func(id uint64) { reports <- report{id: id} },
+//		OnSnapshotStatus: func(id uint64, ok bool) { reports <- report{id: id, snap: true, ok: ok} },
+//	})
+//	srv := grpc.NewServer(transport.ServerOptions(opts)...)
+//	t.Register(srv)
+//	go srv.Serve(peerListener)
+//	for id, urls := range members { t.AddPeer(id, urls) }
+//	// driver goroutine: replica.Step(<-t.Incoming()), replica.ReportUnreachable(...), ...
+//	defer t.Close()
+//
+// The callbacks run on transport goroutines, never inside Send, so a driver
+// may forward them into a channel it selects on; they must not be dropped
+// when they report a snapshot failure (raft waits for that report before it
+// retries the snapshot).
+package transport

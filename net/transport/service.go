@@ -1,0 +1,148 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strconv"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// Names of the hand-declared peer service and its methods.
+const (
+	ServiceName   = "metastore.transport.v1.Raft"
+	MessageMethod = "/" + ServiceName + "/Message"
+	LargeMethod   = "/" + ServiceName + "/Large"
+)
+
+// Metadata keys every stream carries.
+const (
+	mdToken = "metastore-cluster-token"
+	mdFrom  = "metastore-from"
+)
+
+// peerService is the handler type the ServiceDesc checks *Transport against.
+type peerService interface {
+	serveMessages(grpc.ServerStream) error
+	serveLarge(grpc.ServerStream) error
+}
+
+var serviceDesc = grpc.ServiceDesc{
+	ServiceName: ServiceName,
+	HandlerType: (*peerService)(nil),
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Message",
+			Handler:       func(srv any, s grpc.ServerStream) error { return srv.(peerService).serveMessages(s) },
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Large",
+			Handler:       func(srv any, s grpc.ServerStream) error { return srv.(peerService).serveLarge(s) },
+			ClientStreams: true,
+		},
+	},
+	Metadata: "metastore/net/transport (hand-declared, no .proto)",
+}
+
+// Register installs the peer service on s. Build s with ServerOptions. A
+// Transport may be registered on one server only (gRPC refuses a second
+// registration of the same service on a server).
+func (t *Transport) Register(s *grpc.Server) {
+	s.RegisterService(&serviceDesc, t)
+}
+
+// authorize checks the stream's cluster token and returns the sender's ID.
+func (t *Transport) authorize(ctx context.Context) (uint64, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if tok := md.Get(mdToken); len(tok) != 1 || tok[0] != t.opts.ClusterToken {
+		return 0, status.Errorf(codes.PermissionDenied,
+			"transport: cluster token mismatch (this member's --initial-cluster-token is %q)", t.opts.ClusterToken)
+	}
+	from, err := strconv.ParseUint(firstOf(md.Get(mdFrom)), 16, 64)
+	if err != nil || from == 0 {
+		return 0, status.Error(codes.InvalidArgument, "transport: missing sender member ID")
+	}
+	return from, nil
+}
+
+func firstOf(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
+}
+
+// serveMessages receives one frame per message until the sender closes.
+func (t *Transport) serveMessages(s grpc.ServerStream) error {
+	from, err := t.authorize(s.Context())
+	if err != nil {
+		return err
+	}
+	t.opts.Logger.Debug("peer stream opened", "from", from)
+	for {
+		in := new(wrapperspb.BytesValue)
+		if err := s.RecvMsg(in); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		if err := t.deliver(s.Context(), in.GetValue()); err != nil {
+			return err
+		}
+	}
+}
+
+// serveLarge reassembles one chunked message, delivers it, then acks.
+func (t *Transport) serveLarge(s grpc.ServerStream) error {
+	if _, err := t.authorize(s.Context()); err != nil {
+		return err
+	}
+	var buf []byte
+	for {
+		in := new(wrapperspb.BytesValue)
+		err := s.RecvMsg(in)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		buf = append(buf, in.GetValue()...)
+	}
+	if err := t.deliver(s.Context(), buf); err != nil {
+		return err
+	}
+	return s.SendMsg(&wrapperspb.BytesValue{})
+}
+
+// deliver decodes a message and hands it to Incoming, waiting while that is
+// full. Messages addressed to another member are dropped: they come from a
+// peer with a stale idea of who lives at this address.
+func (t *Transport) deliver(ctx context.Context, b []byte) error {
+	m := new(raftpb.Message)
+	if err := proto.Unmarshal(b, m); err != nil {
+		return status.Errorf(codes.InvalidArgument, "transport: bad raft message: %v", err)
+	}
+	if m.GetTo() != t.self {
+		t.opts.Logger.Warn("dropping message for another member", "to", m.GetTo(), "self", t.self)
+		return nil
+	}
+	select {
+	case t.incoming <- m:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.ctx.Done():
+		return status.Error(codes.Unavailable, "transport: closed")
+	}
+}

@@ -1,0 +1,228 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"metastore/checker"
+	"metastore/core"
+)
+
+// Client timing: one outstanding request at a time, sent to any member.
+const (
+	clientLatency  = 500 * Microsecond // each way between a client and a member
+	requestTimeout = 3 * Second        // no answer by then: outcome unknown
+	thinkTimeMax   = 20 * Millisecond
+	kvKeyPrefix    = "k"
+	leaseKeyPrefix = "lease/"
+)
+
+// client issues random KV operations over a small key set with unique
+// values and records each in the history with virtual invoke/return times.
+type client struct {
+	id   int
+	s    *Sim
+	rng  *rand.Rand
+	keys int
+	seq  int
+	// lastValue remembers a value this client saw per key, so CAS compares
+	// sometimes succeed.
+	lastValue map[string]string
+}
+
+func (c *client) start() { c.s.world.After(c.rng.Int64N(thinkTimeMax)+1, c.next) }
+
+func (c *client) key() string { return fmt.Sprintf("%s%d", kvKeyPrefix, c.rng.IntN(c.keys)) }
+
+func (c *client) value() string {
+	c.seq++
+	return fmt.Sprintf("c%d-%d", c.id, c.seq)
+}
+
+// next invokes one operation unless the safety phase is over.
+func (c *client) next() {
+	if c.s.world.Now >= c.s.safetyEnd {
+		return
+	}
+	in := c.pick()
+	ids := c.s.drv.ids
+	c.s.doAt(c.id, in, ids[c.rng.IntN(len(ids))], func(out *checker.Output) {
+		if out != nil && out.Found {
+			c.lastValue[in.Key] = out.KV.Value
+		}
+		c.s.world.After(c.rng.Int64N(thinkTimeMax)+1, c.next)
+	})
+}
+
+func (c *client) pick() checker.Input {
+	k := c.key()
+	switch p := c.rng.IntN(100); {
+	case p < 35:
+		return checker.Input{Kind: checker.Put, Key: k, Value: c.value()}
+	case p < 65:
+		return checker.Input{Kind: checker.Get, Key: k}
+	case p < 75:
+		return checker.Input{Kind: checker.Delete, Key: k}
+	case p < 90:
+		in := checker.Input{Kind: checker.TxnCAS, Key: k, Value: c.value(), Compare: checker.CompareValue,
+			CmpValue: c.lastValue[k], ElseGet: c.rng.IntN(2) == 0}
+		if in.CmpValue == "" {
+			in.Compare, in.CmpRev = checker.CompareVersion, 0
+		}
+		return in
+	default:
+		return checker.Input{Kind: checker.Range, Key: kvKeyPrefix}
+	}
+}
+
+// request turns a checker input into the replica call that serves it.
+func request(in checker.Input) func(r *core.Replica, cb core.Callback) {
+	key := []byte(in.Key)
+	switch in.Kind {
+	case checker.Put:
+		return func(r *core.Replica, cb core.Callback) {
+			r.Propose(&pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key, Value: []byte(in.Value)}}, cb)
+		}
+	case checker.Delete:
+		return func(r *core.Replica, cb core.Callback) {
+			r.Propose(&pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: key}}, cb)
+		}
+	case checker.Get:
+		return func(r *core.Replica, cb core.Callback) { r.Read(&pb.RangeRequest{Key: key}, cb) }
+	case checker.Range:
+		return func(r *core.Replica, cb core.Callback) {
+			r.Read(&pb.RangeRequest{Key: key, RangeEnd: []byte(checker.PrefixEnd(in.Key))}, cb)
+		}
+	case checker.TxnCAS:
+		cmp := &pb.Compare{Key: key, Result: pb.Compare_EQUAL}
+		switch in.Compare {
+		case checker.CompareValue:
+			cmp.Target, cmp.TargetUnion = pb.Compare_VALUE, &pb.Compare_Value{Value: []byte(in.CmpValue)}
+		case checker.CompareVersion:
+			cmp.Target, cmp.TargetUnion = pb.Compare_VERSION, &pb.Compare_Version{Version: in.CmpRev}
+		case checker.CompareModRev:
+			cmp.Target, cmp.TargetUnion = pb.Compare_MOD, &pb.Compare_ModRevision{ModRevision: in.CmpRev}
+		case checker.CompareCreateRev:
+			cmp.Target, cmp.TargetUnion = pb.Compare_CREATE, &pb.Compare_CreateRevision{CreateRevision: in.CmpRev}
+		}
+		txn := &pb.TxnRequest{
+			Compare: []*pb.Compare{cmp},
+			Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: key, Value: []byte(in.Value)}}}},
+		}
+		if in.ElseGet {
+			txn.Failure = []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: key}}}}
+		}
+		return func(r *core.Replica, cb core.Callback) { r.Propose(&pb.InternalRaftRequest{Txn: txn}, cb) }
+	}
+	panic(fmt.Sprintf("sim: no request for %v", in.Kind))
+}
+
+// output converts a replica's answer into the checker's terms.
+func output(in checker.Input, res core.Result) checker.Output {
+	var out checker.Output
+	switch resp := res.Resp.(type) {
+	case *pb.PutResponse:
+		out.Revision = resp.GetHeader().GetRevision()
+	case *pb.DeleteRangeResponse:
+		out.Revision = resp.GetHeader().GetRevision()
+		out.Deleted = resp.Deleted
+	case *pb.RangeResponse:
+		out.Revision = resp.GetHeader().GetRevision()
+		if in.Kind == checker.Range {
+			for _, kv := range resp.Kvs {
+				out.KVs = append(out.KVs, kvOf(kv))
+			}
+		} else if len(resp.Kvs) > 0 {
+			out.Found, out.KV = true, kvOf(resp.Kvs[0])
+		}
+	case *pb.TxnResponse:
+		out.Revision = resp.GetHeader().GetRevision()
+		out.Succeeded = resp.Succeeded
+		if !resp.Succeeded && len(resp.Responses) > 0 {
+			if rr := resp.Responses[0].GetResponseRange(); rr != nil && len(rr.Kvs) > 0 {
+				out.Found, out.KV = true, kvOf(rr.Kvs[0])
+			}
+		}
+	}
+	return out
+}
+
+func kvOf(kv *mvccpb.KeyValue) checker.KV {
+	return checker.KV{Key: string(kv.Key), Value: string(kv.Value), ModRev: kv.ModRevision,
+		CreateRev: kv.CreateRevision, Version: kv.Version}
+}
+
+// doAt sends one operation to member nodeID and records its fate, then
+// calls after with the answer (nil when it failed or timed out). Errors that
+// prove the request never entered the log (a stopped member, a dropped
+// proposal) are failures; silence is unknown.
+func (s *Sim) doAt(clientID int, in checker.Input, nodeID uint64, after func(*checker.Output)) {
+	w := s.world
+	id := s.history.Invoke(clientID, in, w.Now)
+	n := s.drv.nodes[nodeID]
+	done := false
+	finish := func(out *checker.Output) {
+		if !done {
+			done = true
+			after(out)
+		}
+	}
+	timeout := w.After(requestTimeout, func() {
+		if !done {
+			s.history.Timeout(id)
+			s.count("op_timeout")
+			finish(nil)
+		}
+	})
+	send := request(in)
+	w.After(clientLatency, func() {
+		if !n.alive() {
+			// Connection refused: the request never reached a replica.
+			timeout.Cancel()
+			w.After(clientLatency, func() {
+				s.history.Fail(id, w.Now)
+				s.count("op_refused")
+				finish(nil)
+			})
+			return
+		}
+		s.drv.exec(n, "client", func(r *core.Replica) {
+			inc := n.host.Incarnation
+			send(r, func(res core.Result) {
+				at := n.host.Cursor()
+				w.Schedule(at+clientLatency, func() {
+					if done || !n.departed(inc, at) {
+						return
+					}
+					timeout.Cancel()
+					if res.Err != nil {
+						if definiteFailure(res.Err) {
+							s.history.Fail(id, w.Now)
+						} else {
+							s.history.Timeout(id)
+						}
+						s.count("op_error")
+						finish(nil)
+						return
+					}
+					out := output(in, res)
+					s.history.Return(id, out, w.Now)
+					s.count("op_ok")
+					finish(&out)
+				})
+			})
+		})
+	})
+}
+
+// definiteFailure reports errors that prove a request was never applied.
+func definiteFailure(err error) bool {
+	switch err {
+	case core.ErrDropped, core.ErrStopped, core.ErrTooManyReads:
+		return true
+	}
+	return false
+}

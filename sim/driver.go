@@ -1,0 +1,195 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"metastore/core"
+	"metastore/engines/memory"
+)
+
+// tickInterval is the replica's tick, as in production (--heartbeat-interval).
+const tickInterval = 100 * time.Millisecond
+
+// node is one simulated member: its machine (Host, Disk) outlives crashes,
+// its replica does not.
+type node struct {
+	id   uint64
+	host *Host
+	disk *Disk
+	rng  *rand.Rand // draws request IDs for the replica (reseeded per boot)
+	rep  *core.Replica
+
+	busyUntil int64   // the node is inside a step (fsync) until then
+	pausedTil int64   // a paused process does nothing until then
+	crashedAt []int64 // virtual time of each crash, by incarnation
+
+	installs uint64
+}
+
+// driver steps the replicas through the same methods production uses, on
+// the simulator's virtual time.
+type driver struct {
+	s     *Sim
+	nodes map[uint64]*node
+	ids   []uint64
+}
+
+// alive reports whether the node's process is running.
+func (n *node) alive() bool { return n.rep != nil }
+
+// departed reports whether something the node emitted at virtual time at,
+// during incarnation inc, really left it: not if the node crashed before
+// (the step was cut short by the crash).
+func (n *node) departed(inc int, at int64) bool {
+	if inc < n.host.Incarnation {
+		return n.crashedAt[inc] >= at
+	}
+	return true
+}
+
+// exec runs fn on the node's replica at the current virtual time, then
+// drains Ready. A busy or paused node takes it later, in arrival order.
+func (d *driver) exec(n *node, what string, fn func(r *core.Replica)) {
+	w := d.s.world
+	if !n.alive() {
+		return
+	}
+	if free := max(n.busyUntil, n.pausedTil); free > w.Now {
+		inc := n.host.Incarnation
+		w.Schedule(free, func() {
+			if n.host.Incarnation == inc {
+				d.exec(n, what, fn)
+			}
+		})
+		return
+	}
+	d.s.trace(what, n.id)
+	n.host.BeginStep(w.Now)
+	fn(n.rep)
+	d.drain(n)
+}
+
+// drain handles Ready until raft is quiet, then keeps the node busy for the
+// virtual time its fsyncs took; their durability completes at the end.
+func (d *driver) drain(n *node) {
+	for n.rep != nil && n.rep.HasReady() {
+		if err := n.rep.HandleReady(); err != nil {
+			d.s.count("failstop")
+			d.s.logf("node %d fail-stop at %s: %v", n.id, vt(d.s.world.Now), err)
+			d.crash(n)
+			return
+		}
+	}
+	if n.rep == nil {
+		return
+	}
+	d.observe(n)
+	end := n.host.Cursor()
+	n.busyUntil = end
+	inc := n.host.Incarnation
+	complete := func() {
+		if n.host.Incarnation == inc {
+			n.disk.CompleteSyncs()
+		}
+	}
+	if end > d.s.world.Now {
+		d.s.world.Schedule(end, complete)
+	} else {
+		complete()
+	}
+}
+
+// observe records what the checks need after every step.
+func (d *driver) observe(n *node) {
+	st := n.rep.Status()
+	if st.Role == "leader" {
+		d.s.leaderOfTerm(st.Term, n.id)
+	}
+	if st.SnapshotsInstalled > n.installs {
+		d.s.counts["snapshot_install"] += int(st.SnapshotsInstalled - n.installs)
+	}
+	n.installs = st.SnapshotsInstalled
+}
+
+// boot opens the replica on the node's disk with a fresh memory engine, as
+// a restarted process would.
+func (d *driver) boot(n *node) {
+	w := d.s.world
+	n.host.Restart()
+	n.host.BeginStep(w.Now)
+	cfg := core.Config{
+		ID:              n.id,
+		Peers:           d.ids,
+		Dir:             "/data",
+		Disk:            n.disk,
+		Clock:           n.host,
+		Network:         d.s.net.Endpoint(n.id),
+		Engine:          memory.New(),
+		Rand:            Split(n.rng),
+		SnapshotEntries: d.s.opts.SnapshotEntries,
+		CatchUpEntries:  d.s.opts.SnapshotEntries / 2,
+		WALSegmentBytes: 256 << 10,
+		Canary:          d.s.opts.Canary,
+	}
+	rep, err := core.Open(cfg)
+	if err != nil {
+		// A replica that cannot recover its own disk is a finding: the disk
+		// only ever lost what was never synced.
+		d.s.violation(fmt.Sprintf("node %d cannot restart at %s: %v", n.id, vt(w.Now), err))
+		return
+	}
+	n.rep = rep
+	n.installs = 0
+	rep.SetEventSink(func(rev int64, evs []*mvccpb.Event) { d.s.onEvents(n, rev, evs) })
+	d.s.count("boot")
+	d.drain(n)
+	d.scheduleTick(n, n.host.Incarnation)
+}
+
+func (d *driver) scheduleTick(n *node, inc int) {
+	d.s.world.After(n.host.VirtualFor(tickInterval), func() {
+		if n.host.Incarnation != inc || !n.alive() {
+			return
+		}
+		d.exec(n, "tick", func(r *core.Replica) { r.Tick() })
+		d.scheduleTick(n, inc)
+	})
+}
+
+// deliver hands a raft message to its destination.
+func (d *driver) deliver(to uint64, m *raftpb.Message) {
+	n := d.nodes[to]
+	if n == nil || !n.alive() {
+		return
+	}
+	d.exec(n, "step", func(r *core.Replica) { _ = r.Step(m) })
+}
+
+// crash kills the node's process: everything not yet durable on its disk
+// may be lost, messages and answers still inside its step never leave.
+func (d *driver) crash(n *node) {
+	w := d.s.world
+	if n.rep != nil {
+		_ = n.rep.Close()
+		n.rep = nil
+	}
+	n.crashedAt = append(n.crashedAt, w.Now)
+	n.host.Crash()
+	d.s.net.Crashed(n.id, w.Now)
+	// Fsyncs that finished before the crash instant are durable; the rest
+	// of the busy window's never completed.
+	n.disk.CompleteSyncsUntil(w.Now)
+	lost := n.disk.Crash(d.s.crashRand, d.s.faults.KeepUnsynced)
+	n.disk = lost.Disk
+	if lost.Lossy {
+		d.s.count("crash_lossy")
+	}
+	d.s.count("crash")
+	n.busyUntil, n.pausedTil = 0, 0
+	d.s.watch.onCrash(n)
+}

@@ -1,0 +1,458 @@
+package sim
+
+import (
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"metastore/checker"
+	"metastore/core"
+	"metastore/core/disk"
+)
+
+// Options configures one simulated run. Zero values are drawn from the seed
+// or take defaults.
+type Options struct {
+	Seed uint64
+	// Nodes is the cluster size; 0 draws 3 or 5.
+	Nodes int
+	// Duration is the faulted safety phase in virtual time (default 30 s);
+	// the liveness phase follows.
+	Duration time.Duration
+	Clients  int // default 5
+	Keys     int // default 6
+	// SnapshotEntries is the replicas' snapshot interval; 0 draws 20–300 so
+	// snapshots, compaction and snapshot installs happen within a run.
+	SnapshotEntries uint64
+	// Canary switches on a deliberate bug (see core.Canaries).
+	Canary core.Canaries
+	// Faults overrides the drawn fault mix; Tune edits the drawn one.
+	Faults *Faults
+	Tune   func(*Faults)
+	// VisualizeDir receives porcupine's HTML file when a history is not
+	// linearizable.
+	VisualizeDir string
+	// Logf, if set, receives the run's log lines.
+	Logf func(format string, args ...any)
+}
+
+// Report is the outcome of one run.
+type Report struct {
+	Seed       uint64
+	Nodes      int
+	Faults     Faults
+	Counts     map[string]int
+	Lin        checker.Result
+	Violations []string
+	TraceHash  uint64
+	// VirtualTime is how far virtual time ran.
+	VirtualTime int64
+}
+
+// Failed reports whether any check failed.
+func (r *Report) Failed() bool { return len(r.Violations) > 0 }
+
+// CountsLine prints the counters sorted by name, one line.
+func (r *Report) CountsLine() string {
+	names := make([]string, 0, len(r.Counts))
+	for k := range r.Counts {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for i, k := range names {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%s=%d", k, r.Counts[k])
+	}
+	return b.String()
+}
+
+// Sim is one run's world: virtual time, the cluster, its clients and the
+// records the checks read.
+type Sim struct {
+	opts      Options
+	world     *World
+	rng       *rand.Rand
+	faultRng  *rand.Rand
+	crashRand *rand.Rand
+	faults    Faults
+	net       *Net
+	drv       *driver
+	history   checker.History
+	safetyEnd int64
+
+	counts     map[string]int
+	violations []string
+	trace64    uint64
+
+	leaders map[uint64]uint64 // term -> leader seen
+	revLog  map[int64]revRecord
+	applied map[uint64][]checker.AppliedEntry // node<<16|incarnation -> revision log
+	watch   *watcher
+	clients []*client
+	lin     checker.Result
+}
+
+type revRecord struct {
+	hash   uint64
+	writes []checker.AppliedWrite
+}
+
+func vt(t int64) string { return time.Duration(t).String() }
+
+// Run simulates one seed end to end and checks everything it recorded.
+func Run(opts Options) *Report {
+	s := newSim(opts)
+	s.runSafety()
+	s.runLiveness()
+	s.check()
+	return s.report()
+}
+
+func newSim(opts Options) *Sim {
+	root := NewRand(opts.Seed)
+	s := &Sim{opts: opts, world: NewWorld(), counts: map[string]int{}, leaders: map[uint64]uint64{},
+		revLog: map[int64]revRecord{}, applied: map[uint64][]checker.AppliedEntry{}}
+	s.trace64 = 14695981039346656037
+	// Split in a fixed order: each component's stream is independent.
+	s.rng = Split(root)
+	faultDraw := Split(root)
+	s.faultRng = Split(root)
+	s.crashRand = Split(root)
+	netRng := Split(root)
+	nodeRng := Split(root)
+	clientRng := Split(root)
+	if opts.Faults != nil {
+		s.faults = *opts.Faults
+	} else {
+		s.faults = DrawFaults(faultDraw)
+	}
+	if opts.Tune != nil {
+		opts.Tune(&s.faults)
+	}
+	if s.opts.Nodes == 0 {
+		s.opts.Nodes = 3 + 2*s.rng.IntN(2)
+	}
+	if s.opts.Duration == 0 {
+		s.opts.Duration = 30 * time.Second
+	}
+	if s.opts.Clients == 0 {
+		s.opts.Clients = 5
+	}
+	if s.opts.Keys == 0 {
+		s.opts.Keys = 6
+	}
+	if s.opts.SnapshotEntries == 0 {
+		s.opts.SnapshotEntries = uint64(20 + s.rng.IntN(280))
+	}
+	s.safetyEnd = int64(s.opts.Duration)
+	s.net = NewNet(s.world, netRng, s.faults)
+	s.drv = &driver{s: s, nodes: map[uint64]*node{}}
+	s.net.SetDeliver(s.drv.deliver)
+	for i := 1; i <= s.opts.Nodes; i++ {
+		id := uint64(i)
+		s.drv.ids = append(s.drv.ids, id)
+		nr := Split(nodeRng)
+		h := NewHost(id, s.faults.DrawClockRate(nr))
+		n := &node{id: id, host: h, rng: nr, disk: NewDisk(disk.NewMem(), h, Split(nr), s.faults)}
+		s.drv.nodes[id] = n
+		s.net.AddNode(h)
+	}
+	s.watch = &watcher{s: s}
+	for i := 0; i < s.opts.Clients; i++ {
+		c := &client{id: i, s: s, rng: Split(clientRng), keys: s.opts.Keys, lastValue: map[string]string{}}
+		s.clients = append(s.clients, c)
+	}
+	return s
+}
+
+func (s *Sim) logf(format string, args ...any) {
+	if s.opts.Logf != nil {
+		s.opts.Logf(format, args...)
+	}
+}
+
+func (s *Sim) count(what string) { s.counts[what]++ }
+
+func (s *Sim) violation(msg string) {
+	s.violations = append(s.violations, msg)
+	s.logf("VIOLATION: %s", msg)
+}
+
+// trace mixes one step into the run's trace hash: the same seed must give
+// the same sequence of steps at the same virtual times.
+func (s *Sim) trace(what string, node uint64) {
+	h := s.trace64
+	mix := func(v uint64) {
+		for i := 0; i < 8; i++ {
+			h ^= v & 0xff
+			h *= 1099511628211
+			v >>= 8
+		}
+	}
+	mix(uint64(s.world.Now))
+	mix(node)
+	for i := 0; i < len(what); i++ {
+		h ^= uint64(what[i])
+		h *= 1099511628211
+	}
+	s.trace64 = h
+}
+
+// leaderOfTerm records a leader sighting: raft allows one leader per term.
+func (s *Sim) leaderOfTerm(term, id uint64) {
+	if prev, ok := s.leaders[term]; ok && prev != id {
+		s.violation(fmt.Sprintf("two leaders in term %d: %d and %d", term, prev, id))
+		return
+	}
+	if _, ok := s.leaders[term]; !ok {
+		s.leaders[term] = id
+		s.count("leader_elected")
+	}
+}
+
+// onEvents receives every revision a replica applies. Every replica must
+// apply the same changes at the same revision (committed prefixes agree).
+func (s *Sim) onEvents(n *node, rev int64, evs []*mvccpb.Event) {
+	h := fnv.New64a()
+	var writes []checker.AppliedWrite
+	for _, e := range evs {
+		kv := e.GetKv()
+		del := e.GetType() == mvccpb.Event_DELETE
+		fmt.Fprintf(h, "%d|%q|%q|%v;", kv.GetModRevision(), kv.GetKey(), kv.GetValue(), del)
+		w := checker.AppliedWrite{Revision: rev, Key: string(kv.GetKey()), Delete: del}
+		if !del {
+			w.Value = string(kv.GetValue())
+		}
+		writes = append(writes, w)
+	}
+	sum := h.Sum64()
+	if prev, ok := s.revLog[rev]; ok {
+		if prev.hash != sum {
+			s.violation(fmt.Sprintf("node %d applied %v at revision %d, another replica applied %v", n.id, writes, rev, prev.writes))
+		}
+	} else {
+		s.revLog[rev] = revRecord{hash: sum, writes: writes}
+	}
+	key := n.id<<16 | uint64(n.host.Incarnation)
+	s.applied[key] = append(s.applied[key], checker.AppliedEntry{Index: uint64(rev), Hash: sum})
+	s.watch.onEvents(n, rev, writes)
+}
+
+// runSafety runs the clients under the fault mix for the safety phase.
+func (s *Sim) runSafety() {
+	s.logf("replay: go test ./sim -run '^TestSim$' -seed=%d -v", s.opts.Seed)
+	s.logf("SEED=%d nodes=%d snapshot_entries=%d duration=%s clients=%d keys=%d", s.opts.Seed, s.opts.Nodes,
+		s.opts.SnapshotEntries, s.opts.Duration, s.opts.Clients, s.opts.Keys)
+	for _, line := range strings.Split(strings.TrimSpace(s.faults.String()), "\n") {
+		s.logf("  %s", line)
+	}
+	for _, id := range s.drv.ids {
+		s.drv.boot(s.drv.nodes[id])
+	}
+	for _, c := range s.clients {
+		c.start()
+	}
+	s.watch.attach(s.drv.nodes[s.drv.ids[0]], 1)
+	s.scheduleFaults()
+	s.world.RunUntil(s.safetyEnd)
+}
+
+// liveness bounds: after every fault heals, a leader, a write and a read
+// must happen, and the replicas converge, within this much virtual time.
+const livenessBound = 30 * Second
+
+// runLiveness heals every fault and demands progress within a bound.
+func (s *Sim) runLiveness() {
+	s.healAll()
+	w := s.world
+	deadline := w.Now + livenessBound
+	// Let outstanding client operations finish or time out.
+	w.RunUntil(w.Now + requestTimeout + Second)
+	wrote := false
+	inflight := false
+	for w.Now < deadline {
+		w.RunUntil(w.Now + 100*Millisecond)
+		lead := s.leader()
+		if lead == 0 {
+			continue
+		}
+		if !wrote && !inflight {
+			inflight = true
+			s.livenessProbe(lead, func(ok bool) { wrote = wrote || ok; inflight = false })
+			continue
+		}
+		if wrote && s.converged() {
+			s.count("liveness_ok")
+			s.watch.finish()
+			return
+		}
+	}
+	switch {
+	case s.leader() == 0:
+		s.violation(fmt.Sprintf("liveness: no leader %s after all faults healed", vt(livenessBound)))
+	case !wrote:
+		s.violation(fmt.Sprintf("liveness: no write and linearizable read succeeded %s after all faults healed", vt(livenessBound)))
+	default:
+		s.violation(fmt.Sprintf("liveness: replicas did not converge %s after all faults healed: %s", vt(livenessBound), s.convergence()))
+	}
+	s.watch.finish()
+}
+
+// livenessProbe writes through the leader and reads linearizably from
+// another member; both are recorded in the history too.
+func (s *Sim) livenessProbe(lead uint64, done func(bool)) {
+	clientID := s.opts.Clients
+	put := checker.Input{Kind: checker.Put, Key: kvKeyPrefix + "0", Value: fmt.Sprintf("live-%d", s.world.Now)}
+	s.doAt(clientID, put, lead, func(out *checker.Output) {
+		if out == nil {
+			done(false)
+			return
+		}
+		reader := s.drv.ids[0]
+		if reader == lead {
+			reader = s.drv.ids[1]
+		}
+		get := checker.Input{Kind: checker.Get, Key: put.Key}
+		s.doAt(clientID, get, reader, func(out *checker.Output) {
+			ok := out != nil && out.Found && out.KV.Value >= "" && out.Revision >= 1
+			done(ok)
+		})
+	})
+}
+
+func (s *Sim) leader() uint64 {
+	var lead uint64
+	for _, id := range s.drv.ids {
+		n := s.drv.nodes[id]
+		if n.alive() && n.rep.Status().Role == "leader" {
+			lead = id
+		}
+	}
+	return lead
+}
+
+// converged: every member is up, at the same applied index, with the same
+// state hash.
+func (s *Sim) converged() bool {
+	var applied uint64
+	var hash uint32
+	for i, id := range s.drv.ids {
+		n := s.drv.nodes[id]
+		if !n.alive() {
+			return false
+		}
+		st := n.rep.Status()
+		h := n.rep.Store().Hash()
+		if i == 0 {
+			applied, hash = st.Applied, h
+		} else if st.Applied != applied || h != hash {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Sim) convergence() string {
+	var parts []string
+	for _, id := range s.drv.ids {
+		n := s.drv.nodes[id]
+		if !n.alive() {
+			parts = append(parts, fmt.Sprintf("%d:down", id))
+			continue
+		}
+		st := n.rep.Status()
+		parts = append(parts, fmt.Sprintf("%d:%s term=%d applied=%d hash=%08x", id, st.Role, st.Term, st.Applied, n.rep.Store().Hash()))
+	}
+	return strings.Join(parts, " ")
+}
+
+// check runs every checker over what the run recorded.
+func (s *Sim) check() {
+	ops := s.history.Ops()
+	applied := s.appliedLog()
+	acked := checker.AckedWritesFromHistory(ops)
+	if err := checker.AckedWritesExactlyOnce(acked, applied); err != nil {
+		s.violation(err.Error())
+	}
+	if err := checker.RevisionsRespectRealTime(ops); err != nil {
+		s.violation(err.Error())
+	}
+	if err := checker.AppliedPrefixes(s.applied); err != nil {
+		s.violation(err.Error())
+	}
+	if final, ok := s.finalState(); ok {
+		if err := checker.Durable(acked, applied, final); err != nil {
+			s.violation(err.Error())
+		}
+	}
+	s.watch.check(applied)
+	res, err := checker.Linearizable(checker.ResolveUnknown(ops, applied), checker.Options{VisualizeDir: s.opts.VisualizeDir,
+		Name: fmt.Sprintf("seed-%d", s.opts.Seed)})
+	s.opts2lin(res, err)
+}
+
+func (s *Sim) opts2lin(res checker.Result, err error) {
+	s.lin = res
+	if err != nil {
+		s.violation(fmt.Sprintf("linearizability check: %v", err))
+		return
+	}
+	switch res.Verdict {
+	case checker.Fail:
+		s.violation("history is " + res.String())
+	case checker.Inconclusive:
+		s.violation("linearizability check inconclusive: " + res.String())
+	}
+}
+
+// appliedLog is the cluster's history of writes in revision order.
+func (s *Sim) appliedLog() []checker.AppliedWrite {
+	var applied []checker.AppliedWrite
+	revs := make([]int64, 0, len(s.revLog))
+	for rev := range s.revLog {
+		revs = append(revs, rev)
+	}
+	slices.Sort(revs)
+	for _, rev := range revs {
+		applied = append(applied, s.revLog[rev].writes...)
+	}
+	return applied
+}
+
+// finalState reads every key from a converged member.
+func (s *Sim) finalState() (map[string]checker.KV, bool) {
+	if !s.converged() {
+		return nil, false
+	}
+	n := s.drv.nodes[s.drv.ids[0]]
+	final := map[string]checker.KV{}
+	resp, err := n.rep.Store().Range(rangeAll())
+	if err != nil {
+		s.violation(fmt.Sprintf("final read: %v", err))
+		return nil, false
+	}
+	for _, kv := range resp.Kvs {
+		final[string(kv.Key)] = kvOf(kv)
+	}
+	return final, true
+}
+
+func (s *Sim) report() *Report {
+	st := s.net.Stats
+	s.counts["net_sent"] = int(st.Sent)
+	s.counts["net_dropped"] = int(st.Dropped)
+	s.counts["net_duplicated"] = int(st.Duplicated)
+	s.counts["net_blocked"] = int(st.BlockedByPartition)
+	s.counts["ops"] = s.history.Len()
+	return &Report{Seed: s.opts.Seed, Nodes: s.opts.Nodes, Faults: s.faults, Counts: s.counts, Lin: s.lin,
+		Violations: s.violations, TraceHash: s.trace64, VirtualTime: s.world.Now}
+}
