@@ -126,6 +126,9 @@ func (r *Replica) installSnapshot(snap *raftpb.Snapshot) error {
 func (r *Replica) applyEntries(ents []*raftpb.Entry) error {
 	for _, e := range ents {
 		if e.GetIndex() <= r.store.AppliedIndex() {
+			if err := r.reapplyConfChange(e); err != nil {
+				return fmt.Errorf("core: re-apply entry %d: %w", e.GetIndex(), err)
+			}
 			continue
 		}
 		var err error
@@ -148,6 +151,30 @@ func (r *Replica) applyEntries(ents []*raftpb.Entry) error {
 		}
 	}
 	r.reads.serve(r)
+	return nil
+}
+
+// reapplyConfChange hands raft a configuration change the store applied
+// before a restart: raft's membership lives only in memory and snapshots.
+func (r *Replica) reapplyConfChange(e *raftpb.Entry) error {
+	var cc raftpb.ConfChangeI
+	switch e.GetType() {
+	case raftpb.EntryConfChange:
+		c := &raftpb.ConfChange{}
+		if err := proto.Unmarshal(e.GetData(), c); err != nil {
+			return err
+		}
+		cc = c
+	case raftpb.EntryConfChangeV2:
+		c := &raftpb.ConfChangeV2{}
+		if err := proto.Unmarshal(e.GetData(), c); err != nil {
+			return err
+		}
+		cc = c
+	default:
+		return nil
+	}
+	r.confState = r.rn.ApplyConfChange(cc)
 	return nil
 }
 

@@ -150,6 +150,13 @@ func (r *Replica) recover() error {
 			hs.Commit = proto.Uint64(max(hs.GetCommit(), md.GetIndex()))
 		}
 	}
+	if applied := r.store.AppliedIndex(); applied > hs.GetCommit() {
+		// A durable engine applied entries whose commit index was not yet
+		// synced (raft does not sync commit-only HardState changes): what
+		// was applied was committed.
+		hs = proto.Clone(hs).(*raftpb.HardState)
+		hs.Commit = proto.Uint64(applied)
+	}
 	if err := r.storage.SetHardState(hs); err != nil {
 		return err
 	}
@@ -165,11 +172,14 @@ func (r *Replica) walOptions() wal.Options {
 
 func (r *Replica) raftConfig() *raft.Config {
 	c := &raft.Config{
-		ID:                        r.cfg.ID,
-		ElectionTick:              r.cfg.ElectionTicks,
-		HeartbeatTick:             r.cfg.HeartbeatTicks,
-		Storage:                   r.storage,
-		Applied:                   r.store.AppliedIndex(),
+		ID:            r.cfg.ID,
+		ElectionTick:  r.cfg.ElectionTicks,
+		HeartbeatTick: r.cfg.HeartbeatTicks,
+		Storage:       r.storage,
+		// Entries after the snapshot are delivered again even when a
+		// durable engine applied them: configuration changes must reach
+		// raft on every boot (apply skips the store part).
+		Applied:                   r.snapIndex,
 		MaxSizePerMsg:             r.cfg.MaxSizePerMsg,
 		MaxCommittedSizePerReady:  r.cfg.MaxSizePerMsg,
 		MaxUncommittedEntriesSize: r.cfg.MaxUncommittedEntriesSize,

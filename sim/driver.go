@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"metastore/core"
+	"metastore/core/engine"
 	"metastore/engines/memory"
 )
 
@@ -29,6 +30,9 @@ type node struct {
 	crashedAt []int64 // virtual time of each crash, by incarnation
 
 	installs uint64
+	// engine survives crashes when the run uses a durable engine; nil for
+	// the memory engine, rebuilt from snapshot and WAL at every boot.
+	engine *durableEngine
 }
 
 // driver steps the replicas through the same methods production uses, on
@@ -37,6 +41,8 @@ type driver struct {
 	s     *Sim
 	nodes map[uint64]*node
 	ids   []uint64
+	// snapDelivered marks MsgSnaps that reached their destination.
+	snapDelivered map[snapKey]bool
 }
 
 // alive reports whether the node's process is running.
@@ -128,8 +134,8 @@ func (d *driver) boot(n *node) {
 		Dir:             "/data",
 		Disk:            n.disk,
 		Clock:           n.host,
-		Network:         d.s.net.Endpoint(n.id),
-		Engine:          memory.New(),
+		Network:         &snapReporter{ep: d.s.net.Endpoint(n.id), d: d, n: n},
+		Engine:          d.engineFor(n),
 		Rand:            Split(n.rng),
 		SnapshotEntries: d.s.opts.SnapshotEntries,
 		CatchUpEntries:  d.s.opts.SnapshotEntries / 2,
@@ -151,6 +157,18 @@ func (d *driver) boot(n *node) {
 	d.scheduleTick(n, n.host.Incarnation)
 }
 
+// engineFor returns the engine a booting replica opens: the node's durable
+// engine as the crash left it, or an empty memory engine.
+func (d *driver) engineFor(n *node) engine.Engine {
+	if !d.s.durableEngine {
+		return memory.New()
+	}
+	if n.engine == nil {
+		n.engine = newDurableEngine(Split(n.rng))
+	}
+	return n.engine
+}
+
 func (d *driver) scheduleTick(n *node, inc int) {
 	d.s.world.After(n.host.VirtualFor(tickInterval), func() {
 		if n.host.Incarnation != inc || !n.alive() {
@@ -167,7 +185,44 @@ func (d *driver) deliver(to uint64, m *raftpb.Message) {
 	if n == nil || !n.alive() {
 		return
 	}
+	if m.GetType() == raftpb.MsgSnap {
+		d.snapDelivered[snapKey{m.GetFrom(), to, m.GetSnapshot().GetMetadata().GetIndex()}] = true
+	}
 	d.exec(n, "step", func(r *core.Replica) { _ = r.Step(m) })
+}
+
+// snapReportDelay is how long the sending side waits before it reports a
+// snapshot's fate to raft, as the production transport does once the
+// stream ends. Until then raft sends that follower nothing else.
+const snapReportDelay = Second
+
+type snapKey struct{ from, to, index uint64 }
+
+// snapReporter is the node's network: the simulated endpoint, plus the
+// snapshot-status reports a real transport gives raft.
+type snapReporter struct {
+	ep *Endpoint
+	d  *driver
+	n  *node
+}
+
+func (s *snapReporter) Send(msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		if m.GetType() != raftpb.MsgSnap {
+			continue
+		}
+		key := snapKey{s.n.id, m.GetTo(), m.GetSnapshot().GetMetadata().GetIndex()}
+		delete(s.d.snapDelivered, key)
+		inc, n, d := s.n.host.Incarnation, s.n, s.d
+		d.s.world.Schedule(n.host.Cursor()+snapReportDelay, func() {
+			if n.host.Incarnation != inc {
+				return
+			}
+			ok := d.snapDelivered[key]
+			d.exec(n, "snapshot-report", func(r *core.Replica) { r.ReportSnapshot(key.to, ok) })
+		})
+	}
+	s.ep.Send(msgs)
 }
 
 // crash kills the node's process: everything not yet durable on its disk
@@ -186,6 +241,13 @@ func (d *driver) crash(n *node) {
 	n.disk.CompleteSyncsUntil(w.Now)
 	lost := n.disk.Crash(d.s.crashRand, d.s.faults.KeepUnsynced)
 	n.disk = lost.Disk
+	if n.engine != nil {
+		var engLost bool
+		n.engine, engLost = n.engine.crash(d.s.faults.KeepUnsynced)
+		if engLost {
+			d.s.count("crash_engine_lossy")
+		}
+	}
 	if lost.Lossy {
 		d.s.count("crash_lossy")
 	}

@@ -32,6 +32,13 @@ type Options struct {
 	SnapshotEntries uint64
 	// Canary switches on a deliberate bug (see core.Canaries).
 	Canary core.Canaries
+	// Engine picks the state machine's engine: "memory" (rebuilt from
+	// snapshot and WAL at every restart), "durable" (survives crashes, like
+	// RocksDB), or "" to draw one per seed.
+	Engine string
+	// PartitionShape forces one partition shape ("isolate-leader") instead
+	// of drawing among them.
+	PartitionShape string
 	// Faults overrides the drawn fault mix; Tune edits the drawn one.
 	Faults *Faults
 	Tune   func(*Faults)
@@ -99,6 +106,8 @@ type Sim struct {
 	watch   *watcher
 	clients []*client
 	lin     checker.Result
+
+	durableEngine bool
 }
 
 type revRecord struct {
@@ -153,9 +162,15 @@ func newSim(opts Options) *Sim {
 	if s.opts.SnapshotEntries == 0 {
 		s.opts.SnapshotEntries = uint64(20 + s.rng.IntN(280))
 	}
+	switch s.opts.Engine {
+	case "":
+		s.durableEngine = s.rng.IntN(2) == 0
+	case "durable":
+		s.durableEngine = true
+	}
 	s.safetyEnd = int64(s.opts.Duration)
 	s.net = NewNet(s.world, netRng, s.faults)
-	s.drv = &driver{s: s, nodes: map[uint64]*node{}}
+	s.drv = &driver{s: s, nodes: map[uint64]*node{}, snapDelivered: map[snapKey]bool{}}
 	s.net.SetDeliver(s.drv.deliver)
 	for i := 1; i <= s.opts.Nodes; i++ {
 		id := uint64(i)
@@ -250,8 +265,8 @@ func (s *Sim) onEvents(n *node, rev int64, evs []*mvccpb.Event) {
 // runSafety runs the clients under the fault mix for the safety phase.
 func (s *Sim) runSafety() {
 	s.logf("replay: go test ./sim -run '^TestSim$' -seed=%d -v", s.opts.Seed)
-	s.logf("SEED=%d nodes=%d snapshot_entries=%d duration=%s clients=%d keys=%d", s.opts.Seed, s.opts.Nodes,
-		s.opts.SnapshotEntries, s.opts.Duration, s.opts.Clients, s.opts.Keys)
+	s.logf("SEED=%d nodes=%d snapshot_entries=%d duration=%s clients=%d keys=%d durable_engine=%v", s.opts.Seed, s.opts.Nodes,
+		s.opts.SnapshotEntries, s.opts.Duration, s.opts.Clients, s.opts.Keys, s.durableEngine)
 	for _, line := range strings.Split(strings.TrimSpace(s.faults.String()), "\n") {
 		s.logf("  %s", line)
 	}

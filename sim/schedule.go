@@ -41,7 +41,11 @@ func (s *Sim) randomNode() *node {
 // partition cuts the network in one of the named shapes, healing it later.
 func (s *Sim) partition() {
 	var desc string
-	switch k := s.faultRng.IntN(6); k {
+	k := s.faultRng.IntN(6)
+	if s.opts.PartitionShape == "isolate-leader" {
+		k = 1
+	}
+	switch k {
 	case 0:
 		desc = s.net.IsolateNode(s.randomNode().id)
 	case 1:

@@ -1,0 +1,117 @@
+package sim
+
+import (
+	"math/rand/v2"
+
+	"metastore/core/engine"
+	"metastore/engines/memory"
+)
+
+// durableEngine is a durable engine for the simulator, standing in for
+// RocksDB: its contents outlive a process crash, the way a real engine's
+// own log does. Each Write is atomic; writes since the engine last flushed
+// are kept on a crash only as a prefix (a torn tail of batches), never out
+// of order. The engine flushes every few batches.
+//
+// It is what makes canary C7 catchable: the applied index written apart
+// from the data can survive a crash without the data, or the other way
+// round, and a restart then applies an entry twice.
+type durableEngine struct {
+	*memory.Engine
+	base     engine.Snapshot // the state as of the last flush
+	unsynced [][]batchOp     // batches written since
+	rng      *rand.Rand
+	flushIn  int
+}
+
+type batchOp struct {
+	key, value []byte
+	del        bool
+}
+
+func newDurableEngine(rng *rand.Rand) *durableEngine {
+	e := &durableEngine{Engine: memory.New(), rng: rng}
+	e.base = e.Engine.Snapshot()
+	e.flushIn = 1 + rng.IntN(32)
+	return e
+}
+
+func (e *durableEngine) Durable() bool { return true }
+
+func (e *durableEngine) NewBatch() engine.Batch { return &recBatch{inner: e.Engine.NewBatch()} }
+
+func (e *durableEngine) Write(b engine.Batch) error {
+	rb := b.(*recBatch)
+	if err := e.Engine.Write(rb.inner); err != nil {
+		return err
+	}
+	e.unsynced = append(e.unsynced, rb.ops)
+	rb.ops = nil
+	if e.flushIn--; e.flushIn <= 0 {
+		e.flush()
+	}
+	return nil
+}
+
+func (e *durableEngine) flush() {
+	e.base.Close()
+	e.base = e.Engine.Snapshot()
+	e.unsynced = nil
+	e.flushIn = 1 + e.rng.IntN(32)
+}
+
+// crash returns the engine a restarted process finds: the flushed state
+// plus a prefix of the later batches, each surviving with probability keep.
+// It reports whether any batch was lost.
+func (e *durableEngine) crash(keep float64) (*durableEngine, bool) {
+	next := &durableEngine{Engine: memory.New(), rng: e.rng}
+	b := next.Engine.NewBatch()
+	it := e.base.NewIter(nil, nil)
+	for ok := it.First(); ok; ok = it.Next() {
+		b.Set(it.Key(), it.Value())
+	}
+	it.Close()
+	lost := false
+	for _, ops := range e.unsynced {
+		if !chance(e.rng, keep) {
+			lost = true
+			break
+		}
+		for _, op := range ops {
+			if op.del {
+				b.Delete(op.key)
+			} else {
+				b.Set(op.key, op.value)
+			}
+		}
+	}
+	if err := next.Engine.Write(b); err != nil {
+		panic(err) // a fresh memory engine does not fail
+	}
+	next.base = next.Engine.Snapshot()
+	next.flushIn = 1 + e.rng.IntN(32)
+	return next, lost
+}
+
+// recBatch records a batch's operations so a crash can replay a prefix.
+type recBatch struct {
+	inner engine.Batch
+	ops   []batchOp
+}
+
+func (b *recBatch) Set(key, value []byte) {
+	b.inner.Set(key, value)
+	b.ops = append(b.ops, batchOp{key: append([]byte(nil), key...), value: append([]byte(nil), value...)})
+}
+
+func (b *recBatch) Delete(key []byte) {
+	b.inner.Delete(key)
+	b.ops = append(b.ops, batchOp{key: append([]byte(nil), key...), del: true})
+}
+
+func (b *recBatch) Len() int { return b.inner.Len() }
+
+func (b *recBatch) Reset() {
+	b.inner.Reset()
+	b.ops = nil
+}
