@@ -25,9 +25,11 @@ type node struct {
 	rng  *rand.Rand // draws request IDs for the replica (reseeded per boot)
 	rep  *core.Replica
 
-	busyUntil int64   // the node is inside a step (fsync) until then
-	pausedTil int64   // a paused process does nothing until then
-	crashedAt []int64 // virtual time of each crash, by incarnation
+	busyUntil int64 // the node is inside a step (fsync) until then
+	pausedTil int64 // a paused process does nothing until then
+	// tickPending: a tick is waiting for the node to be free.
+	tickPending bool
+	crashedAt   []int64 // virtual time of each crash, by incarnation
 
 	installs uint64
 	// engine survives crashes when the run uses a durable engine; nil for
@@ -76,8 +78,20 @@ func (d *driver) exec(n *node, what string, fn func(r *core.Replica)) {
 	}
 	d.s.trace(what, n.id)
 	n.host.BeginStep(w.Now)
+	defer d.recoverPanic(n, what)
 	fn(n.rep)
 	d.drain(n)
+}
+
+// recoverPanic turns a replica panic into a violation and a crash: raft
+// panics when it finds its own log lost or corrupted, which is a finding,
+// and the run goes on with the node down as a crashed process would be.
+func (d *driver) recoverPanic(n *node, what string) {
+	if p := recover(); p != nil {
+		d.s.violation(fmt.Sprintf("node %d panicked during %s at %s: %v", n.id, what, vt(d.s.world.Now), p))
+		d.s.count("panic")
+		d.crash(n)
+	}
 }
 
 // drain handles Ready until raft is quiet, then keeps the node busy for the
@@ -128,6 +142,7 @@ func (d *driver) boot(n *node) {
 	w := d.s.world
 	n.host.Restart()
 	n.host.BeginStep(w.Now)
+	defer d.recoverPanic(n, "boot")
 	cfg := core.Config{
 		ID:              n.id,
 		Peers:           d.ids,
@@ -174,7 +189,15 @@ func (d *driver) scheduleTick(n *node, inc int) {
 		if n.host.Incarnation != inc || !n.alive() {
 			return
 		}
-		d.exec(n, "tick", func(r *core.Replica) { r.Tick() })
+		// Like a time.Ticker, a node that is busy or paused gets one late
+		// tick, not every tick it missed.
+		if !n.tickPending {
+			n.tickPending = true
+			d.exec(n, "tick", func(r *core.Replica) {
+				n.tickPending = false
+				r.Tick()
+			})
+		}
 		d.scheduleTick(n, inc)
 	})
 }
@@ -253,5 +276,6 @@ func (d *driver) crash(n *node) {
 	}
 	d.s.count("crash")
 	n.busyUntil, n.pausedTil = 0, 0
+	n.tickPending = false
 	d.s.watch.onCrash(n)
 }

@@ -36,8 +36,9 @@ type Options struct {
 	// snapshot and WAL at every restart), "durable" (survives crashes, like
 	// RocksDB), or "" to draw one per seed.
 	Engine string
-	// PartitionShape forces one partition shape ("isolate-leader") instead
-	// of drawing among them.
+	// PartitionShape forces one partition shape instead of drawing among
+	// them: "isolate-leader", or "isolate-pause-leader" (the cut-off leader
+	// is also paused while cut off).
 	PartitionShape string
 	// Faults overrides the drawn fault mix; Tune edits the drawn one.
 	Faults *Faults

@@ -42,8 +42,20 @@ func (s *Sim) randomNode() *node {
 func (s *Sim) partition() {
 	var desc string
 	k := s.faultRng.IntN(6)
-	if s.opts.PartitionShape == "isolate-leader" {
+	heal := ExpInterval(s.faultRng, s.faults.PartitionFor)
+	switch s.opts.PartitionShape {
+	case "isolate-leader":
 		k = 1
+	case "isolate-pause-leader":
+		// A stop-the-world pause of a cut-off leader: when it resumes, it
+		// still believes it leads until its next ticks run, which is where
+		// a read served on a leader lease goes stale.
+		k = 1
+		if lead := s.leader(); lead != 0 {
+			n := s.drv.nodes[lead]
+			n.pausedTil = max(n.pausedTil, s.world.Now+heal)
+			s.count("pause")
+		}
 	}
 	switch k {
 	case 0:
@@ -69,7 +81,7 @@ func (s *Sim) partition() {
 	s.count("partition")
 	s.trace("partition", 0)
 	s.logf("%s partition: %s", vt(s.world.Now), desc)
-	s.world.After(ExpInterval(s.faultRng, s.faults.PartitionFor), func() {
+	s.world.After(heal, func() {
 		s.net.Heal()
 		s.count("partition_heal")
 		s.trace("heal", 0)
