@@ -4,7 +4,7 @@
 GO        ?= go
 SEED      ?=
 SEEDS     ?= 200
-PKGS_RACE := ./core/... ./engines/... ./checker/...
+PKGS_RACE := ./core/... ./engines/... ./checker/... ./net/...
 
 .PHONY: all deps build run test test-short vet fmt-check import-check sim sweep bench clean
 

@@ -70,3 +70,40 @@ func ResolveUnknown(ops []Op, applied []AppliedWrite) []Op {
 	}
 	return out
 }
+
+// Background returns operations that stand for the writes in the applied
+// log that the history's clients did not make (keys for which own is
+// false: lease-attached keys deleted by expiry, another workload's keys).
+// Every write bumps the revision the model checks, so such writes must be
+// in the history; each gets the revision it was applied at and a time
+// interval covering the whole run, so it constrains only revision order.
+// Revisions that touch several keys are skipped by the model (they cannot
+// be expressed as one operation) and reported by ok=false.
+func Background(applied []AppliedWrite, own func(key string) bool, clientID, firstID int) (ops []Op, ok bool) {
+	ok = true
+	for i := 0; i < len(applied); {
+		j := i
+		for j < len(applied) && applied[j].Revision == applied[i].Revision {
+			j++
+		}
+		group := applied[i:j]
+		i = j
+		if own(group[0].Key) {
+			continue
+		}
+		if len(group) > 1 {
+			ok = false
+			continue
+		}
+		w := group[0]
+		op := Op{ID: firstID + len(ops), ClientID: clientID, Invoke: 0, Return: Open,
+			Input:  Input{Kind: Put, Key: w.Key, Value: w.Value},
+			Output: Output{Status: OK, Revision: w.Revision}}
+		if w.Delete {
+			op.Input = Input{Kind: Delete, Key: w.Key}
+			op.Output.Deleted = 1
+		}
+		ops = append(ops, op)
+	}
+	return ops, ok
+}

@@ -240,7 +240,7 @@ func (r *Replica) ID() uint64 { return r.cfg.ID }
 
 // Status reports the replica's view of raft and the store.
 func (r *Replica) Status() Status {
-	st := r.rn.Status()
+	st := r.rn.BasicStatus() // Status() would copy every follower's progress
 	s := Status{
 		ID:                 r.cfg.ID,
 		Leader:             st.Lead,

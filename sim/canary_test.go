@@ -49,6 +49,7 @@ func canaries() []canary {
 // be caught within its seed budget, and the catching seed must pass with
 // the bug switched off.
 func TestCanaries(t *testing.T) {
+	skipWhenReplaying(t)
 	for _, c := range canaries() {
 		t.Run(c.name, func(t *testing.T) {
 			opts := c.opts

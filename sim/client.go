@@ -155,6 +155,32 @@ func kvOf(kv *mvccpb.KeyValue) checker.KV {
 		CreateRev: kv.CreateRevision, Version: kv.Version}
 }
 
+// call sends one request to member n as a client would: after the network
+// latency it runs on the replica, and the answer travels back unless the
+// member crashed first. done gets the result, or ok=false when the member
+// refused the connection; it is never called when the answer is lost
+// (the caller's timeout decides).
+func (s *Sim) call(n *node, send func(r *core.Replica, cb core.Callback), done func(res core.Result, ok bool)) {
+	w := s.world
+	w.After(clientLatency, func() {
+		if !n.alive() {
+			w.After(clientLatency, func() { done(core.Result{}, false) })
+			return
+		}
+		s.drv.exec(n, "client", func(r *core.Replica) {
+			inc := n.host.Incarnation
+			send(r, func(res core.Result) {
+				at := n.host.Cursor()
+				w.Schedule(at+clientLatency, func() {
+					if n.departed(inc, at) {
+						done(res, true)
+					}
+				})
+			})
+		})
+	})
+}
+
 // doAt sends one operation to member nodeID and records its fate, then
 // calls after with the answer (nil when it failed or timed out). Errors that
 // prove the request never entered the log (a stopped member, a dropped
@@ -162,7 +188,6 @@ func kvOf(kv *mvccpb.KeyValue) checker.KV {
 func (s *Sim) doAt(clientID int, in checker.Input, nodeID uint64, after func(*checker.Output)) {
 	w := s.world
 	id := s.history.Invoke(clientID, in, w.Now)
-	n := s.drv.nodes[nodeID]
 	done := false
 	finish := func(out *checker.Output) {
 		if !done {
@@ -177,44 +202,30 @@ func (s *Sim) doAt(clientID int, in checker.Input, nodeID uint64, after func(*ch
 			finish(nil)
 		}
 	})
-	send := request(in)
-	w.After(clientLatency, func() {
-		if !n.alive() {
-			// Connection refused: the request never reached a replica.
-			timeout.Cancel()
-			w.After(clientLatency, func() {
-				s.history.Fail(id, w.Now)
-				s.count("op_refused")
-				finish(nil)
-			})
+	s.call(s.drv.nodes[nodeID], request(in), func(res core.Result, ok bool) {
+		if done {
 			return
 		}
-		s.drv.exec(n, "client", func(r *core.Replica) {
-			inc := n.host.Incarnation
-			send(r, func(res core.Result) {
-				at := n.host.Cursor()
-				w.Schedule(at+clientLatency, func() {
-					if done || !n.departed(inc, at) {
-						return
-					}
-					timeout.Cancel()
-					if res.Err != nil {
-						if definiteFailure(res.Err) {
-							s.history.Fail(id, w.Now)
-						} else {
-							s.history.Timeout(id)
-						}
-						s.count("op_error")
-						finish(nil)
-						return
-					}
-					out := output(in, res)
-					s.history.Return(id, out, w.Now)
-					s.count("op_ok")
-					finish(&out)
-				})
-			})
-		})
+		timeout.Cancel()
+		switch {
+		case !ok:
+			s.history.Fail(id, w.Now)
+			s.count("op_refused")
+			finish(nil)
+		case res.Err != nil:
+			if definiteFailure(res.Err) {
+				s.history.Fail(id, w.Now)
+			} else {
+				s.history.Timeout(id)
+			}
+			s.count("op_error")
+			finish(nil)
+		default:
+			out := output(in, res)
+			s.history.Return(id, out, w.Now)
+			s.count("op_ok")
+			finish(&out)
+		}
 	})
 }
 

@@ -106,6 +106,7 @@ type Sim struct {
 	applied map[uint64][]checker.AppliedEntry // node<<16|incarnation -> revision log
 	watch   *watcher
 	clients []*client
+	leases  *leaseClient
 	lin     checker.Result
 
 	durableEngine bool
@@ -183,6 +184,7 @@ func newSim(opts Options) *Sim {
 		s.net.AddNode(h)
 	}
 	s.watch = &watcher{s: s}
+	s.leases = &leaseClient{s: s, rng: Split(clientRng), revoked: map[string]int64{}}
 	for i := 0; i < s.opts.Clients; i++ {
 		c := &client{id: i, s: s, rng: Split(clientRng), keys: s.opts.Keys, lastValue: map[string]string{}}
 		s.clients = append(s.clients, c)
@@ -277,6 +279,7 @@ func (s *Sim) runSafety() {
 	for _, c := range s.clients {
 		c.start()
 	}
+	s.leases.start()
 	s.watch.attach(s.drv.nodes[s.drv.ids[0]], 1)
 	s.scheduleFaults()
 	s.world.RunUntil(s.safetyEnd)
@@ -308,6 +311,7 @@ func (s *Sim) runLiveness() {
 		}
 		if wrote && s.converged() {
 			s.count("liveness_ok")
+			s.awaitExpiry()
 			s.watch.finish()
 			return
 		}
@@ -411,7 +415,14 @@ func (s *Sim) check() {
 		}
 	}
 	s.watch.check(applied)
-	res, err := checker.Linearizable(checker.ResolveUnknown(ops, applied), checker.Options{VisualizeDir: s.opts.VisualizeDir,
+	s.leases.check()
+	resolved := checker.ResolveUnknown(ops, applied)
+	background, ok := checker.Background(applied, func(k string) bool { return strings.HasPrefix(k, kvKeyPrefix) },
+		s.opts.Clients+1, len(ops))
+	if !ok {
+		s.violation("a revision changed several keys outside the KV workload; the model cannot check it")
+	}
+	res, err := checker.Linearizable(append(resolved, background...), checker.Options{VisualizeDir: s.opts.VisualizeDir,
 		Name: fmt.Sprintf("seed-%d", s.opts.Seed)})
 	s.opts2lin(res, err)
 }
@@ -429,6 +440,8 @@ func (s *Sim) opts2lin(res checker.Result, err error) {
 		s.violation("linearizability check inconclusive: " + res.String())
 	}
 }
+
+func sortStrings(s []string) { slices.Sort(s) }
 
 // appliedLog is the cluster's history of writes in revision order.
 func (s *Sim) appliedLog() []checker.AppliedWrite {

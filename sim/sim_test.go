@@ -34,6 +34,14 @@ func runSeed(t *testing.T, seed uint64, opts Options) *Report {
 	return Run(opts)
 }
 
+// skipWhenReplaying keeps `go test ./sim -seed=N` a single-seed replay:
+// the suites that run many seeds step aside when one seed is asked for.
+func skipWhenReplaying(t *testing.T) {
+	if *seedFlag != 0 {
+		t.Skipf("-seed=%d replays one seed (TestSim); run without -seed for this suite", *seedFlag)
+	}
+}
+
 func replayLine(seed uint64) string {
 	return fmt.Sprintf("go test ./sim -run '^TestSim$' -seed=%d -v", seed)
 }
@@ -61,6 +69,7 @@ func TestSim(t *testing.T) {
 // any violation, or when the sweep as a whole never exercised a fault that
 // matters (a fault that never fires tests nothing).
 func TestSweep(t *testing.T) {
+	skipWhenReplaying(t)
 	n := *seedsFlag
 	if n == 0 {
 		n = 200
@@ -95,6 +104,7 @@ func TestSweep(t *testing.T) {
 
 // TestDeterminism runs seeds twice and demands identical trace hashes.
 func TestDeterminism(t *testing.T) {
+	skipWhenReplaying(t)
 	for _, seed := range []uint64{3, 17, 42} {
 		a := runSeed(t, seed, Options{Duration: 10 * time.Second})
 		b := runSeed(t, seed, Options{Duration: 10 * time.Second})
