@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"metastore/core"
+	"metastore/core/disk"
 	"metastore/core/engine"
 	"metastore/engines/memory"
 )
@@ -158,6 +160,18 @@ func (d *driver) boot(n *node) {
 		Canary:          d.s.opts.Canary,
 	}
 	rep, err := core.Open(cfg)
+	if err != nil && (errors.Is(err, ErrSyncFailed) || errors.Is(err, disk.ErrNoSpace)) {
+		// An injected I/O error while starting: the process exits, as it
+		// would in production, and its supervisor starts it again.
+		d.s.count("boot_failed")
+		d.crash(n)
+		d.s.world.After(100*Millisecond, func() {
+			if !n.alive() {
+				d.boot(n)
+			}
+		})
+		return
+	}
 	if err != nil {
 		// A replica that cannot recover its own disk is a finding: the disk
 		// only ever lost what was never synced.
