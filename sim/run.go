@@ -482,6 +482,7 @@ func (s *Sim) report() *Report {
 	s.counts["net_duplicated"] = int(st.Duplicated)
 	s.counts["net_blocked"] = int(st.BlockedByPartition)
 	s.counts["ops"] = s.history.Len()
+	s.counts["ops_checked"] = s.lin.Checked
 	return &Report{Seed: s.opts.Seed, Nodes: s.opts.Nodes, Faults: s.faults, Counts: s.counts, Lin: s.lin,
 		Violations: s.violations, TraceHash: s.trace64, VirtualTime: s.world.Now}
 }

@@ -154,6 +154,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		ClusterID:         config.ClusterID(ids),
 		ClusterToken:      cfg.InitialClusterToken,
 		RequestTimeout:    cfg.RequestTimeout,
+		MinLeaseTTL:       time.Duration(3*cfg.ElectionTicks()/2) * cfg.TickInterval(),
 		MaxRequestBytes:   cfg.MaxRequestBytes,
 		QuotaBackendBytes: cfg.QuotaBackendBytes,
 		DBSize:            eng.Size,

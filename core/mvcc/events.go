@@ -13,6 +13,21 @@ func (s *Store) Events(fromRev int64, key, end []byte, prevKV bool) ([]*mvccpb.E
 	if fromRev <= s.compact {
 		return nil, ErrCompacted
 	}
+	return s.events(fromRev, key, end, prevKV)
+}
+
+// WatchEvents is Events as etcd's watch serves a start revision: starting
+// at the compact revision itself is allowed (ErrCompacted only below it)
+// and yields what compaction kept of that revision, its puts; its
+// deletions are gone, in etcd too.
+func (s *Store) WatchEvents(fromRev int64, key, end []byte, prevKV bool) ([]*mvccpb.Event, error) {
+	if fromRev < s.compact {
+		return nil, ErrCompacted
+	}
+	return s.events(fromRev, key, end, prevKV)
+}
+
+func (s *Store) events(fromRev int64, key, end []byte, prevKV bool) ([]*mvccpb.Event, error) {
 	if fromRev > s.rev {
 		return nil, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
@@ -20,7 +21,12 @@ type leaseServer struct {
 	s *Server
 }
 
+// LeaseGrant raises a TTL below MinLeaseTTL before proposing it, so the
+// raised TTL is what every replica records and what the answer reports.
 func (l *leaseServer) LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	if minTTL := int64(math.Ceil(l.s.cfg.MinLeaseTTL.Seconds())); req.TTL < minTTL {
+		req = &pb.LeaseGrantRequest{ID: req.ID, TTL: minTTL}
+	}
 	resp, err := propose[*pb.LeaseGrantResponse](ctx, l.s, &pb.InternalRaftRequest{LeaseGrant: req})
 	if err != nil {
 		return nil, err

@@ -12,7 +12,7 @@ import (
 // checkRequest enforces etcd's limits on a proposal: its encoded size
 // (MaxRequestBytes) and, for requests that add data, the space quota.
 func (s *Server) checkRequest(req *pb.InternalRaftRequest) error {
-	if proto.Size(req) > s.cfg.MaxRequestBytes {
+	if proposedSize(req) > s.cfg.MaxRequestBytes {
 		return errTooLarge
 	}
 	cost := quotaCost(req)
@@ -29,6 +29,21 @@ func (s *Server) checkRequest(req *pb.InternalRaftRequest) error {
 		return errNoSpace
 	}
 	return nil
+}
+
+// proposedSize is req's encoded size as the replica will propose it: with
+// a request header holding a 64-bit ID if it has none yet. etcd applies its
+// limit to the marshaled raft request, header included, so without this a
+// request a few bytes under the limit would pass here and fail in etcd.
+func proposedSize(req *pb.InternalRaftRequest) int {
+	n := proto.Size(req)
+	if req.GetHeader().GetID() == 0 {
+		n += 1 + 10 // the ID's field tag and at most 10 varint bytes
+		if req.Header == nil {
+			n += 2 + 1 // field 100's tag and the header's 1-byte length
+		}
+	}
+	return n
 }
 
 // quotaCost estimates the bytes a request adds, as etcd's quota does: puts

@@ -61,6 +61,12 @@ type Config struct {
 	// 500 ms.
 	MemberSyncInterval time.Duration
 
+	// MinLeaseTTL is the shortest lease granted: shorter TTLs are raised
+	// to it, rounded up to whole seconds, as etcd raises them to 1.5
+	// election timeouts, so a lease outlives a leader election. Default:
+	// 15 ticks of the node (1.5 times the default 10-tick election).
+	MinLeaseTTL time.Duration
+
 	// ObservePropose, when set, is told how long each proposal took from
 	// submission to its result (metrics).
 	ObservePropose func(time.Duration)
@@ -126,6 +132,9 @@ type Server struct {
 // its replica. Call it before node.Start.
 func New(node *Node, cfg Config) *Server {
 	cfg.setDefaults()
+	if cfg.MinLeaseTTL <= 0 {
+		cfg.MinLeaseTTL = 15 * node.cfg.TickInterval
+	}
 	s := &Server{node: node, cfg: cfg, stopc: make(chan struct{})}
 	s.hub = newHub(s)
 	node.r.SetEventSink(s.hub.sink)

@@ -167,7 +167,7 @@ func (h *hub) catchUpAll(r *core.Replica) {
 // reaches it through sink. Called on the loop goroutine with h.mu held.
 func (h *hub) catchUp(r *core.Replica, ws *watchStream, w *watcher) {
 	st := r.Store()
-	evs, err := st.Events(w.next, w.key, w.end, w.prevKV)
+	evs, err := st.WatchEvents(w.next, w.key, w.end, w.prevKV)
 	if errors.Is(err, mvcc.ErrCompacted) {
 		ws.push(watchItem{resp: &pb.WatchResponse{
 			Header:          &pb.ResponseHeader{Revision: st.Rev()},

@@ -4,6 +4,7 @@ package diff
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strings"
 	"testing"
@@ -12,6 +13,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
+
+var dump = flag.Bool("dump", false, "log etcd's normalized output of every case")
 
 // tcase is one sequence of client calls. It reads and writes only keys under
 // its env's prefix, so cases do not see each other's data.
@@ -105,6 +108,9 @@ func TestDifferential(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			want := runCase(t, etcd, tc)
 			got := runCase(t, ms, tc)
+			if *dump {
+				t.Logf("etcd:\n%s", strings.Join(want, "\n"))
+			}
 			if tc.known != nil {
 				// A known difference: etcd's answer is logged, MetaStore's
 				// pinned, so a change on either side is noticed.
@@ -126,7 +132,7 @@ func TestDifferential(t *testing.T) {
 func allCases() []tcase {
 	var all []tcase
 	for _, group := range [][]tcase{kvCases(), rangeCases(), txnCases(), compactCases(),
-		watchCases(), leaseCases(), errorCases()} {
+		watchCases(), leaseCases(), errorCases(), edgeCases()} {
 		all = append(all, group...)
 	}
 	return all

@@ -76,11 +76,11 @@ func bytesText(b []byte) string {
 	return fmt.Sprintf("<%d bytes sha256:%x>", len(b), sha256.Sum256(b))
 }
 
-// response turns the clientv3 response types into their protobufs.
+// response turns the clientv3 response types into their protobufs. The
+// lease ones embed *pb.ResponseHeader, which makes them proto.Messages of
+// the wrong kind: they must be matched before proto.Message.
 func response(v any) proto.Message {
 	switch r := v.(type) {
-	case proto.Message:
-		return r
 	case *clientv3.GetResponse:
 		return (*pb.RangeResponse)(r)
 	case *clientv3.PutResponse:
@@ -106,6 +106,8 @@ func response(v any) proto.Message {
 			out.Leases = append(out.Leases, &pb.LeaseStatus{ID: int64(l.ID)})
 		}
 		return out
+	case proto.Message:
+		return r
 	}
 	panic(fmt.Sprintf("diff: no protobuf for %T", v))
 }

@@ -81,7 +81,8 @@ func (dropNetwork) Send([]*raftpb.Message) {}
 
 // startMetaStore starts a one-member MetaStore in-process, assembled as
 // cmd/metastore does (memory engine, real disk and clock) with production
-// defaults except a 10 ms tick, which only makes the first election quick.
+// defaults: 100 ms ticks, 10-tick elections, so also etcd's 2 s minimum
+// lease TTL.
 func startMetaStore(t *testing.T) *clientv3.Client {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -103,7 +104,7 @@ func startMetaStore(t *testing.T) *clientv3.Client {
 	if err != nil {
 		t.Fatalf("open replica: %v", err)
 	}
-	node := server.NewNode(r, server.NodeConfig{TickInterval: 10 * time.Millisecond})
+	node := server.NewNode(r, server.NodeConfig{TickInterval: 100 * time.Millisecond})
 	srv := server.New(node, server.Config{
 		Name:       "diff",
 		ClusterID:  0xd1ff,
