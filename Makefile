@@ -6,7 +6,7 @@ SEED      ?=
 SEEDS     ?= 200
 PKGS_RACE := ./core/... ./engines/... ./checker/... ./net/...
 
-.PHONY: all deps build run test test-short vet fmt-check import-check sim sweep bench clean
+.PHONY: all deps build run cluster test test-short vet fmt-check import-check sim sweep bench clean
 
 all: build
 
@@ -18,6 +18,11 @@ build: deps
 
 run: build
 	$(GO) run ./cmd/metastore $(ARGS)
+
+# A local three-member cluster (clients on 127.0.0.1:2379, :22379, :32379,
+# data in ./.cluster/) in the foreground; Ctrl-C stops all three.
+cluster: build
+	@./scripts/cluster.sh $(ARGS)
 
 # The full test suite CI runs: formatting, vet, the core's import rules, all
 # tests, the race detector on the production packages, and the simulator sweep.
@@ -47,4 +52,4 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./engines/... ./sim/...
 
 clean:
-	rm -rf .peers *.metastore
+	rm -rf .peers .cluster *.metastore

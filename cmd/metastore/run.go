@@ -117,11 +117,12 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		Logger:           log.With("component", "transport"),
 	}
 	p.tr = transport.New(id, topts)
+	syncs := p.metrics.NewSyncTimer(realworld.OSDisk{})
 	rc := core.Config{
 		ID:                        id,
 		Join:                      join,
 		Dir:                       dir,
-		Disk:                      realworld.OSDisk{},
+		Disk:                      syncs,
 		Clock:                     realworld.NewClock(),
 		Network:                   p.tr,
 		Engine:                    eng,
@@ -146,6 +147,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		TickInterval: cfg.TickInterval(),
 		Incoming:     p.tr.Incoming(),
 		Logger:       log.With("component", "node"),
+		ObserveReady: p.metrics.ReadyObserver(syncs),
 	})
 	p.srv = server.New(p.node, server.Config{
 		Name:              cfg.Name,

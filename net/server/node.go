@@ -27,6 +27,9 @@ type NodeConfig struct {
 	QueueRequests int
 	// Logger receives loop events; default: discard.
 	Logger *slog.Logger
+	// ObserveReady, when set, is called on the loop goroutine with the
+	// wall time of each HandleReady (metrics.ReadyObserver).
+	ObserveReady func(time.Duration)
 }
 
 // Node drives one replica on one goroutine: it ticks it, steps peer
@@ -193,7 +196,12 @@ func (n *Node) step(m *raftpb.Message) {
 // replica may have lost writes it acknowledged to raft and must not go on.
 func (n *Node) handleReady() error {
 	for n.r.HasReady() {
-		if err := n.r.HandleReady(); err != nil {
+		start := time.Now()
+		err := n.r.HandleReady()
+		if n.cfg.ObserveReady != nil {
+			n.cfg.ObserveReady(time.Since(start))
+		}
+		if err != nil {
 			return err
 		}
 	}

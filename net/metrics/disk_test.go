@@ -1,0 +1,65 @@
+package metrics
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"metastore/core/disk"
+)
+
+// histogram reads h's sample count and sum.
+func histogram(t *testing.T, h prometheus.Histogram) (uint64, float64) {
+	t.Helper()
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount(), m.GetHistogram().GetSampleSum()
+}
+
+func TestSyncTimerObservesEverySync(t *testing.T) {
+	m := New()
+	st := m.NewSyncTimer(disk.NewMem())
+	if err := st.MkdirAll("d"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := st.Create("d/wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := f.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	g, err := st.OpenAppend("d/wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := histogram(t, m.FsyncDuration); n != 4 {
+		t.Fatalf("%d syncs observed, want 4", n)
+	}
+}
+
+func TestReadyObserverSubtractsSyncTime(t *testing.T) {
+	m := New()
+	st := m.NewSyncTimer(disk.NewMem())
+	obs := m.ReadyObserver(st)
+	st.syncedN.Add(int64(30 * time.Millisecond)) // a Ready that synced for 30ms
+	obs(40 * time.Millisecond)
+	obs(5 * time.Millisecond) // no sync in this one
+	// 10ms + 5ms, in milliseconds.
+	if n, sum := histogram(t, m.ApplyDuration); n != 2 || sum != 15 {
+		t.Fatalf("apply: %d observations summing to %vms, want 2 and 15ms", n, sum)
+	}
+}
