@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"slices"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3"
@@ -213,14 +214,11 @@ func (r *Replica) applyConfChange(index uint64, cc raftpb.ConfChangeI, id uint64
 	r.confState = r.rn.ApplyConfChange(cc)
 	v2 := cc.AsV2()
 	for _, ch := range v2.GetChanges() {
-		m := mvcc.Member{ID: ch.GetNodeId(), Context: ctx}
-		removed := false
-		switch ch.GetType() {
-		case raftpb.ConfChangeAddLearnerNode:
-			m.Learner = true
-		case raftpb.ConfChangeRemoveNode:
-			removed = true
-		}
+		// The learner flag comes from the resulting configuration, so an
+		// UpdateNode of a learner keeps it.
+		m := mvcc.Member{ID: ch.GetNodeId(), Context: ctx,
+			Learner: slices.Contains(r.confState.GetLearners(), ch.GetNodeId())}
+		removed := ch.GetType() == raftpb.ConfChangeRemoveNode
 		if err := r.store.ApplyMember(index, m, removed); err != nil {
 			return err
 		}

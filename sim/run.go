@@ -361,10 +361,10 @@ func (s *Sim) leader() uint64 {
 }
 
 // converged: every member is up, at the same applied index, with the same
-// state hash.
+// state hash and the same HashKV.
 func (s *Sim) converged() bool {
 	var applied uint64
-	var hash uint32
+	var hash, hashKV uint32
 	for i, id := range s.drv.ids {
 		n := s.drv.nodes[id]
 		if !n.alive() {
@@ -372,9 +372,13 @@ func (s *Sim) converged() bool {
 		}
 		st := n.rep.Status()
 		h := n.rep.Store().Hash()
+		kv, _, _, err := n.rep.Store().HashKV(0)
+		if err != nil {
+			return false
+		}
 		if i == 0 {
-			applied, hash = st.Applied, h
-		} else if st.Applied != applied || h != hash {
+			applied, hash, hashKV = st.Applied, h, kv
+		} else if st.Applied != applied || h != hash || kv != hashKV {
 			return false
 		}
 	}
