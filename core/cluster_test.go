@@ -330,3 +330,55 @@ func TestMembersRecordedAfterBootstrap(t *testing.T) {
 		}
 	}
 }
+
+func TestLeaseExpiresThroughRaftAndKeepAliveNeedsTheLeader(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	lead := c.leader()
+	var grant *core.Result
+	c.nodes[lead].Propose(&pb.InternalRaftRequest{LeaseGrant: &pb.LeaseGrantRequest{TTL: 2}}, func(r core.Result) { grant = &r })
+	c.stabilize()
+	if grant == nil || grant.Err != nil {
+		t.Fatalf("grant: %+v", grant)
+	}
+	id := grant.Resp.(*pb.LeaseGrantResponse).ID
+	var put *core.Result
+	c.nodes[lead].Propose(&pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte("eph"), Value: []byte("v"), Lease: id}},
+		func(r core.Result) { put = &r })
+	c.stabilize()
+	if put == nil || put.Err != nil {
+		t.Fatalf("put with lease: %+v", put)
+	}
+	follower := c.ids[0]
+	if follower == lead {
+		follower = c.ids[1]
+	}
+	var ka *core.Result
+	c.nodes[follower].LeaseKeepAlive(id, func(r core.Result) { ka = &r })
+	if ka == nil || ka.Err != core.ErrNotLeader {
+		t.Fatalf("keep-alive on a follower: %+v", ka)
+	}
+	// Kept alive past its TTL, the lease lives.
+	for i := 0; i < 4; i++ {
+		c.tick(10)
+		ka = nil
+		c.nodes[lead].LeaseKeepAlive(id, func(r core.Result) { ka = &r })
+		c.stabilize()
+		if ka == nil || ka.Err != nil {
+			t.Fatalf("keep-alive %d on the leader: %+v", i, ka)
+		}
+	}
+	if resp, _ := c.get(follower, "eph", false); len(resp.Kvs) != 1 {
+		t.Fatal("leased key gone while kept alive")
+	}
+	// Left alone, it expires: the leader proposes the revoke and every
+	// replica deletes the key.
+	c.tick(30)
+	for _, id := range c.ids {
+		if resp, _ := c.get(id, "eph", true); len(resp.Kvs) != 0 {
+			t.Fatalf("replica %d still has the key of an expired lease", id)
+		}
+		if n := len(c.nodes[id].Store().Leases()); n != 0 {
+			t.Fatalf("replica %d still has %d leases", id, n)
+		}
+	}
+}

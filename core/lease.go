@@ -121,26 +121,34 @@ func (l *lessor) checkpoint(r *Replica, now time.Duration) {
 	r.Propose(&pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{Checkpoints: cps}}, nil)
 }
 
-// LeaseKeepAlive renews a lease on the leader: after a read barrier proves
-// it still leads, the deadline moves to now+TTL. Followers answer
-// ErrNotLeader (the server forwards to the leader).
-func (r *Replica) LeaseKeepAlive(id int64, cb Callback) {
+// whileLeading runs fn once a read barrier proves this replica still leads
+// (lease deadlines live on the leader's clock alone); otherwise cb gets
+// ErrNotLeader or the barrier's error.
+func (r *Replica) whileLeading(cb Callback, fn func()) {
 	if r.role != raft.StateLeader {
 		cb(Result{Err: ErrNotLeader})
 		return
 	}
 	r.ReadBarrier(func(err error) {
-		if err != nil {
+		switch {
+		case err != nil:
 			cb(Result{Err: err})
-			return
+		case r.role != raft.StateLeader:
+			cb(Result{Err: ErrNotLeader})
+		default:
+			fn()
 		}
+	})
+}
+
+// LeaseKeepAlive renews a lease on the leader: after a read barrier proves
+// it still leads, the deadline moves to now+TTL. Followers answer
+// ErrNotLeader (the server forwards to the leader).
+func (r *Replica) LeaseKeepAlive(id int64, cb Callback) {
+	r.whileLeading(cb, func() {
 		li, ok := r.store.Lease(id)
-		if !ok || r.role != raft.StateLeader {
-			if !ok {
-				cb(Result{Err: mvcc.ErrLeaseNotFound})
-			} else {
-				cb(Result{Err: ErrNotLeader})
-			}
+		if !ok {
+			cb(Result{Err: mvcc.ErrLeaseNotFound})
 			return
 		}
 		deadline, tracked := r.lessor.expiry[id]
@@ -163,15 +171,7 @@ func (r *Replica) LeaseKeepAlive(id int64, cb Callback) {
 // LeaseTimeToLive answers from the leader's clock; followers answer
 // ErrNotLeader.
 func (r *Replica) LeaseTimeToLive(req *pb.LeaseTimeToLiveRequest, cb Callback) {
-	if r.role != raft.StateLeader {
-		cb(Result{Err: ErrNotLeader})
-		return
-	}
-	r.ReadBarrier(func(err error) {
-		if err != nil {
-			cb(Result{Err: err})
-			return
-		}
+	r.whileLeading(cb, func() {
 		resp := &pb.LeaseTimeToLiveResponse{Header: r.header(), ID: req.ID, TTL: -1}
 		li, ok := r.store.Lease(req.ID)
 		if !ok {

@@ -31,7 +31,7 @@ func (s *Store) applyCompaction(c *pb.CompactionRequest) Result {
 		return true
 	})
 	for _, ki := range empty {
-		s.idx.tree.Delete(ki)
+		s.idx.remove(ki)
 	}
 	s.compact = rev
 	s.batch.Set(keyCompact, i64(rev))

@@ -52,7 +52,7 @@ func (s *Store) events(fromRev int64, key, end []byte, prevKV bool) ([]*mvccpb.E
 		if prevKV {
 			if ki := s.idx.get(kv.Key); ki != nil {
 				if pr, ok := ki.before(rev); ok {
-					ev.PrevKv = s.readKV(pr)
+					ev.PrevKv = s.readKV(ki, pr)
 				}
 			}
 		}

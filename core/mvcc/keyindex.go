@@ -18,12 +18,21 @@ type generation struct {
 type keyIndex struct {
 	key  []byte
 	gens []generation
+	// cur is the engine's stored record of the key's newest revision when
+	// that is a put the store wrote with SetOwned (the engine keeps these
+	// very bytes and never changes them), else nil. It lets a put, a
+	// compare or a read of the live version decode the record without an
+	// engine lookup, at the cost of one slice header per key: the bytes
+	// themselves are the engine's.
+	cur []byte
 }
 
 func lessKeyIndex(a, b *keyIndex) bool { return bytes.Compare(a.key, b.key) < 0 }
 
 // put records a new version of the key at rev.
+// The caller sets cur afterwards if it owns the new record.
 func (ki *keyIndex) put(rev revision) {
+	ki.cur = nil
 	if n := len(ki.gens); n == 0 || ki.gens[n-1].closed {
 		ki.gens = append(ki.gens, generation{})
 	}
@@ -40,6 +49,20 @@ func (ki *keyIndex) tombstone(rev revision) {
 	g := &ki.gens[n-1]
 	g.revs = append(g.revs, rev)
 	g.closed = true
+	ki.cur = nil
+}
+
+// cached returns the record of rev when cur holds it (rev is the newest
+// revision), else nil.
+func (ki *keyIndex) cached(rev revision) []byte {
+	if ki == nil || ki.cur == nil {
+		return nil
+	}
+	revs := ki.gens[len(ki.gens)-1].revs
+	if revs[len(revs)-1] != rev {
+		return nil
+	}
+	return ki.cur
 }
 
 // at returns the revision of the version visible at store revision atRev,
@@ -115,33 +138,42 @@ func (ki *keyIndex) compact(atRev int64, drop func(revision)) (empty bool) {
 	return len(kept) == 0
 }
 
-// index is the in-memory tree of key indexes, ordered by key.
+// index is the in-memory tree of key indexes, ordered by key, with a hash
+// map beside it for point lookups: every put and single-key read looks its
+// key up, and the map answers that in one hash instead of a dozen key
+// comparisons down the tree. The two always hold the same key indexes. The
+// map costs about 50-70 bytes per indexed key (its slot, and a string copy
+// of the key), and is never iterated, so its order reaches no output.
 type index struct {
 	tree  *btree.BTreeG[*keyIndex]
-	probe keyIndex // reused search item for single-key lookups
+	byKey map[string]*keyIndex
 }
 
 func newIndex() *index {
-	return &index{tree: btree.NewG(32, lessKeyIndex)}
+	return &index{tree: btree.NewG(32, lessKeyIndex), byKey: make(map[string]*keyIndex)}
 }
 
 // get returns the index of key, or nil.
 func (x *index) get(key []byte) *keyIndex {
-	x.probe.key = key
-	ki, _ := x.tree.Get(&x.probe)
-	x.probe.key = nil
-	return ki
+	return x.byKey[string(key)]
 }
 
 // getOrCreate returns the index of key, adding an empty one (with a private
 // copy of key) when missing.
 func (x *index) getOrCreate(key []byte) *keyIndex {
-	if ki := x.get(key); ki != nil {
+	if ki := x.byKey[string(key)]; ki != nil {
 		return ki
 	}
 	ki := &keyIndex{key: append([]byte(nil), key...)}
 	x.tree.ReplaceOrInsert(ki)
+	x.byKey[string(key)] = ki
 	return ki
+}
+
+// remove drops ki, which has no revisions left.
+func (x *index) remove(ki *keyIndex) {
+	x.tree.Delete(ki)
+	delete(x.byKey, string(ki.key))
 }
 
 // visit calls fn for each key index in the span of (key, end) in key order

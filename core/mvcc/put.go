@@ -54,7 +54,7 @@ func (s *Store) put(w *writeTxn, p *pb.PutRequest) *pb.PutResponse {
 	var prev *mvccpb.KeyValue
 	if r, ok := ki.at(w.readRev()); ok {
 		prev = &a.prev
-		s.readKVInto(r, prev)
+		s.readKVInto(ki, r, prev)
 	}
 	kv := &a.kv
 	kv.Key, kv.Value, kv.Lease = ki.key, p.Value, p.Lease

@@ -55,6 +55,7 @@ func (s *Store) rangeAt(req *pb.RangeRequest, curRev int64) (*pb.RangeResponse, 
 		fetch = int(req.Limit) + 1
 	}
 	var revs []revision
+	var kis []*keyIndex // parallel to revs
 	total := 0
 	s.idx.visit(req.Key, req.RangeEnd, func(ki *keyIndex) bool {
 		r, ok := ki.at(rev)
@@ -64,6 +65,7 @@ func (s *Store) rangeAt(req *pb.RangeRequest, curRev int64) (*pb.RangeResponse, 
 		total++
 		if fetch < 0 || len(revs) < fetch {
 			revs = append(revs, r)
+			kis = append(kis, ki)
 		}
 		return true
 	})
@@ -73,8 +75,8 @@ func (s *Store) rangeAt(req *pb.RangeRequest, curRev int64) (*pb.RangeResponse, 
 	}
 
 	kvs := make([]*mvccpb.KeyValue, 0, len(revs))
-	for _, r := range revs {
-		kvs = append(kvs, s.readKV(r))
+	for i, r := range revs {
+		kvs = append(kvs, s.readKV(kis[i], r))
 	}
 	kvs = filterKVs(kvs, req)
 	sortKVs(kvs, req)

@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"testing"
@@ -338,7 +339,36 @@ func (sm *storeMachine) actions() map[string]func(*rapid.T) {
 				t.Fatalf("rev %d, model %d", sm.s.Rev(), sm.m.rev)
 			}
 			sm.checkLeases(t)
+			checkIndex(t, sm.s)
 		},
+	}
+}
+
+// checkIndex asserts the key index's invariants: its map and tree hold the
+// same key indexes, and a cached latest record is the engine's record of
+// the key's newest revision, which is a put.
+func checkIndex(t *rapid.T, s *Store) {
+	n := 0
+	s.idx.tree.Ascend(func(ki *keyIndex) bool {
+		n++
+		if s.idx.byKey[string(ki.key)] != ki {
+			t.Fatalf("key %q: map and tree disagree", ki.key)
+		}
+		if ki.cur == nil {
+			return true
+		}
+		g := ki.gens[len(ki.gens)-1]
+		if g.closed {
+			t.Fatalf("key %q: cached record of a deleted key", ki.key)
+		}
+		v, ok, err := s.eng.Get(appendRevKey(nil, g.revs[len(g.revs)-1]))
+		if err != nil || !ok || !bytes.Equal(v, ki.cur) {
+			t.Fatalf("key %q: cached record %x, engine %x (ok=%v err=%v)", ki.key, ki.cur, v, ok, err)
+		}
+		return true
+	})
+	if n != len(s.idx.byKey) {
+		t.Fatalf("index tree has %d keys, map %d", n, len(s.idx.byKey))
 	}
 }
 

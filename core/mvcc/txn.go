@@ -144,7 +144,7 @@ func (s *Store) compare(c *pb.Compare) bool {
 			return true
 		}
 		found = true
-		ok = compareKV(c, s.readKV(r))
+		ok = compareKV(c, s.readKV(ki, r))
 		return ok
 	})
 	if !found {

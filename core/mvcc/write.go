@@ -56,20 +56,27 @@ func (s *Store) endWrite() []*mvccpb.Event {
 	return ev
 }
 
-// readKV returns a fresh copy of the version at rev; its byte slices are
-// shared and must not be modified.
-func (s *Store) readKV(rev revision) *mvccpb.KeyValue {
+// readKV returns a fresh KeyValue holding the version at rev of the key
+// indexed by ki (nil: unknown). Its byte slices are shared (with the
+// engine's stored record or a copy of it) and must not be modified.
+func (s *Store) readKV(ki *keyIndex, rev revision) *mvccpb.KeyValue {
 	kv := new(mvccpb.KeyValue)
-	s.readKVInto(rev, kv)
+	s.readKVInto(ki, rev, kv)
 	return kv
 }
 
-// readKVInto fills kv with the version at rev.
-func (s *Store) readKVInto(rev revision, kv *mvccpb.KeyValue) {
+// readKVInto fills kv with the version at rev of the key indexed by ki
+// (nil: unknown): from the write in progress, the key's cached record, or
+// the engine, in that order.
+func (s *Store) readKVInto(ki *keyIndex, rev revision, kv *mvccpb.KeyValue) {
 	if w := s.w; w != nil && rev.main == w.rev() {
 		p := w.pending[rev.sub]
 		kv.Key, kv.Value, kv.Lease = p.Key, p.Value, p.Lease
 		kv.CreateRevision, kv.ModRevision, kv.Version = p.CreateRevision, p.ModRevision, p.Version
+		return
+	}
+	if rec := ki.cached(rev); rec != nil {
+		decodeRecord(rec, kv)
 		return
 	}
 	s.buf = appendRevKey(s.buf[:0], rev)
@@ -89,7 +96,33 @@ func (s *Store) current(ki *keyIndex, atRev int64) *mvccpb.KeyValue {
 	if !ok {
 		return nil
 	}
-	return s.readKV(rev)
+	return s.readKV(ki, rev)
+}
+
+// ownedSetter is the optional engine.Batch extension that takes the
+// caller's slices as the stored bytes instead of copying them (the memory
+// engine has it). With it, a put's record is allocated once, here, and the
+// key index can keep referring to it as the key's cached latest record.
+type ownedSetter interface {
+	SetOwned(key, value []byte)
+}
+
+// writeRecord adds the record of kv at rev to the batch and returns the
+// stored record bytes when the engine took ownership of them, else nil.
+func (s *Store) writeRecord(rev revision, kv *mvccpb.KeyValue, tomb bool) []byte {
+	if o, ok := s.batch.(ownedSetter); ok && !tomb {
+		const keyLen = 2 + 16
+		b := make([]byte, 0, keyLen+recHeaderSize+len(kv.Key)+len(kv.Value))
+		b = appendRevKey(b, rev)
+		b = appendRecord(b, kv, false)
+		o.SetOwned(b[:keyLen:keyLen], b[keyLen:])
+		return b[keyLen:]
+	}
+	s.buf = appendRevKey(s.buf[:0], rev)
+	n := len(s.buf)
+	s.buf = appendRecord(s.buf, kv, tomb)
+	s.batch.Set(s.buf[:n], s.buf[n:])
+	return nil
 }
 
 // putKV writes kv (ModRevision set by the caller to w.rev()) as the next
@@ -97,11 +130,9 @@ func (s *Store) current(ki *keyIndex, atRev int64) *mvccpb.KeyValue {
 // the PUT event ev (filled here).
 func (s *Store) putKV(w *writeTxn, ki *keyIndex, kv, prev *mvccpb.KeyValue, ev *mvccpb.Event) {
 	rev := revision{main: w.rev(), sub: int64(len(w.pending))}
-	s.buf = appendRevKey(s.buf[:0], rev)
-	n := len(s.buf)
-	s.buf = appendRecord(s.buf, kv, false)
-	s.batch.Set(s.buf[:n], s.buf[n:])
+	rec := s.writeRecord(rev, kv, false)
 	ki.put(rev)
+	ki.cur = rec
 	w.pending = append(w.pending, kv)
 	var old int64
 	if prev != nil {
@@ -120,10 +151,7 @@ func (s *Store) putKV(w *writeTxn, ki *keyIndex, kv, prev *mvccpb.KeyValue, ev *
 func (s *Store) deleteKey(w *writeTxn, ki *keyIndex, prev *mvccpb.KeyValue) {
 	rev := revision{main: w.rev(), sub: int64(len(w.pending))}
 	tomb := &mvccpb.KeyValue{Key: ki.key, ModRevision: rev.main}
-	s.buf = appendRevKey(s.buf[:0], rev)
-	n := len(s.buf)
-	s.buf = appendRecord(s.buf, tomb, true)
-	s.batch.Set(s.buf[:n], s.buf[n:])
+	s.writeRecord(rev, tomb, true)
 	ki.tombstone(rev)
 	w.pending = append(w.pending, nil)
 	s.detach(prev.Lease, ki.key)
