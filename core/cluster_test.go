@@ -382,3 +382,19 @@ func TestLeaseExpiresThroughRaftAndKeepAliveNeedsTheLeader(t *testing.T) {
 		}
 	}
 }
+
+func TestForgottenRequestIsNeverAnswered(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	lead := c.leader()
+	c.cut[lead] = true // the proposal is appended but cannot commit yet
+	called := false
+	req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte("k"), Value: []byte("v")}}
+	c.nodes[lead].Propose(req, func(core.Result) { called = true })
+	c.stabilize()
+	c.nodes[lead].Forget(req.Header.ID)
+	c.cut[lead] = false
+	c.tick(40)
+	if called {
+		t.Fatal("callback of a forgotten request was called")
+	}
+}

@@ -18,6 +18,10 @@ import (
 // cb is never called when the proposal is lost (a leader change, a crash):
 // the caller times out, and the outcome is then unknown.
 func (r *Replica) Propose(req *pb.InternalRaftRequest, cb Callback) {
+	own := cb == nil // the replica's own proposals (lease revokes, checkpoints)
+	if own {
+		cb = func(Result) {}
+	}
 	if r.failed != nil {
 		cb(Result{Err: ErrStopped})
 		return
@@ -38,16 +42,19 @@ func (r *Replica) Propose(req *pb.InternalRaftRequest, cb Callback) {
 		return
 	}
 	id := req.Header.ID
-	if cb != nil {
+	if !own {
 		r.pending[id] = cb
 	}
 	if err := r.rn.Propose(data); err != nil {
 		delete(r.pending, id)
-		if cb != nil {
-			cb(Result{Err: proposeError(err)})
-		}
+		cb(Result{Err: proposeError(err)})
 	}
 }
+
+// Forget drops the callback of a request the caller stopped waiting for
+// (it timed out): a proposal lost in a leader change is never answered, and
+// its callback must not be kept forever. The request may still be applied.
+func (r *Replica) Forget(requestID uint64) { delete(r.pending, requestID) }
 
 // ProposeConfChange proposes a membership change; cb runs once it is
 // applied here (Result carries only the index).
