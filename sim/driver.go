@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -29,6 +30,12 @@ type node struct {
 
 	busyUntil int64 // the node is inside a step (fsync) until then
 	pausedTil int64 // a paused process does nothing until then
+	// joined: added by a membership change (boots empty, waits for the
+	// leader); removed: taken out of the cluster, never started again.
+	joined, removed bool
+	// member: seen in the cluster's configuration; booted: a joiner's
+	// first boot was scheduled.
+	member, booted bool
 	// tickPending: a tick is waiting for the node to be free.
 	tickPending bool
 	crashedAt   []int64 // virtual time of each crash, by incarnation
@@ -44,9 +51,76 @@ type node struct {
 type driver struct {
 	s     *Sim
 	nodes map[uint64]*node
-	ids   []uint64
+	// ids are the voting members as the simulation last saw them change:
+	// clients talk to these. bootPeers are the founding members.
+	ids       []uint64
+	bootPeers []uint64
+	// confApplied is the applied index of the configuration ids follows.
+	confApplied uint64
+	nodeRng     *rand.Rand
 	// snapDelivered marks MsgSnaps that reached their destination.
 	snapDelivered map[snapKey]bool
+}
+
+// addNode creates a machine for member id: its host, clock rate and disk.
+func (d *driver) addNode(id uint64) *node {
+	nr := Split(d.nodeRng)
+	h := NewHost(id, d.s.faults.DrawClockRate(nr))
+	n := &node{id: id, host: h, rng: nr, disk: NewDisk(disk.NewMem(), h, Split(nr), d.s.faults)}
+	d.nodes[id] = n
+	d.s.net.AddNode(h)
+	return n
+}
+
+// syncMembers follows the cluster's configuration as the leader that has
+// applied the most entries knows it (applied configurations only move
+// forward): clients talk to the voters; a machine that was a member and is
+// no longer one is stopped for good; a machine added as a learner boots.
+func (d *driver) syncMembers(st core.Status) {
+	if st.Applied < d.confApplied {
+		return
+	}
+	d.confApplied = st.Applied
+	in := map[uint64]bool{}
+	for _, id := range st.Voters {
+		in[id] = true
+	}
+	for _, id := range st.Learners {
+		in[id] = true
+	}
+	for _, m := range d.machines() {
+		switch {
+		case in[m.id]:
+			m.member = true
+			if m.joined && !m.alive() && !m.booted {
+				m.booted = true
+				d.s.world.After(1, func() { d.boot(m) })
+			}
+		case m.member:
+			m.removed = true
+			d.s.count("member_stopped")
+			d.s.world.After(1, func() {
+				if m.alive() {
+					d.crash(m)
+				}
+			})
+		}
+	}
+	if !slices.Equal(d.ids, st.Voters) {
+		d.ids = slices.Clone(st.Voters)
+	}
+}
+
+// machines lists every node not removed from the cluster, in id order
+// (voters and learners, running or down).
+func (d *driver) machines() []*node {
+	var out []*node
+	for id := uint64(1); id <= uint64(len(d.nodes)); id++ {
+		if n := d.nodes[id]; n != nil && !n.removed {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // alive reports whether the node's process is running.
@@ -104,6 +178,7 @@ func (d *driver) drain(n *node) {
 			d.s.count("failstop")
 			d.s.logf("node %d fail-stop at %s: %v", n.id, vt(d.s.world.Now), err)
 			d.crash(n)
+			d.restartLater(n)
 			return
 		}
 	}
@@ -131,6 +206,7 @@ func (d *driver) observe(n *node) {
 	st := n.rep.Status()
 	if st.Role == "leader" {
 		d.s.leaderOfTerm(st.Term, n.id)
+		d.syncMembers(st)
 	}
 	if st.SnapshotsInstalled > n.installs {
 		d.s.counts["snapshot_install"] += int(st.SnapshotsInstalled - n.installs)
@@ -142,12 +218,16 @@ func (d *driver) observe(n *node) {
 // a restarted process would.
 func (d *driver) boot(n *node) {
 	w := d.s.world
+	if n.removed {
+		return
+	}
 	n.host.Restart()
 	n.host.BeginStep(w.Now)
 	defer d.recoverPanic(n, "boot")
 	cfg := core.Config{
 		ID:              n.id,
-		Peers:           d.ids,
+		Peers:           d.bootPeers,
+		Join:            n.joined,
 		Dir:             "/data",
 		Disk:            n.disk,
 		Clock:           n.host,
@@ -165,11 +245,7 @@ func (d *driver) boot(n *node) {
 		// would in production, and its supervisor starts it again.
 		d.s.count("boot_failed")
 		d.crash(n)
-		d.s.world.After(100*Millisecond, func() {
-			if !n.alive() {
-				d.boot(n)
-			}
-		})
+		d.restartLater(n)
 		return
 	}
 	if err != nil {
@@ -184,6 +260,17 @@ func (d *driver) boot(n *node) {
 	d.s.count("boot")
 	d.drain(n)
 	d.scheduleTick(n, n.host.Incarnation)
+}
+
+// restartLater starts a process that exited on its own (fail-stop) again,
+// as its supervisor would, after a restart delay.
+func (d *driver) restartLater(n *node) {
+	delay := 100*Millisecond + d.s.faultRng.Int64N(int64(d.s.faults.RestartDelayMax)+1)
+	d.s.world.After(delay, func() {
+		if !n.alive() {
+			d.boot(n)
+		}
+	})
 }
 
 // engineFor returns the engine a booting replica opens: the node's durable

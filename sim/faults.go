@@ -50,6 +50,9 @@ type Faults struct {
 	PauseEvery      time.Duration
 	PauseFor        time.Duration
 	RestartDelayMax time.Duration
+	// MemberChangeEvery is the mean gap between membership changes (remove
+	// a member; add one as a learner, then promote it).
+	MemberChangeEvery time.Duration
 	// ClockSkewMax is the largest clock-rate factor: each node's clock runs
 	// at a rate in [1/ClockSkewMax, ClockSkewMax]; 1 means no skew.
 	ClockSkewMax float64
@@ -132,36 +135,42 @@ func DrawFaults(r *rand.Rand) Faults {
 	if skewOn {
 		f.ClockSkewMax = skew
 	}
+	// Drawn last, so adding it shifted no other fault's draws.
+	memberEvery, memberOn := ms(3_000, 15_000), on(0.4)
+	if memberOn {
+		f.MemberChangeEvery = memberEvery
+	}
 	return f
 }
 
 // String prints one key=value per line, sorted by key, for the seed banner.
 func (f Faults) String() string {
 	kv := map[string]string{
-		"net_drop_prob":     prob(f.NetDropProb),
-		"net_dup_prob":      prob(f.NetDupProb),
-		"net_latency_min":   f.NetLatencyMin.String(),
-		"net_latency_max":   f.NetLatencyMax.String(),
-		"net_latency_tail":  f.NetLatencyTail.String(),
-		"net_delay_prob":    prob(f.NetDelayProb),
-		"net_delay_max":     f.NetDelayMax.String(),
-		"partition_every":   f.PartitionEvery.String(),
-		"partition_for":     f.PartitionFor.String(),
-		"hold_every":        f.HoldEvery.String(),
-		"hold_for":          f.HoldFor.String(),
-		"sync_latency_min":  f.SyncLatencyMin.String(),
-		"sync_latency_max":  f.SyncLatencyMax.String(),
-		"sync_spike_prob":   prob(f.SyncSpikeProb),
-		"sync_spike_max":    f.SyncSpikeMax.String(),
-		"sync_error_prob":   prob(f.SyncErrorProb),
-		"keep_unsynced":     prob(f.KeepUnsynced),
-		"disk_full_every":   f.DiskFullEvery.String(),
-		"disk_full_for":     f.DiskFullFor.String(),
-		"crash_every":       f.CrashEvery.String(),
-		"pause_every":       f.PauseEvery.String(),
-		"pause_for":         f.PauseFor.String(),
-		"restart_delay_max": f.RestartDelayMax.String(),
-		"clock_skew_max":    fmt.Sprintf("%.3f", f.ClockSkewMax),
+		"net_drop_prob":       prob(f.NetDropProb),
+		"net_dup_prob":        prob(f.NetDupProb),
+		"net_latency_min":     f.NetLatencyMin.String(),
+		"net_latency_max":     f.NetLatencyMax.String(),
+		"net_latency_tail":    f.NetLatencyTail.String(),
+		"net_delay_prob":      prob(f.NetDelayProb),
+		"net_delay_max":       f.NetDelayMax.String(),
+		"partition_every":     f.PartitionEvery.String(),
+		"partition_for":       f.PartitionFor.String(),
+		"hold_every":          f.HoldEvery.String(),
+		"hold_for":            f.HoldFor.String(),
+		"sync_latency_min":    f.SyncLatencyMin.String(),
+		"sync_latency_max":    f.SyncLatencyMax.String(),
+		"sync_spike_prob":     prob(f.SyncSpikeProb),
+		"sync_spike_max":      f.SyncSpikeMax.String(),
+		"sync_error_prob":     prob(f.SyncErrorProb),
+		"keep_unsynced":       prob(f.KeepUnsynced),
+		"disk_full_every":     f.DiskFullEvery.String(),
+		"disk_full_for":       f.DiskFullFor.String(),
+		"crash_every":         f.CrashEvery.String(),
+		"pause_every":         f.PauseEvery.String(),
+		"pause_for":           f.PauseFor.String(),
+		"restart_delay_max":   f.RestartDelayMax.String(),
+		"clock_skew_max":      fmt.Sprintf("%.3f", f.ClockSkewMax),
+		"member_change_every": f.MemberChangeEvery.String(),
 	}
 	keys := make([]string, 0, len(kv))
 	for k := range kv {

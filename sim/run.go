@@ -13,7 +13,6 @@ import (
 
 	"metastore/checker"
 	"metastore/core"
-	"metastore/core/disk"
 )
 
 // Options configures one simulated run. Zero values are drawn from the seed
@@ -109,7 +108,8 @@ type Sim struct {
 	leases  *leaseClient
 	lin     checker.Result
 
-	durableEngine bool
+	durableEngine  bool
+	memberChanging bool // one membership change at a time
 }
 
 type revRecord struct {
@@ -174,14 +174,12 @@ func newSim(opts Options) *Sim {
 	s.net = NewNet(s.world, netRng, s.faults)
 	s.drv = &driver{s: s, nodes: map[uint64]*node{}, snapDelivered: map[snapKey]bool{}}
 	s.net.SetDeliver(s.drv.deliver)
+	s.drv.nodeRng = nodeRng
 	for i := 1; i <= s.opts.Nodes; i++ {
 		id := uint64(i)
 		s.drv.ids = append(s.drv.ids, id)
-		nr := Split(nodeRng)
-		h := NewHost(id, s.faults.DrawClockRate(nr))
-		n := &node{id: id, host: h, rng: nr, disk: NewDisk(disk.NewMem(), h, Split(nr), s.faults)}
-		s.drv.nodes[id] = n
-		s.net.AddNode(h)
+		s.drv.bootPeers = append(s.drv.bootPeers, id)
+		s.drv.addNode(id)
 	}
 	s.watch = &watcher{s: s}
 	s.leases = &leaseClient{s: s, rng: Split(clientRng), revoked: map[string]int64{}}

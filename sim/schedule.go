@@ -3,6 +3,11 @@ package sim
 import (
 	"fmt"
 	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"metastore/core"
 )
 
 // scheduleFaults arms one recurring timer per fault kind that this seed's
@@ -14,6 +19,7 @@ func (s *Sim) scheduleFaults() {
 	s.every(f.CrashEvery, s.crashOne)
 	s.every(f.PauseEvery, s.pauseOne)
 	s.every(f.DiskFullEvery, s.fillDisk)
+	s.every(f.MemberChangeEvery, s.changeMembers)
 }
 
 // every runs fire at exponentially distributed gaps of the given mean.
@@ -35,7 +41,8 @@ func (s *Sim) every(mean time.Duration, fire func()) {
 }
 
 func (s *Sim) randomNode() *node {
-	return s.drv.nodes[s.drv.ids[s.faultRng.IntN(len(s.drv.ids))]]
+	ms := s.drv.machines()
+	return ms[s.faultRng.IntN(len(ms))]
 }
 
 // partition cuts the network in one of the named shapes, healing it later.
@@ -135,8 +142,7 @@ func (s *Sim) healAll() {
 	s.net.Heal()
 	s.net.ReleaseHolds()
 	s.net.Calm()
-	for _, id := range s.drv.ids {
-		n := s.drv.nodes[id]
+	for _, n := range s.drv.machines() {
 		n.disk.SetFull(false)
 		n.disk.Calm()
 		n.pausedTil = 0
@@ -145,4 +151,54 @@ func (s *Sim) healAll() {
 		}
 	}
 	s.logf("%s all faults healed: %s", vt(s.world.Now), fmt.Sprint(s.drv.ids))
+}
+
+// changeMembers makes one membership change through the leader, one at a
+// time: promote a caught-up learner, remove a voter (never below three), or
+// add a new machine as a learner. A removed member's process is stopped for
+// good; a learner boots empty and catches up from the leader's snapshot.
+func (s *Sim) changeMembers() {
+	lead := s.leader()
+	if s.memberChanging || lead == 0 {
+		return
+	}
+	st := s.drv.nodes[lead].rep.Status()
+	switch {
+	case len(st.Learners) > 0:
+		id := st.Learners[0]
+		if n := s.drv.nodes[id]; n.alive() && n.rep.Status().Applied+50 >= st.Applied {
+			s.proposeMember(lead, "promote", &raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: proto.Uint64(id)})
+		}
+	case len(st.Voters) > 3 && (len(st.Voters) >= 5 || s.faultRng.IntN(2) == 0):
+		id := st.Voters[s.faultRng.IntN(len(st.Voters))]
+		s.proposeMember(lead, "remove", &raftpb.ConfChange{Type: raftpb.ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(id)})
+	default:
+		id := uint64(len(s.drv.nodes) + 1)
+		s.drv.addNode(id).joined = true
+		s.proposeMember(lead, "add-learner", &raftpb.ConfChange{Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: proto.Uint64(id)})
+	}
+}
+
+func (s *Sim) proposeMember(lead uint64, what string, cc *raftpb.ConfChange) {
+	s.memberChanging = true
+	id := cc.GetNodeId()
+	done := false
+	finish := func() {
+		if !done {
+			done = true
+			s.memberChanging = false
+		}
+	}
+	s.world.After(requestTimeout, finish)
+	s.call(s.drv.nodes[lead], func(r *core.Replica, cb core.Callback) { r.ProposeConfChange(cc, cb) },
+		func(res core.Result, ok bool) {
+			if !ok || res.Err != nil || done {
+				finish()
+				return
+			}
+			s.count("member_" + what)
+			s.trace("member-"+what, id)
+			s.logf("%s member %s %d", vt(s.world.Now), what, id)
+			finish()
+		})
 }
