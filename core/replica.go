@@ -120,6 +120,14 @@ func (r *Replica) recover() error {
 	if rec.Snapshot.Index > snapIdx {
 		return fmt.Errorf("core: WAL has a snapshot marker at index %d but the newest readable snapshot file is at %d", rec.Snapshot.Index, snapIdx)
 	}
+	if snap != nil && snapIdx > rec.Snapshot.Index {
+		// A crash came between saving the snapshot file and its WAL marker.
+		// Write the marker now: the log continues from the snapshot, and a
+		// later recovery must not find those entries after a gap.
+		if err := r.wal.SaveSnapshot(wal.SnapMarker{Index: snapIdx, Term: snap.GetMetadata().GetTerm()}); err != nil {
+			return fmt.Errorf("core: WAL snapshot marker for recovered snapshot %d: %w", snapIdx, err)
+		}
+	}
 	if snap != nil {
 		if err := r.storage.ApplySnapshot(snap); err != nil {
 			return fmt.Errorf("core: install snapshot: %w", err)

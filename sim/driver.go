@@ -177,6 +177,9 @@ func (d *driver) drain(n *node) {
 		if err := n.rep.HandleReady(); err != nil {
 			d.s.count("failstop")
 			d.s.logf("node %d fail-stop at %s: %v", n.id, vt(d.s.world.Now), err)
+			// The process exits after the fsyncs that returned before the
+			// failing one: those are durable.
+			n.disk.CompleteSyncsUntil(n.host.Cursor())
 			d.crash(n)
 			d.restartLater(n)
 			return
@@ -363,7 +366,15 @@ func (d *driver) crash(n *node) {
 	// Fsyncs that finished before the crash instant are durable; the rest
 	// of the busy window's never completed.
 	n.disk.CompleteSyncsUntil(w.Now)
-	lost := n.disk.Crash(d.s.crashRand, d.s.faults.KeepUnsynced)
+	keep := d.s.faults.KeepUnsynced
+	if n.disk.Pending() > 0 {
+		// The crash cut a step short. The simulated disk holds the step's
+		// writes from its start, but a write issued after an fsync that had
+		// not returned never happened: keep nothing unsynced (a legal
+		// crash), so a later write cannot outlive an earlier lost one.
+		keep = 0
+	}
+	lost := n.disk.Crash(d.s.crashRand, keep)
 	n.disk = lost.Disk
 	if n.engine != nil {
 		var engLost bool
