@@ -179,8 +179,7 @@ func (d *driver) drain(n *node) {
 			d.s.logf("node %d fail-stop at %s: %v", n.id, vt(d.s.world.Now), err)
 			// The process exits after the fsyncs that returned before the
 			// failing one: those are durable.
-			n.disk.CompleteSyncsUntil(n.host.Cursor())
-			d.crash(n)
+			d.crashAt(n, n.host.Cursor())
 			d.restartLater(n)
 			return
 		}
@@ -195,6 +194,9 @@ func (d *driver) drain(n *node) {
 	complete := func() {
 		if n.host.Incarnation == inc {
 			n.disk.CompleteSyncs()
+			if n.engine != nil {
+				n.engine.stepDone()
+			}
 		}
 	}
 	if end > d.s.world.Now {
@@ -283,7 +285,7 @@ func (d *driver) engineFor(n *node) engine.Engine {
 		return memory.New()
 	}
 	if n.engine == nil {
-		n.engine = newDurableEngine(Split(n.rng))
+		n.engine = newDurableEngine(Split(n.rng), n.host)
 	}
 	return n.engine
 }
@@ -354,18 +356,21 @@ func (s *snapReporter) Send(msgs []*raftpb.Message) {
 
 // crash kills the node's process: everything not yet durable on its disk
 // may be lost, messages and answers still inside its step never leave.
-func (d *driver) crash(n *node) {
-	w := d.s.world
+func (d *driver) crash(n *node) { d.crashAt(n, d.s.world.Now) }
+
+// crashAt kills the node as of virtual time at (a fail-stop exits at the
+// cursor of its failing step, after the fsyncs that returned).
+func (d *driver) crashAt(n *node, at int64) {
 	if n.rep != nil {
 		_ = n.rep.Close()
 		n.rep = nil
 	}
-	n.crashedAt = append(n.crashedAt, w.Now)
+	n.crashedAt = append(n.crashedAt, at)
 	n.host.Crash()
-	d.s.net.Crashed(n.id, w.Now)
+	d.s.net.Crashed(n.id, at)
 	// Fsyncs that finished before the crash instant are durable; the rest
 	// of the busy window's never completed.
-	n.disk.CompleteSyncsUntil(w.Now)
+	n.disk.CompleteSyncsUntil(at)
 	keep := d.s.faults.KeepUnsynced
 	if n.disk.Pending() > 0 {
 		// The crash cut a step short. The simulated disk holds the step's
@@ -378,7 +383,7 @@ func (d *driver) crash(n *node) {
 	n.disk = lost.Disk
 	if n.engine != nil {
 		var engLost bool
-		n.engine, engLost = n.engine.crash(d.s.faults.KeepUnsynced)
+		n.engine, engLost = n.engine.crash(d.s.faults.KeepUnsynced, at)
 		if engLost {
 			d.s.count("crash_engine_lossy")
 		}

@@ -11,7 +11,10 @@ import (
 // RocksDB: its contents outlive a process crash, the way a real engine's
 // own log does. Each Write is atomic; writes since the engine last flushed
 // are kept on a crash only as a prefix (a torn tail of batches), never out
-// of order. The engine flushes every few batches.
+// of order. Every write carries the virtual time of its step's cursor: a
+// crash at time T loses every write issued after T (it never happened,
+// since an fsync before it had not returned). The engine flushes only
+// between steps, every few steps.
 //
 // It is what makes canary C7 catchable: the applied index written apart
 // from the data can survive a crash without the data, or the other way
@@ -19,9 +22,15 @@ import (
 type durableEngine struct {
 	*memory.Engine
 	base     engine.Snapshot // the state as of the last flush
-	unsynced [][]batchOp     // batches written since
+	unsynced []timedBatch    // batches written since
 	rng      *rand.Rand
+	host     *Host
 	flushIn  int
+}
+
+type timedBatch struct {
+	ops []batchOp
+	at  int64 // the writer's step cursor
 }
 
 type batchOp struct {
@@ -29,8 +38,8 @@ type batchOp struct {
 	del        bool
 }
 
-func newDurableEngine(rng *rand.Rand) *durableEngine {
-	e := &durableEngine{Engine: memory.New(), rng: rng}
+func newDurableEngine(rng *rand.Rand, host *Host) *durableEngine {
+	e := &durableEngine{Engine: memory.New(), rng: rng, host: host}
 	e.base = e.Engine.Snapshot()
 	e.flushIn = 1 + rng.IntN(32)
 	return e
@@ -45,12 +54,17 @@ func (e *durableEngine) Write(b engine.Batch) error {
 	if err := e.Engine.Write(rb.inner); err != nil {
 		return err
 	}
-	e.unsynced = append(e.unsynced, rb.ops)
+	e.unsynced = append(e.unsynced, timedBatch{ops: rb.ops, at: e.host.Cursor()})
 	rb.ops = nil
+	return nil
+}
+
+// stepDone is called when the node's busy window ends: every write so far
+// really happened, and now and then the engine flushes them.
+func (e *durableEngine) stepDone() {
 	if e.flushIn--; e.flushIn <= 0 {
 		e.flush()
 	}
-	return nil
 }
 
 func (e *durableEngine) flush() {
@@ -60,11 +74,12 @@ func (e *durableEngine) flush() {
 	e.flushIn = 1 + e.rng.IntN(32)
 }
 
-// crash returns the engine a restarted process finds: the flushed state
-// plus a prefix of the later batches, each surviving with probability keep.
+// crash returns the engine a restarted process finds after a crash at
+// virtual time at: the flushed state plus a prefix of the later batches
+// written by then, each surviving with probability keep.
 // It reports whether any batch was lost.
-func (e *durableEngine) crash(keep float64) (*durableEngine, bool) {
-	next := &durableEngine{Engine: memory.New(), rng: e.rng}
+func (e *durableEngine) crash(keep float64, at int64) (*durableEngine, bool) {
+	next := &durableEngine{Engine: memory.New(), rng: e.rng, host: e.host}
 	b := next.Engine.NewBatch()
 	it := e.base.NewIter(nil, nil)
 	for ok := it.First(); ok; ok = it.Next() {
@@ -72,12 +87,12 @@ func (e *durableEngine) crash(keep float64) (*durableEngine, bool) {
 	}
 	it.Close()
 	lost := false
-	for _, ops := range e.unsynced {
-		if !chance(e.rng, keep) {
+	for _, tb := range e.unsynced {
+		if tb.at > at || !chance(e.rng, keep) {
 			lost = true
 			break
 		}
-		for _, op := range ops {
+		for _, op := range tb.ops {
 			if op.del {
 				b.Delete(op.key)
 			} else {
