@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -238,4 +240,37 @@ func waitPublished(t *testing.T, m *member) {
 		}
 		return nil
 	})
+}
+
+// TestClusterWithoutQuorumTimesOut: a member cut off from its quorum answers
+// writes and linearizable reads with etcd's timeout error after the request
+// timeout, instead of hanging until the client gives up.
+func TestClusterWithoutQuorumTimesOut(t *testing.T) {
+	ms := startCluster(t, 3)
+	if _, err := ms[0].cli.Put(ctxT(t), "before", "1"); err != nil {
+		t.Fatal(err)
+	}
+	ms[1].stop()
+	ms[2].stop()
+	// The client's own deadline is far beyond the server's 3 s request
+	// timeout: the answer must come from the server.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := ms[0].cli.Put(ctx, "k", "v"); !errors.Is(err, rpctypes.ErrTimeout) {
+		t.Fatalf("put without quorum: %v, want %v", err, rpctypes.ErrTimeout)
+	}
+	// clientv3 retries a read that failed with Unavailable until its own
+	// deadline (against etcd too), so ask the gRPC service directly.
+	kv := pb.NewKVClient(ms[0].cli.ActiveConnection())
+	if _, err := kv.Range(ctx, &pb.RangeRequest{Key: []byte("before")}); rpctypes.Error(err) != rpctypes.ErrTimeout {
+		t.Fatalf("linearizable range without quorum: %v, want %v", err, rpctypes.ErrTimeout)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the client's deadline expired first")
+	}
+	// A serializable read is still served locally.
+	resp, err := ms[0].cli.Get(ctx, "before", clientv3.WithSerializable())
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("serializable get: %v %v", resp, err)
+	}
 }
