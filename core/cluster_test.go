@@ -27,6 +27,7 @@ type testCluster struct {
 	cut     map[uint64]bool // nodes whose messages are dropped both ways
 	clock   *testClock
 	cfgTune func(*core.Config)
+	sent    map[raftpb.MessageType]int // messages sent, by type
 }
 
 type testClock struct{ now time.Duration }
@@ -37,13 +38,14 @@ type testNet struct{ c *testCluster }
 
 func (n testNet) Send(msgs []*raftpb.Message) {
 	for _, m := range msgs {
+		n.c.sent[m.GetType()]++
 		n.c.inbox = append(n.c.inbox, proto.Clone(m).(*raftpb.Message))
 	}
 }
 
 func newTestCluster(t *testing.T, n int, tune func(*core.Config)) *testCluster {
 	c := &testCluster{t: t, nodes: map[uint64]*core.Replica{}, disks: map[uint64]*disk.Mem{},
-		cut: map[uint64]bool{}, clock: &testClock{}, cfgTune: tune}
+		cut: map[uint64]bool{}, clock: &testClock{}, cfgTune: tune, sent: map[raftpb.MessageType]int{}}
 	for i := 1; i <= n; i++ {
 		c.ids = append(c.ids, uint64(i))
 	}
@@ -399,5 +401,34 @@ func TestForgottenRequestIsNeverAnswered(t *testing.T) {
 	}
 	if called {
 		t.Fatal("callback of a forgotten request was called")
+	}
+}
+
+func TestReadsQueuedTogetherShareOneReadIndexRound(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	lead := c.leader()
+	if _, err := c.put(lead, "x", "1"); err != nil {
+		t.Fatal(err)
+	}
+	follower := c.ids[0]
+	if follower == lead {
+		follower = c.ids[1]
+	}
+	c.sent = map[raftpb.MessageType]int{}
+	answered := 0
+	for i := 0; i < 10; i++ {
+		c.nodes[follower].Read(&pb.RangeRequest{Key: []byte("x")}, func(r core.Result) {
+			if r.Err == nil && len(r.Resp.(*pb.RangeResponse).Kvs) == 1 {
+				answered++
+			}
+		})
+	}
+	c.stabilize()
+	if answered != 10 {
+		t.Fatalf("%d of 10 reads answered", answered)
+	}
+	// The first read starts a round; the nine queued behind it share the next.
+	if n := c.sent[raftpb.MsgReadIndex]; n != 2 {
+		t.Fatalf("10 reads took %d ReadIndex rounds, want 2", n)
 	}
 }

@@ -1,9 +1,7 @@
 package core
 
 import (
-	"cmp"
 	"encoding/binary"
-	"slices"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3"
@@ -50,55 +48,75 @@ func (r *Replica) ReadBarrier(fn func(err error)) {
 type readOp struct {
 	serve func()
 	fail  Callback
+	index uint64 // the read index once known
+}
 
-	ctx       uint64 // the ReadIndex request context, fresh on every retry
-	index     uint64 // the read index once known; 0 while waiting
+// readBatch is one ReadIndex round: every read in it was invoked before the
+// request went out, so the index the leader confirms serves them all.
+type readBatch struct {
+	ctx       uint64
+	ops       []*readOp
 	waitTicks int
 }
 
-// readQueue tracks linearizable reads through their ReadIndex round trip.
+// readQueue takes linearizable reads through ReadIndex with at most one
+// round in flight: reads that arrive meanwhile wait for the next round, so
+// a burst of reads costs one heartbeat round, not one each.
 type readQueue struct {
-	byCtx   map[uint64]*readOp
-	ready   []*readOp // index known, waiting for apply; in index order
-	nextCtx uint64
+	waiting  []*readOp  // invoked, not yet in a round
+	inflight *readBatch // the round awaiting its ReadState
+	ready    []*readOp  // index known, waiting for apply
 }
 
-func (q *readQueue) init() { q.byCtx = make(map[uint64]*readOp) }
+func (q *readQueue) init() {}
+
+func (q *readQueue) len() int {
+	n := len(q.waiting) + len(q.ready)
+	if q.inflight != nil {
+		n += len(q.inflight.ops)
+	}
+	return n
+}
 
 func (q *readQueue) add(r *Replica, op readOp) {
-	if len(q.byCtx)+len(q.ready) >= r.cfg.MaxPendingReads {
+	if q.len() >= r.cfg.MaxPendingReads {
 		op.fail(Result{Err: ErrTooManyReads})
 		return
 	}
-	o := &op
-	q.request(r, o)
+	q.waiting = append(q.waiting, &op)
+	if q.inflight == nil {
+		q.flush(r)
+	}
 }
 
-// request sends (or re-sends) a ReadIndex with a fresh context, so a late
-// answer to an older attempt can never be mistaken for this one.
-func (q *readQueue) request(r *Replica, o *readOp) {
-	q.nextCtx++
-	o.ctx = r.cfg.ID<<48 ^ q.nextCtx
-	o.waitTicks = 0
-	q.byCtx[o.ctx] = o
-	var ctx [8]byte
-	binary.BigEndian.PutUint64(ctx[:], o.ctx)
-	r.rn.ReadIndex(ctx[:])
+// flush starts a round for the waiting reads. Each round gets a fresh
+// random context, so a late answer to an earlier round — even one from
+// before this replica restarted — can never be taken for this one.
+func (q *readQueue) flush(r *Replica) {
+	if len(q.waiting) == 0 {
+		return
+	}
+	ctx := r.cfg.Rand.Uint64()
+	q.inflight = &readBatch{ctx: ctx, ops: q.waiting}
+	q.waiting = nil
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], ctx)
+	r.rn.ReadIndex(b[:])
 }
 
 func (q *readQueue) onReadStates(r *Replica, states []raft.ReadState) {
 	for _, rs := range states {
-		if len(rs.RequestCtx) != 8 {
+		if q.inflight == nil || len(rs.RequestCtx) != 8 || binary.BigEndian.Uint64(rs.RequestCtx) != q.inflight.ctx {
 			continue
 		}
-		ctx := binary.BigEndian.Uint64(rs.RequestCtx)
-		o, ok := q.byCtx[ctx]
-		if !ok {
-			continue
+		for _, o := range q.inflight.ops {
+			o.index = rs.Index
 		}
-		delete(q.byCtx, ctx)
-		o.index = rs.Index
-		q.ready = append(q.ready, o)
+		q.ready = append(q.ready, q.inflight.ops...)
+		q.inflight = nil
+	}
+	if q.inflight == nil {
+		q.flush(r)
 	}
 	q.serve(r)
 }
@@ -114,29 +132,22 @@ func (q *readQueue) serve(r *Replica) {
 			kept = append(kept, o)
 		}
 	}
-	for i := len(kept); i < len(q.ready); i++ {
-		q.ready[i] = nil
-	}
+	clear(q.ready[len(kept):])
 	q.ready = kept
 }
 
-// tick retries reads whose ReadIndex got no answer within an election
-// timeout: raft drops them silently when there is no leader.
+// tick retries a round that got no answer within an election timeout:
+// raft drops ReadIndex requests silently when there is no leader. The
+// retry takes the reads that queued behind it along.
 func (q *readQueue) tick(r *Replica) {
-	if len(q.byCtx) == 0 {
+	if q.inflight == nil {
 		return
 	}
-	var retry []*readOp
-	for _, o := range q.byCtx {
-		o.waitTicks++
-		if o.waitTicks >= r.cfg.ElectionTicks {
-			retry = append(retry, o)
-		}
+	q.inflight.waitTicks++
+	if q.inflight.waitTicks < r.cfg.ElectionTicks {
+		return
 	}
-	// Sorted so the retried contexts do not depend on map order.
-	slices.SortFunc(retry, func(a, b *readOp) int { return cmp.Compare(a.ctx, b.ctx) })
-	for _, o := range retry {
-		delete(q.byCtx, o.ctx)
-		q.request(r, o)
-	}
+	q.waiting = append(q.inflight.ops, q.waiting...)
+	q.inflight = nil
+	q.flush(r)
 }
