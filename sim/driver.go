@@ -55,9 +55,11 @@ type driver struct {
 	// clients talk to these. bootPeers are the founding members.
 	ids       []uint64
 	bootPeers []uint64
-	// confApplied is the applied index of the configuration ids follows.
-	confApplied uint64
-	nodeRng     *rand.Rand
+	// confApplied is the applied index of the configuration ids follows;
+	// confVoters and confLearners are that configuration.
+	confApplied              uint64
+	confVoters, confLearners []uint64
+	nodeRng                  *rand.Rand
 	// snapDelivered marks MsgSnaps that reached their destination.
 	snapDelivered map[snapKey]bool
 }
@@ -81,6 +83,12 @@ func (d *driver) syncMembers(st core.Status) {
 		return
 	}
 	d.confApplied = st.Applied
+	// Most leader steps change nothing: walk the machines only when the
+	// configuration moved (a joiner boots when it first appears in it).
+	if slices.Equal(st.Voters, d.confVoters) && slices.Equal(st.Learners, d.confLearners) {
+		return
+	}
+	d.confVoters, d.confLearners = slices.Clone(st.Voters), slices.Clone(st.Learners)
 	in := map[uint64]bool{}
 	for _, id := range st.Voters {
 		in[id] = true

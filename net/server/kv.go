@@ -11,7 +11,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"metastore/core"
-	"metastore/core/mvcc"
 )
 
 // kvServer is etcd's KV service. Writes are proposed through raft; Range is
@@ -22,9 +21,8 @@ type kvServer struct {
 }
 
 func (k *kvServer) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
-	if err := mvcc.Validate(&pb.InternalRaftRequest{Range: req}); err != nil {
-		return nil, k.s.toGRPC(err)
-	}
+	// The replica validates the request (core.Replica.Read) and answers
+	// mvcc's error, which toGRPC maps like any other.
 	res, err := k.s.node.call(ctx, k.s.cfg.RequestTimeout, func(r *core.Replica, cb core.Callback) {
 		r.Read(req, cb)
 	})
@@ -85,9 +83,8 @@ func (k *kvServer) Compact(ctx context.Context, req *pb.CompactionRequest) (*pb.
 // proposes it and waits for its apply. The error is already etcd's.
 func propose[T any](ctx context.Context, s *Server, req *pb.InternalRaftRequest) (T, error) {
 	var zero T
-	if err := mvcc.Validate(req); err != nil {
-		return zero, s.toGRPC(err)
-	}
+	// Stateless validation happens once, in core.Replica.Propose; here only
+	// the server's own limits are checked.
 	if err := s.checkRequest(req); err != nil {
 		return zero, s.toGRPC(err)
 	}
