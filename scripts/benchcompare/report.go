@@ -139,6 +139,14 @@ func (rep *report) markdown() string {
 			}
 		}
 	}
+	for _, l := range rep.Loads {
+		if l.Err == "" {
+			total++
+			if l.Skewed {
+				skewed++
+			}
+		}
+	}
 	fmt.Fprintf(&b, "- other load: a round is **skewed** when work other than the servers and the load tool used more than %.0f%% of the machine's CPU during it: %d of %d rounds were.",
 		rep.SkewThreshold*100, skewed, total)
 	if skewed > 0 {
@@ -187,6 +195,12 @@ func (rep *report) markdown() string {
 				mb(l.LoadRSSBytes), l.After.OpsPerSec, l.After.P99MS, l.After.MaxMS, l.After.Errors,
 				l.LoadOther*100, l.AfterOther*100, yes(l.Skewed))
 		}
+		if r := loadRatios(rep.Loads); r != "" {
+			b.WriteString("\n" + r + "\n")
+		}
+	}
+	if len(rep.Runs) == 0 {
+		return b.String()
 	}
 	b.WriteString("\n## Rounds\n\n")
 	b.WriteString("| nodes | workload | load tool | round | server | ops/s | p99 | slowest | errors | server CPU/op | tool CPU/op | RSS | other load | loadavg 1m | skewed |\n")
@@ -252,4 +266,32 @@ func oneLine(s string) string {
 		s = s[:160] + "…"
 	}
 	return s
+}
+
+// loadRatios is one sentence of MetaStore/etcd ratios of the -load
+// medians, or "" without figures from both.
+func loadRatios(loads []loadResult) string {
+	med := func(kind string, f func(loadResult) float64) float64 {
+		var xs []float64
+		for _, l := range loads {
+			if l.Server == kind && l.Err == "" {
+				xs = append(xs, f(l))
+			}
+		}
+		return median(xs)
+	}
+	r := func(f func(loadResult) float64) float64 {
+		e := med(etcdKind, f)
+		if e == 0 {
+			return 0
+		}
+		return med(metastoreKind, f) / e
+	}
+	loadRate := r(func(l loadResult) float64 { return l.Load.OpsPerSec })
+	if loadRate == 0 {
+		return ""
+	}
+	return fmt.Sprintf("MetaStore/etcd (medians): load rate **%.2f**, resident memory after the load **%.2f**, put-50 rate after the load **%.2f**, put-50 p99 after the load %.2f.",
+		loadRate, r(func(l loadResult) float64 { return float64(l.LoadRSSBytes) }),
+		r(func(l loadResult) float64 { return l.After.OpsPerSec }), r(func(l loadResult) float64 { return l.After.P99MS }))
 }
