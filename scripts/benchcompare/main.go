@@ -49,8 +49,8 @@ const (
 // workloads are the issue's: put at 1, 50 and 1,000 clients, txn-put,
 // linearizable and serializable range at 50, and etcd's own tool on the
 // 50-client put, all with 8-byte keys and 256-byte values. Totals are
-// sized for about 10 s per run on a quiet 2-core machine, or about 1 s
-// with quick.
+// sized for about 10 s per run on a quiet 2-core machine, or 1 to 3 s
+// with quick (enough for /proc's 10 ms CPU ticks to resolve CPU per op).
 func workloads(quick bool) []workload {
 	n := func(full, q int) string {
 		if quick {
@@ -72,19 +72,19 @@ func workloads(quick bool) []workload {
 	}
 	return []workload{
 		{ID: "put-1", Title: "put, 1 client", Tool: toolMetastore,
-			Args: cat([]string{"put", "--clients=1", "--conns=1", space, n(5000, 400)}, kv)},
+			Args: cat([]string{"put", "--clients=1", "--conns=1", space, n(5000, 1000)}, kv)},
 		{ID: "put-50", Title: "put, 50 clients", Tool: toolMetastore,
-			Args: cat([]string{"put", space, n(60000, 5000)}, c50, kv)},
+			Args: cat([]string{"put", space, n(60000, 10000)}, c50, kv)},
 		{ID: "put-1000", Title: "put, 1,000 clients", Tool: toolMetastore,
-			Args: cat([]string{"put", "--clients=1000", "--conns=100", space, n(80000, 10000)}, kv)},
+			Args: cat([]string{"put", "--clients=1000", "--conns=100", space, n(80000, 20000)}, kv)},
 		{ID: "txn-put-50", Title: "txn-put, 50 clients", Tool: toolMetastore,
-			Args: cat([]string{"txn-put", space, n(40000, 4000)}, c50, kv)},
+			Args: cat([]string{"txn-put", space, n(40000, 8000)}, c50, kv)},
 		{ID: "range-l-50", Title: "range linearizable, 50 clients", Tool: toolMetastore, Prefill: prefill,
-			Args: cat([]string{"range", "--consistency=l", "--key-space-size=1000", n(80000, 6000)}, c50, kv)},
+			Args: cat([]string{"range", "--consistency=l", "--key-space-size=1000", n(80000, 15000)}, c50, kv)},
 		{ID: "range-s-50", Title: "range serializable, 50 clients", Tool: toolMetastore, Prefill: prefill,
-			Args: cat([]string{"range", "--consistency=s", "--key-space-size=1000", n(80000, 6000)}, c50, kv)},
+			Args: cat([]string{"range", "--consistency=s", "--key-space-size=1000", n(80000, 15000)}, c50, kv)},
 		{ID: "etcd-put-50", Title: "put, 50 clients", Tool: toolEtcd, EtcdGlobal: c50,
-			Args: cat([]string{"put", space, n(60000, 5000)}, kv)},
+			Args: cat([]string{"put", space, n(60000, 10000)}, kv)},
 	}
 }
 
