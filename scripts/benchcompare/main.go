@@ -186,8 +186,18 @@ func run(ctx context.Context, o options) error {
 		Started: started, Command: commandLine(o), Machine: machineInfo(), Rounds: o.rounds,
 		SkewThreshold: o.skew, Quick: o.quick, Revision: gitRevision(),
 	}
+	// Each run removes its members' data directories; their logs stay
+	// until the end, and are kept when a run failed, for its error names
+	// them.
 	dataRoot := filepath.Join(o.out, "data-"+stamp)
-	defer os.RemoveAll(dataRoot)
+	failed := false
+	defer func() {
+		if failed {
+			logf("logs of the failed runs are kept under %s", dataRoot)
+		} else {
+			os.RemoveAll(dataRoot)
+		}
+	}()
 
 	var plan []step
 	for _, nodes := range o.nodes {
@@ -208,6 +218,7 @@ func run(ctx context.Context, o options) error {
 		}
 		r := s.run(ctx, bins, filepath.Join(dataRoot, fmt.Sprintf("%03d", i)), o.skew)
 		rep.Runs = append(rep.Runs, r)
+		failed = failed || r.Err != ""
 		logf("[%d/%d] %s", i+1, len(plan), r.line())
 	}
 	if o.load > 0 {
@@ -218,6 +229,7 @@ func run(ctx context.Context, o options) error {
 				}
 				r := loadRun(ctx, bins, kind, round, o, filepath.Join(dataRoot, fmt.Sprintf("load-%d-%s", round, kind)))
 				rep.Loads = append(rep.Loads, r)
+				failed = failed || r.Err != ""
 				logf("[load] %s", r.line())
 			}
 		}
