@@ -1,5 +1,8 @@
 // Command metastore is the MetaStore server: an etcd-v3-compatible
 // key-value store replicated with raft. Run `metastore --help` for flags.
+// `metastore bench` is its load generator (package bench), a sub-command
+// rather than a second binary so that every host running the server also
+// has the tool to measure it.
 package main
 
 import (
@@ -9,13 +12,16 @@ import (
 	"io"
 	"os"
 
+	"metastore/cmd/metastore/bench"
 	"metastore/net/config"
 )
 
 const usageHeader = `metastore — an etcd v3 compatible key-value store, replicated with raft.
 
 Usage:
-  metastore [flags]
+  metastore [flags]                 serve (the flags below)
+  metastore bench WORKLOAD [flags]  load an etcd v3 server and report its speed
+                                    (workloads and flags: metastore bench --help)
 
 A single member on 127.0.0.1 needs no flags. A three-member cluster, on each host:
   metastore --name=m1 --initial-cluster=m1=http://h1:2380,m2=http://h2:2380,m3=http://h3:2380 \
@@ -33,8 +39,12 @@ func main() {
 }
 
 // mainErr parses args, prints the resolved configuration to stdout and runs
-// the server; it returns the process exit code.
+// the server, or runs the bench sub-command; it returns the process exit
+// code.
 func mainErr(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "bench" {
+		return bench.Main(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("metastore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
