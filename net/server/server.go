@@ -50,6 +50,15 @@ type Config struct {
 	// ProgressNotifyInterval is how often idle progress_notify watchers get
 	// a progress response; default 10 min, as etcd.
 	ProgressNotifyInterval time.Duration
+	// AutoCompactionPeriod, when positive, keeps about this much history:
+	// etcd's --auto-compaction-mode=periodic. AutoCompactionRevisions, when
+	// positive, keeps that many revisions (mode revision). Zero: off.
+	AutoCompactionPeriod    time.Duration
+	AutoCompactionRevisions int64
+	// MaxTxnOps is the most compares, or ops per branch, a txn may have;
+	// default 128, as etcd. The replica's own limit (mvcc.MaxTxnOps) caps it.
+	MaxTxnOps int
+
 	// WatchQueueEvents bounds the events queued per watch stream before a
 	// watcher falls back to catching up from the store; default 4096.
 	WatchQueueEvents int
@@ -92,6 +101,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ProgressNotifyInterval <= 0 {
 		c.ProgressNotifyInterval = 10 * time.Minute
+	}
+	if c.MaxTxnOps <= 0 {
+		c.MaxTxnOps = 128
 	}
 	if c.WatchQueueEvents <= 0 {
 		c.WatchQueueEvents = 4096
@@ -143,6 +155,7 @@ func New(node *Node, cfg Config) *Server {
 	s.health = health.NewServer()
 	s.goLoop(s.hub.syncLoop)
 	s.goLoop(s.members.loop)
+	s.goLoop(s.compactLoop)
 	return s
 }
 
