@@ -52,6 +52,9 @@ type Config struct {
 	// LogOutputs are where logs go: stderr, stdout or file paths ("default"
 	// is stderr, as etcd's outside systemd).
 	LogOutputs URLs `yaml:"log-outputs"`
+	// Logger is etcd's --logger, whose only value is "zap"; accepted so
+	// etcd command lines (its Procfile) run unchanged.
+	Logger string `yaml:"logger"`
 
 	// WatchProgressNotifyInterval is how often idle watchers that asked for
 	// progress notifications get one.
@@ -127,6 +130,7 @@ func Default() *Config {
 		ElectionTimeoutMs:   1000,
 		LogLevel:            "info",
 		LogOutputs:          URLs{"default"},
+		Logger:              "zap",
 
 		WatchProgressNotifyInterval: 10 * time.Minute,
 		AutoCompactionMode:          "periodic",

@@ -89,6 +89,7 @@ func TestRefusesEtcdOnlySettings(t *testing.T) {
 		{[]string{"--grpc-keepalive-timeout=0s"}, "--grpc-keepalive-timeout"},
 		{[]string{"--auto-compaction-mode=daily"}, "--auto-compaction-mode"},
 		{[]string{"--no-such-flag"}, "flag provided but not defined"},
+		{[]string{"--logger=capnslog"}, "--logger"},
 	} {
 		_, err := fromArgs(t, tc.args...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -28,7 +28,7 @@ var etcdOnly = []string{
 	"distributed-tracing-service-name", "downgrade-check-time", "enable-distributed-tracing",
 	"enable-grpc-gateway", "enable-log-rotation", "feature-gates", "force-new-cluster",
 	"host-whitelist", "initial-election-tick-advance", "key-file", "listen-client-http-urls",
-	"log-format", "log-rotation-config-json", "logger", "max-concurrent-streams",
+	"log-format", "log-rotation-config-json", "max-concurrent-streams",
 	"max-learners", "max-snapshots", "max-wals", "memory-mlock", "metrics", "peer-auto-tls",
 	"peer-cert-allowed-cn", "peer-cert-allowed-hostname", "peer-cert-file",
 	"peer-client-cert-auth", "peer-client-cert-file", "peer-client-key-file", "peer-crl-file",

@@ -68,6 +68,8 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 		"`duration` the server waits for a keepalive ping's answer before closing the connection")
 	fs.BoolVar(&cfg.EnablePprof, "enable-pprof", cfg.EnablePprof,
 		"serve Go runtime profiles under /debug/pprof/ on the client URLs")
+	fs.StringVar(&cfg.Logger, "logger", cfg.Logger,
+		"`logger` to use: only zap, etcd's only one, accepted so etcd command lines run unchanged (the log format is metastore's own)")
 	fs.Var(&cfg.LogOutputs, "log-outputs",
 		"comma-separated `outputs` for logs: stderr (also \"default\"), stdout, or a file path (appended to)")
 

@@ -117,6 +117,9 @@ func (c *Config) Validate() error {
 		bad("--max-txn-ops=%d: want 1 to %d (the replica applies at most %d ops per txn)",
 			c.MaxTxnOps, mvcc.MaxTxnOps, mvcc.MaxTxnOps)
 	}
+	if c.Logger != "zap" {
+		bad("--logger=%q: etcd's only logger is zap", c.Logger)
+	}
 	if len(c.LogOutputs) == 0 {
 		bad("--log-outputs must name at least one output (stderr, stdout or a file)")
 	}
