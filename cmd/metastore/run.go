@@ -77,7 +77,7 @@ type process struct {
 	metrics    *metrics.Metrics
 	metricsSrv *http.Server
 	metricsLis []net.Listener
-	http       *clientHTTP // HTTP beside gRPC on the client listeners
+	http       *clientHTTP   // HTTP beside gRPC on the client listeners
 	stopc      chan struct{} // ends the leader observer
 }
 
@@ -173,8 +173,8 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		AutoCompactionPeriod:    compactPeriod,
 		AutoCompactionRevisions: compactRevs,
 		MaxTxnOps:               int(cfg.MaxTxnOps),
-		Transport:         p.tr,
-		Logger:            log.With("component", "server"),
+		Transport:               p.tr,
+		Logger:                  log.With("component", "server"),
 	})
 	for _, mb := range members {
 		if mb.ID == id {
