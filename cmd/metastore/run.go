@@ -77,8 +77,10 @@ type process struct {
 	metrics    *metrics.Metrics
 	metricsSrv *http.Server
 	metricsLis []net.Listener
-	http       *clientHTTP   // HTTP beside gRPC on the client listeners
 	stopc      chan struct{} // ends the leader observer
+
+	// http serves HTTP beside gRPC on the client listeners (http.go).
+	http *clientHTTP
 }
 
 // memberID is this member's raft ID: derived from --initial-cluster for a
@@ -168,13 +170,14 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		QuotaBackendBytes: cfg.QuotaBackendBytes,
 		DBSize:            eng.Size,
 		ObservePropose:    func(d time.Duration) { metrics.ObserveDuration(p.metrics.ProposeDuration, d) },
+		Transport:         p.tr,
+		Logger:            log.With("component", "server"),
+
 		// etcd flags of issue 11 (http).
 		ProgressNotifyInterval:  cfg.WatchProgressNotifyInterval,
 		AutoCompactionPeriod:    compactPeriod,
 		AutoCompactionRevisions: compactRevs,
 		MaxTxnOps:               int(cfg.MaxTxnOps),
-		Transport:               p.tr,
-		Logger:                  log.With("component", "server"),
 	})
 	for _, mb := range members {
 		if mb.ID == id {
