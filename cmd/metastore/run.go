@@ -142,6 +142,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		MaxUncommittedEntriesSize: cfg.Raft.MaxUncommittedEntriesSize,
 		SnapshotEntries:           cfg.SnapshotCount,
 		CatchUpEntries:            cfg.Raft.CatchUpEntries,
+		MaxTxnOps:                 int(cfg.MaxTxnOps),
 	}
 	if !join {
 		rc.Peers = ids
@@ -177,7 +178,6 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		ProgressNotifyInterval:  cfg.WatchProgressNotifyInterval,
 		AutoCompactionPeriod:    compactPeriod,
 		AutoCompactionRevisions: compactRevs,
-		MaxTxnOps:               int(cfg.MaxTxnOps),
 	})
 	for _, mb := range members {
 		if mb.ID == id {

@@ -84,7 +84,7 @@ func TestRefusesEtcdOnlySettings(t *testing.T) {
 		{[]string{"--name", "n", "--pre-vote"}, "--pre-vote: etcd flag not supported by metastore"},
 		{[]string{"--enable-pprof", "-experimental-foo=1"}, "--experimental-foo: etcd flag not supported by metastore"},
 		{[]string{"--max-txn-ops=0"}, "--max-txn-ops"},
-		{[]string{"--max-txn-ops=1000"}, "--max-txn-ops"},
+		{[]string{"--max-txn-ops=100000"}, "--max-txn-ops"},
 		{[]string{"--watch-progress-notify-interval=0s"}, "--watch-progress-notify-interval"},
 		{[]string{"--grpc-keepalive-timeout=0s"}, "--grpc-keepalive-timeout"},
 		{[]string{"--auto-compaction-mode=daily"}, "--auto-compaction-mode"},

@@ -113,9 +113,8 @@ func (c *Config) Validate() error {
 	if _, _, err := c.AutoCompaction(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.MaxTxnOps == 0 || c.MaxTxnOps > mvcc.MaxTxnOps {
-		bad("--max-txn-ops=%d: want 1 to %d (the replica applies at most %d ops per txn)",
-			c.MaxTxnOps, mvcc.MaxTxnOps, mvcc.MaxTxnOps)
+	if c.MaxTxnOps == 0 || c.MaxTxnOps > mvcc.TxnOpsCeiling {
+		bad("--max-txn-ops=%d: want 1 to %d", c.MaxTxnOps, mvcc.TxnOpsCeiling)
 	}
 	if c.Logger != "zap" {
 		bad("--logger=%q: etcd's only logger is zap", c.Logger)

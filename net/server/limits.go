@@ -7,8 +7,6 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/protobuf/proto"
-
-	"metastore/core/mvcc"
 )
 
 // checkRequest enforces etcd's limits on a proposal: its encoded size
@@ -16,9 +14,6 @@ import (
 func (s *Server) checkRequest(req *pb.InternalRaftRequest) error {
 	if proposedSize(req) > s.cfg.MaxRequestBytes {
 		return errTooLarge
-	}
-	if req.Txn != nil && !txnWithin(req.Txn, s.cfg.MaxTxnOps) {
-		return mvcc.ErrTooManyOps
 	}
 	cost := quotaCost(req)
 	if cost == 0 || s.cfg.QuotaBackendBytes < 0 {
@@ -148,21 +143,4 @@ func sortAlarms(as []*pb.AlarmMember) {
 		}
 		return cmp.Compare(a.Alarm, b.Alarm)
 	})
-}
-
-// txnWithin applies etcd's --max-txn-ops to t: at most limit compares and
-// ops per branch, and a nested txn gets what its parent leaves.
-func txnWithin(t *pb.TxnRequest, limit int) bool {
-	n := max(len(t.Compare), len(t.Success), len(t.Failure))
-	if n > limit {
-		return false
-	}
-	for _, ops := range [][]*pb.RequestOp{t.Success, t.Failure} {
-		for _, op := range ops {
-			if nested := op.GetRequestTxn(); nested != nil && !txnWithin(nested, limit-n) {
-				return false
-			}
-		}
-	}
-	return true
 }

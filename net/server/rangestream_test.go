@@ -12,6 +12,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
+
+	"metastore/core"
 )
 
 // rangeStream merges a RangeStream's chunks as the proto says clients may
@@ -101,15 +103,49 @@ func TestRangeStreamEqualsRange(t *testing.T) {
 	}
 }
 
+// A limit above etcd's default 128 is honoured all the way through apply.
+func TestMaxTxnOpsRaised(t *testing.T) {
+	m := &member{id: 1, name: "solo", dir: t.TempDir()}
+	var err error
+	if m.lis, err = listenLoopback(); err != nil {
+		t.Fatal(err)
+	}
+	m.start(t, core.Config{ID: 1, Peers: []uint64{1}, Network: dropNetwork{}, MaxTxnOps: 300}, nil)
+	waitLeader(t, m)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var ops []clientv3.Op
+	for i := 0; i < 300; i++ {
+		ops = append(ops, clientv3.OpPut(fmt.Sprintf("k%03d", i), "v"))
+	}
+	if _, err := m.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+		t.Fatalf("300 ops with --max-txn-ops=300: %v", err)
+	}
+	resp, err := m.cli.Get(ctx, "k", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 300 {
+		t.Fatalf("count %v, %v; want 300", resp, err)
+	}
+	ops = append(ops, clientv3.OpPut("k300", "v"))
+	if _, err := m.cli.Txn(ctx).Then(ops...).Commit(); err != rpctypes.Error(rpctypes.ErrGRPCTooManyOps) {
+		t.Fatalf("301 ops: err = %v, want %v", err, rpctypes.ErrGRPCTooManyOps)
+	}
+}
+
 func TestMaxTxnOps(t *testing.T) {
-	m := startSingle(t, func(c *Config) { c.MaxTxnOps = 4 })
+	m := &member{id: 1, name: "solo", dir: t.TempDir()}
+	var err error
+	if m.lis, err = listenLoopback(); err != nil {
+		t.Fatal(err)
+	}
+	m.start(t, core.Config{ID: 1, Peers: []uint64{1}, Network: dropNetwork{}, MaxTxnOps: 4}, nil)
+	waitLeader(t, m)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	put := func(k string) clientv3.Op { return clientv3.OpPut(k, "v") }
 	if _, err := m.cli.Txn(ctx).Then(put("a"), put("b"), put("c"), put("d")).Commit(); err != nil {
 		t.Fatalf("4 ops: %v", err)
 	}
-	_, err := m.cli.Txn(ctx).Then(put("a"), put("b"), put("c"), put("d"), put("e")).Commit()
+	_, err = m.cli.Txn(ctx).Then(put("a"), put("b"), put("c"), put("d"), put("e")).Commit()
 	if err != rpctypes.Error(rpctypes.ErrGRPCTooManyOps) {
 		t.Fatalf("5 ops: err = %v, want %v", err, rpctypes.ErrGRPCTooManyOps)
 	}

@@ -55,9 +55,6 @@ type Config struct {
 	// positive, keeps that many revisions (mode revision). Zero: off.
 	AutoCompactionPeriod    time.Duration
 	AutoCompactionRevisions int64
-	// MaxTxnOps is the most compares, or ops per branch, a txn may have;
-	// default 128, as etcd. The replica's own limit (mvcc.MaxTxnOps) caps it.
-	MaxTxnOps int
 
 	// WatchQueueEvents bounds the events queued per watch stream before a
 	// watcher falls back to catching up from the store; default 4096.
@@ -101,9 +98,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.ProgressNotifyInterval <= 0 {
 		c.ProgressNotifyInterval = 10 * time.Minute
-	}
-	if c.MaxTxnOps <= 0 {
-		c.MaxTxnOps = 128
 	}
 	if c.WatchQueueEvents <= 0 {
 		c.WatchQueueEvents = 4096
