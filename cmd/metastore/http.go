@@ -28,7 +28,12 @@ type clientHTTP struct {
 // buildClientHTTP assembles the mux over p.clientSrv; nothing is served
 // until serve.
 func (p *process) buildClientHTTP(cfg *config.Config) error {
-	h := &clientHTTP{srv: &http.Server{ReadHeaderTimeout: 10 * time.Second}}
+	h := &clientHTTP{srv: &http.Server{
+		ReadHeaderTimeout: 10 * time.Second,
+		// gRPC over TLS arrives through this server's HTTP/2: give it the
+		// stream limit plain gRPC connections have.
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: int(min(cfg.GRPC.MaxConcurrentStreams, math.MaxInt32))},
+	}}
 	h.mux = httpmux.New(p.clientSrv, h.srv)
 	conn, err := grpc.NewClient("passthrough:///metastore-local",
 		grpc.WithContextDialer(h.mux.DialGRPC),

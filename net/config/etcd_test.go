@@ -1,6 +1,8 @@
 package config
 
 import (
+	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,6 +106,22 @@ func TestRefusesEtcdOnlySettings(t *testing.T) {
 	_, err := fromArgs(t, "--config-file", path)
 	if err == nil || !strings.Contains(err.Error(), "experimental-initial-corrupt-check, wal-dir: etcd setting not supported") {
 		t.Errorf("file with etcd-only keys: got %v", err)
+	}
+}
+
+func TestHelpListsEtcdFlags(t *testing.T) {
+	fs := flag.NewFlagSet("metastore", flag.ContinueOnError)
+	var out strings.Builder
+	fs.SetOutput(&out)
+	if _, err := FromArgs(fs, []string{"--help"}); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("got %v, want flag.ErrHelp", err)
+	}
+	for _, name := range []string{"watch-progress-notify-interval", "auto-compaction-mode", "auto-compaction-retention",
+		"max-txn-ops", "grpc-keepalive-min-time", "grpc-keepalive-interval", "grpc-keepalive-timeout",
+		"enable-pprof", "log-outputs", "logger"} {
+		if !strings.Contains(out.String(), "-"+name+" ") && !strings.Contains(out.String(), "-"+name+"\n") {
+			t.Errorf("--help does not describe --%s", name)
+		}
 	}
 }
 
