@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -91,10 +93,15 @@ func TestEtcdProcfileCluster(t *testing.T) {
 
 // TestHealthReportsAlarm fills a small quota: the NOSPACE alarm makes
 // /health fail with etcd's reason, unless the alarm is excluded.
+// Its logs also go to a file (--log-outputs).
 func TestHealthReportsAlarm(t *testing.T) {
-	c := newCluster(t, 1, "--quota-backend-bytes=65536")
+	logFile := filepath.Join(t.TempDir(), "member.log")
+	c := newCluster(t, 1, "--quota-backend-bytes=65536", "--log-outputs=stderr,"+logFile)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	if b, err := os.ReadFile(logFile); err != nil || !strings.Contains(string(b), "msg=serving") {
+		t.Errorf("--log-outputs file: %v, holds %q", err, b)
+	}
 	cli := c.client(c.endpoints()...)
 	var err error
 	for i := 0; i < 1000 && err == nil; i++ {
