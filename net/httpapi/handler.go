@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"expvar"
 	"net/http"
 	"net/http/pprof"
 	"strings"
@@ -48,6 +49,9 @@ func Handler(o Options) http.Handler {
 	if o.ServerVersion != "" {
 		mux.HandleFunc("/version", versionHandler(o.ServerVersion))
 	}
+	// etcd serves the process's expvars (command line, memory statistics)
+	// on every client URL.
+	mux.Handle("/debug/vars", expvar.Handler())
 	if o.EnablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

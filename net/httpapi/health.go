@@ -1,6 +1,7 @@
 // Package httpapi is the HTTP side of a member's client port, shaped as
 // etcd's: /health, /livez and /readyz (with their sub-checks), /version,
-// /metrics, /debug/pprof (when enabled) and the JSON gateway under /v3/.
+// /metrics, /debug/vars, /debug/pprof (when enabled) and the JSON gateway
+// under /v3/.
 // Paths, methods, status codes and bodies follow etcd's, so probes,
 // scrape configurations and curl scripts written for etcd work unchanged.
 package httpapi

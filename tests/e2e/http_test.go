@@ -156,7 +156,7 @@ func TestHTTPMatchesEtcd(t *testing.T) {
 			gv, _ := g.JSON.(map[string]any)
 			wv, _ := w.JSON.(map[string]any)
 			if g.Status != 200 || len(gv) != len(wv) || !strings.HasPrefix(fmt.Sprint(gv["etcdserver"]), "3.7.") ||
-				gv["etcdcluster"] != wv["etcdcluster"] {
+				gv["etcdcluster"] != wv["etcdcluster"] || gv["storage"] != wv["storage"] {
 				t.Errorf("%s: metastore %d %s, etcd %d %s", k, g.Status, g.Body, w.Status, w.Body)
 			}
 			continue
@@ -193,6 +193,15 @@ func TestHTTPMatchesEtcd(t *testing.T) {
 			if !strings.Contains(string(b), metric) {
 				t.Errorf("%s /metrics lacks %q", name, metric)
 			}
+		}
+	}
+
+	// /debug/vars: the same expvars.
+	for name, base := range map[string]string{"metastore": ms, "etcd": etcd} {
+		a := do(t, "GET", base+"/debug/vars", "")
+		vars, _ := a.JSON.(map[string]any)
+		if a.Status != 200 || vars["cmdline"] == nil || vars["memstats"] == nil {
+			t.Errorf("%s /debug/vars: %d %.200s", name, a.Status, a.Body)
 		}
 	}
 
