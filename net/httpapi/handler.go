@@ -67,6 +67,16 @@ func Handler(o Options) http.Handler {
 		if rest, ok := strings.CutPrefix(r.URL.Path, "/v3beta/"); ok {
 			r.URL.Path = "/v3/" + rest
 		}
+		// etcd's default --cors is "*": every answer allows any origin,
+		// and a preflight OPTIONS is answered at once.
+		h := w.Header()
+		h.Add("Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE")
+		h.Add("Access-Control-Allow-Origin", "*")
+		h.Add("Access-Control-Allow-Headers", "accept, content-type, authorization")
+		if r.Method == http.MethodOptions {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
 		mux.ServeHTTP(w, r)
 	})
 }

@@ -137,6 +137,9 @@ func TestVersionPprofAndPaths(t *testing.T) {
 			t.Errorf("%s served (%d) though not configured", path, code)
 		}
 	}
+	if code, body, hdr := get(t, h, "OPTIONS", "/v3/kv/put"); code != 200 || body != "" || hdr.Get("Access-Control-Allow-Origin") != "*" {
+		t.Errorf("preflight OPTIONS: %d %q %v", code, body, hdr)
+	}
 	h = Handler(Options{EnablePprof: true})
 	if code, body, _ := get(t, h, "GET", "/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
 		t.Errorf("/debug/pprof/ with pprof enabled: %d", code)

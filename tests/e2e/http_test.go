@@ -27,7 +27,8 @@ var httpClient = &http.Client{Timeout: 10 * time.Second}
 type answer struct {
 	Status int
 	Body   string
-	JSON   any // the body parsed, when it is JSON
+	JSON   any    // the body parsed, when it is JSON
+	CORS   string // the Access-Control-Allow-* headers
 }
 
 func do(t *testing.T, method, url, body string) answer {
@@ -45,7 +46,9 @@ func do(t *testing.T, method, url, body string) answer {
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
-	a := answer{Status: resp.StatusCode, Body: string(b)}
+	a := answer{Status: resp.StatusCode, Body: string(b), CORS: fmt.Sprint(
+		resp.Header.Values("Access-Control-Allow-Origin"), resp.Header.Values("Access-Control-Allow-Methods"),
+		resp.Header.Values("Access-Control-Allow-Headers"))}
 	_ = json.Unmarshal(b, &a.JSON)
 	return a
 }
@@ -116,6 +119,7 @@ func httpSession(t *testing.T, base string) map[string]answer {
 	out["POST /health"] = do(t, "POST", base+"/health", "")
 	out["GET /readyz?verbose"] = do(t, "GET", base+"/readyz?verbose", "")
 	out["GET /livez?verbose"] = do(t, "GET", base+"/livez?verbose", "")
+	out["OPTIONS /v3/kv/put"] = do(t, "OPTIONS", base+"/v3/kv/put", "")
 	out["put"] = do(t, "POST", base+"/v3/kv/put", fmt.Sprintf(`{"key":%q,"value":%q}`, b64("foo"), b64("bar")))
 	out["put prev_kv"] = do(t, "POST", base+"/v3/kv/put",
 		fmt.Sprintf(`{"key":%q,"value":%q,"prev_kv":true}`, b64("foo"), b64("baz")))
@@ -161,7 +165,7 @@ func TestHTTPMatchesEtcd(t *testing.T) {
 			}
 			continue
 		}
-		same := g.Status == w.Status
+		same := g.Status == w.Status && g.CORS == w.CORS
 		if strings.Contains(k, "verbose") {
 			// etcd prints the checks in map order, which varies.
 			same = same && sortedLines(g.Body) == sortedLines(w.Body)
@@ -171,7 +175,7 @@ func TestHTTPMatchesEtcd(t *testing.T) {
 			same = same && g.Body == w.Body
 		}
 		if !same {
-			t.Errorf("%s:\n  metastore %d %q\n  etcd      %d %q", k, g.Status, g.Body, w.Status, w.Body)
+			t.Errorf("%s:\n  metastore %d %q %s\n  etcd      %d %q %s", k, g.Status, g.Body, g.CORS, w.Status, w.Body, w.CORS)
 		}
 	}
 
