@@ -5,6 +5,7 @@ import (
 	"math"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -71,16 +72,21 @@ func (k *kvServer) RangeStream(req *pb.RangeRequest, stream grpc.ServerStreaming
 		}
 		n := int64(len(resp.Kvs))
 		remaining -= n
-		out := &pb.RangeResponse{Kvs: resp.Kvs}
 		last := !resp.More || remaining == 0
-		if last {
-			// resp.Count counts every match from this chunk's first key on.
-			out.Header = k.s.header(&pb.ResponseHeader{Revision: headerRev})
-			out.Count = sent + resp.Count
-			out.More = resp.More
-		}
-		if err := stream.Send(&pb.RangeStreamResponse{RangeResponse: out}); err != nil {
-			return err
+		// Keys much larger than the last read's can make this read far
+		// bigger than target: it goes out in pieces of about target bytes.
+		pieces := splitKVs(resp.Kvs, target)
+		for i, kvs := range pieces {
+			out := &pb.RangeResponse{Kvs: kvs}
+			if last && i == len(pieces)-1 {
+				// resp.Count counts every match from this read's first key on.
+				out.Header = k.s.header(&pb.ResponseHeader{Revision: headerRev})
+				out.Count = sent + resp.Count
+				out.More = resp.More
+			}
+			if err := stream.Send(&pb.RangeStreamResponse{RangeResponse: out}); err != nil {
+				return err
+			}
 		}
 		if last {
 			return nil
@@ -111,4 +117,20 @@ func nextChunkLimit(limit int64, size, target int) int64 {
 	}
 	next := limit * int64(target) / int64(size)
 	return max(1, min(next, 4*limit))
+}
+
+// splitKVs cuts kvs into runs of at most about target encoded bytes (a run
+// holds at least one key); no keys give one empty run.
+func splitKVs(kvs []*mvccpb.KeyValue, target int) [][]*mvccpb.KeyValue {
+	var out [][]*mvccpb.KeyValue
+	start, size := 0, 0
+	for i, kv := range kvs {
+		n := proto.Size(kv) + 8 // the field's tag and length
+		if i > start && size+n > target {
+			out = append(out, kvs[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	return append(out, kvs[start:])
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/protobuf/proto"
@@ -17,20 +19,22 @@ import (
 )
 
 // rangeStream merges a RangeStream's chunks as the proto says clients may
-// (proto.Merge) and returns the merge and the chunk count.
-func rangeStream(t *testing.T, kv pb.KVClient, req *pb.RangeRequest) (*pb.RangeResponse, int) {
+// (proto.Merge) and returns the merge, the chunk count and the largest
+// chunk's size.
+func rangeStream(t *testing.T, kv pb.KVClient, req *pb.RangeRequest) (*pb.RangeResponse, int, int) {
 	t.Helper()
 	st, err := kv.RangeStream(context.Background(), req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	merged := &pb.RangeResponse{}
-	chunks := 0
+	chunks, largest := 0, 0
 	for {
 		resp, err := st.Recv()
 		if errors.Is(err, io.EOF) {
-			return merged, chunks
+			return merged, chunks, largest
 		}
+		largest = max(largest, proto.Size(resp))
 		if err != nil {
 			t.Fatalf("RangeStream %v: %v", req, err)
 		}
@@ -44,7 +48,8 @@ func rangeStream(t *testing.T, kv pb.KVClient, req *pb.RangeRequest) (*pb.RangeR
 
 func TestRangeStreamEqualsRange(t *testing.T) {
 	// A small request limit makes chunks small, so 3,000 keys take many.
-	m := startSingle(t, func(c *Config) { c.MaxRequestBytes = 8 << 10 })
+	const target = 8 << 10
+	m := startSingle(t, func(c *Config) { c.MaxRequestBytes = target })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	const keys = 3000
@@ -54,6 +59,13 @@ func TestRangeStreamEqualsRange(t *testing.T) {
 			ops = append(ops, clientv3.OpPut(fmt.Sprintf("k/%05d", j), fmt.Sprintf("value-%d", j)))
 		}
 		if _, err := m.cli.Txn(ctx).Then(ops...).Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Big values after many small ones: the read sized from the small keys
+	// is far over the chunk target and must go out in pieces.
+	for i := 0; i < 200; i++ {
+		if _, err := m.cli.Put(ctx, fmt.Sprintf("k/z%03d", i), strings.Repeat("v", 2000)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -79,10 +91,13 @@ func TestRangeStreamEqualsRange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, chunks := rangeStream(t, kv, req)
+		got, chunks, largest := rangeStream(t, kv, req)
 		if !proto.Equal(got, want) {
 			t.Errorf("%v: RangeStream merged != Range (count %d/%d, kvs %d/%d, more %v/%v)", req,
 				got.Count, want.Count, len(got.Kvs), len(want.Kvs), got.More, want.More)
+		}
+		if largest > 2*target {
+			t.Errorf("%v: a chunk of %d bytes, target %d", req, largest, target)
 		}
 		if len(want.Kvs) > 1000 && chunks < 3 {
 			t.Errorf("%v: %d keys in %d chunks, want several", req, len(want.Kvs), chunks)
@@ -206,5 +221,24 @@ func TestAutoCompactionRevision(t *testing.T) {
 	a.done(now, got, nil)
 	if got := a.observe(now, 5000, true); got != 0 {
 		t.Fatalf("compacts again to %d without new revisions", got)
+	}
+}
+
+func TestSplitKVs(t *testing.T) {
+	kv := func(n int) *mvccpb.KeyValue { return &mvccpb.KeyValue{Key: []byte("k"), Value: make([]byte, n)} }
+	kvs := []*mvccpb.KeyValue{kv(10), kv(10), kv(500), kv(10), kv(2000), kv(10)}
+	pieces := splitKVs(kvs, 600)
+	var lens []int
+	total := 0
+	for _, p := range pieces {
+		lens = append(lens, len(p))
+		total += len(p)
+	}
+	// A key bigger than the target travels alone; none is lost or repeated.
+	if fmt.Sprint(lens) != "[4 1 1]" || total != len(kvs) || pieces[1][0] != kvs[4] {
+		t.Fatalf("pieces of %v", lens)
+	}
+	if p := splitKVs(nil, 600); len(p) != 1 || len(p[0]) != 0 {
+		t.Fatalf("no keys: %v", p)
 	}
 }
