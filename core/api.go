@@ -88,6 +88,10 @@ type Config struct {
 	LeaseCheckpointTicks int
 	// MaxPendingReads bounds queued linearizable reads; default 4096.
 	MaxPendingReads int
+	// MaxTxnOps bounds a proposed txn's compares, and ops per branch
+	// (etcd's --max-txn-ops); default mvcc.MaxTxnOps, at most
+	// mvcc.TxnOpsCeiling.
+	MaxTxnOps int
 	// WALSegmentBytes is the WAL segment size; 0 takes the WAL's default.
 	WALSegmentBytes int64
 

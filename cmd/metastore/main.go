@@ -28,6 +28,10 @@ A single member on 127.0.0.1 needs no flags. A three-member cluster, on each hos
     --listen-peer-urls=http://h1:2380 --listen-client-urls=http://h1:2379 \
     --initial-cluster-token=prod-1
 
+Each client URL serves the etcd v3 gRPC API and, on the same port, etcd's HTTP endpoints:
+/health, /livez, /readyz, /version, /metrics and the JSON gateway (/v3/kv/range, /v3/watch, ...).
+etcd flags that metastore does not implement are refused by name, never ignored.
+
 Settings come from the defaults, then --config-file (YAML, same names as the flags), then
 the flags given on the command line, which win. The resolved configuration is printed at start.
 

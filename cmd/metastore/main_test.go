@@ -52,3 +52,15 @@ func TestBenchHelp(t *testing.T) {
 		t.Errorf("bench with bad flags: exit %d, want 2", code)
 	}
 }
+
+// An etcd flag metastore lacks stops the start with an error naming it.
+func TestEtcdOnlyFlagRefused(t *testing.T) {
+	saved := run
+	defer func() { run = saved }()
+	run = func(*config.Config) error { t.Error("run called despite an unsupported flag"); return nil }
+	var out, errOut strings.Builder
+	code := mainErr([]string{"--name=n1", "--wal-dir=/var/lib/etcd/wal"}, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "--wal-dir: etcd flag not supported by metastore") {
+		t.Errorf("exit %d, stderr %q", code, errOut.String())
+	}
+}

@@ -39,6 +39,11 @@ var (
 // MaxTxnOps is etcd's default limit on operations per txn (per branch).
 const MaxTxnOps = 128
 
+// TxnOpsCeiling is the largest --max-txn-ops a member may be given. Apply
+// checks it rather than the member's own limit: members may be configured
+// differently, and apply must decide the same everywhere.
+const TxnOpsCeiling = 1 << 14
+
 // Result is the outcome of applying one request.
 type Result struct {
 	// Resp is the etcd response: *pb.PutResponse, *pb.RangeResponse,
