@@ -177,4 +177,3 @@ func TestRestoreRefusesADirectoryWithAWAL(t *testing.T) {
 		t.Fatal("restore of a damaged snapshot succeeded")
 	}
 }
-
