@@ -15,7 +15,9 @@ import (
 const usageHeader = `metastore — an etcd v3 compatible key-value store, replicated with raft.
 
 Usage:
-  metastore [flags]
+  metastore [flags]              run a member (the server)
+  metastore snapshot restore|status FILE ...
+                                 restore a backup saved by 'etcdctl snapshot save', or inspect it
 
 A single member on 127.0.0.1 needs no flags. A three-member cluster, on each host:
   metastore --name=m1 --initial-cluster=m1=http://h1:2380,m2=http://h2:2380,m3=http://h3:2380 \
@@ -35,6 +37,12 @@ func main() {
 // mainErr parses args, prints the resolved configuration to stdout and runs
 // the server; it returns the process exit code.
 func mainErr(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] { // sub-commands; anything else is the server's flags
+		case "snapshot":
+			return snapshotMain(args[1:], stdout, stderr)
+		}
+	}
 	fs := flag.NewFlagSet("metastore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
