@@ -25,6 +25,10 @@ type RestoreConfig struct {
 	Data []byte
 	// Members are the new cluster's voters, every one with its Context.
 	Members []mvcc.Member
+	// BumpRevision, when positive, raises the revision by that much and
+	// compacts the history there (mvcc.Store.BumpRevision): etcdutl's
+	// --bump-revision with --mark-compacted.
+	BumpRevision int64
 }
 
 // restoreTerm is the term of the restored snapshot. Every member of the
@@ -62,6 +66,11 @@ func Restore(c RestoreConfig) (uint64, error) {
 	index := max(store.AppliedIndex(), 1)
 	if err := store.Rebase(index, c.Members); err != nil {
 		return 0, fmt.Errorf("core: restore: %w", err)
+	}
+	if c.BumpRevision > 0 {
+		if err := store.BumpRevision(index, c.BumpRevision); err != nil {
+			return 0, fmt.Errorf("core: restore: %w", err)
+		}
 	}
 	data, err := store.Snapshot()
 	if err != nil {

@@ -41,6 +41,8 @@ Builds the data directory of one member of a NEW cluster from a snapshot, as
 lease and the compaction point are kept; the membership is replaced by
 --initial-cluster, with member and cluster IDs derived from it and the token, so
 the restored cluster cannot be mistaken for the old one. Alarms are cleared.
+For Kubernetes, add --bump-revision 1000000000 --mark-compacted, as with etcdutl:
+watchers and caches then see a compaction instead of revisions going back.
 
 Disaster recovery of a three-member cluster, from one snapshot file:
   etcdctl --endpoints=http://h1:2379 snapshot save backup.db
@@ -116,16 +118,30 @@ func snapshotRestore(args []string, stdout, stderr io.Writer) int {
 		"the new cluster's `token`; it seeds the member and cluster IDs (choose a new one)")
 	fs.Var(&cfg.InitialAdvertisePeerURLs, "initial-advertise-peer-urls",
 		"this member's peer `URLs`, as in --initial-cluster (default http://127.0.0.1:2380)")
+	var bump uint64
+	var markCompacted bool
+	fs.Uint64Var(&bump, "bump-revision", 0,
+		"raise the revision by this `many` after restore, so a restore from an older backup never\n"+
+			"reuses revisions clients saw (requires --mark-compacted)")
+	fs.BoolVar(&markCompacted, "mark-compacted", false,
+		"compact the history at the bumped revision: reads and watches from before the restore get\n"+
+			"\"required revision has been compacted\" and caches start over (required with --bump-revision > 0)")
 	file, err := parseWithFile(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
+	}
+	if err == nil && (bump > 0) != markCompacted {
+		err = errors.New("--mark-compacted is required with --bump-revision > 0, and allowed only with it")
+	}
+	if err == nil && bump > math.MaxInt64/2 {
+		err = fmt.Errorf("--bump-revision=%d is too large", bump)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "metastore snapshot restore: %v\n(see metastore snapshot restore --help)\n", err)
 		return 2
 	}
 	cfg.Resolve()
-	if err := restore(file, cfg, stdout); err != nil {
+	if err := restore(file, cfg, int64(bump), stdout); err != nil {
 		fmt.Fprintf(stderr, "metastore snapshot restore: %v\n", err)
 		return 1
 	}
@@ -134,7 +150,7 @@ func snapshotRestore(args []string, stdout, stderr io.Writer) int {
 
 // restore builds cfg.DataDir/member from the snapshot file with the
 // membership of cfg, as the server will compute it at start.
-func restore(file string, cfg *config.Config, stdout io.Writer) error {
+func restore(file string, cfg *config.Config, bumpRevision int64, stdout io.Writer) error {
 	members, err := cfg.Members()
 	if err != nil {
 		return err
@@ -165,11 +181,12 @@ func restore(file string, cfg *config.Config, stdout io.Writer) error {
 		return err
 	}
 	index, err := core.Restore(core.RestoreConfig{
-		Dir:     dir,
-		Disk:    realworld.OSDisk{},
-		Engine:  memory.New(), // the memory engine is rebuilt from the snapshot at start
-		Data:    snap.Data,
-		Members: restored,
+		Dir:          dir,
+		Disk:         realworld.OSDisk{},
+		Engine:       memory.New(), // the memory engine is rebuilt from the snapshot at start
+		Data:         snap.Data,
+		Members:      restored,
+		BumpRevision: bumpRevision,
 	})
 	if err != nil {
 		return err

@@ -192,3 +192,31 @@ func TestSnapshotRestoreWritesTheNewMembership(t *testing.T) {
 		t.Fatalf("restore of a stranger: exit %d %s", code, errOut)
 	}
 }
+
+func TestSnapshotRestoreBumpsTheRevision(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "backup.db")
+	src := writeSnapshotFile(t, file, 5)
+	if code, _, errOut := runMain(t, "snapshot", "restore", file, "--data-dir", filepath.Join(dir, "x"), "--bump-revision", "7"); code != 2 ||
+		!strings.Contains(errOut, "--mark-compacted is required") {
+		t.Fatalf("bump without --mark-compacted: exit %d %s", code, errOut)
+	}
+	data := filepath.Join(dir, "d")
+	if code, _, errOut := runMain(t, "snapshot", "restore", file, "--data-dir", data, "--bump-revision", "1000", "--mark-compacted"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	snap, err := wal.LoadNewestSnapshot(realworld.OSDisk{}, filepath.Join(data, "member", "snap"))
+	if err != nil || snap == nil {
+		t.Fatalf("restored snapshot: %v %v", snap, err)
+	}
+	st, err := mvcc.Open(memory.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Restore(snap.GetData()); err != nil {
+		t.Fatal(err)
+	}
+	if st.Rev() != src.Rev()+1000 || st.CompactRev() != src.Rev()+1000 {
+		t.Fatalf("restored rev %d compact %d, want both %d", st.Rev(), st.CompactRev(), src.Rev()+1000)
+	}
+}

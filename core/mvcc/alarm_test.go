@@ -91,28 +91,3 @@ func TestNoSpaceRefusesWhatAddsDataAndLetsTheRestRun(t *testing.T) {
 	h.apply(alarmReq(pb.AlarmRequest_DEACTIVATE, 1, pb.AlarmType_NOSPACE))
 	h.put("b", "2")
 }
-
-func TestRebaseReplacesMembersAndClearsAlarms(t *testing.T) {
-	h := newHarness(t)
-	h.put("a", "1")
-	if err := h.s.ApplyMember(h.index+1, Member{ID: 1, Context: []byte("old")}, false); err != nil {
-		t.Fatal(err)
-	}
-	h.index++
-	h.apply(alarmReq(pb.AlarmRequest_ACTIVATE, 1, pb.AlarmType_NOSPACE))
-	if err := h.s.Rebase(100, []Member{{ID: 5, Context: []byte("n5")}, {ID: 6, Context: []byte("n6")}}); err != nil {
-		t.Fatal(err)
-	}
-	reopened, err := Open(h.s.eng)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range []*Store{h.s, reopened} {
-		if got := fmt.Sprint(s.Members()); got != fmt.Sprint([]Member{{ID: 5, Context: []byte("n5")}, {ID: 6, Context: []byte("n6")}}) {
-			t.Fatalf("members after rebase %s", got)
-		}
-		if s.Alarms() != nil || s.AppliedIndex() != 100 || s.Rev() != 2 {
-			t.Fatalf("after rebase: alarms %v applied %d rev %d", s.Alarms(), s.AppliedIndex(), s.Rev())
-		}
-	}
-}
