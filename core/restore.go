@@ -54,7 +54,7 @@ func Restore(c RestoreConfig) (uint64, error) {
 	}
 	walDir, snapDir := path.Join(c.Dir, "wal"), path.Join(c.Dir, "snap")
 	if wal.Exists(c.Disk, walDir) {
-		return 0, fmt.Errorf("core: restore: %s already holds a WAL", walDir)
+		return 0, fmt.Errorf("core: restore: %s already holds a WAL (restore only into a new directory)", walDir)
 	}
 	store, err := mvcc.Open(c.Engine)
 	if err != nil {
@@ -92,19 +92,17 @@ func Restore(c RestoreConfig) (uint64, error) {
 			Term:      proto.Uint64(restoreTerm),
 		},
 	}
-	// The order a replica uses for a received snapshot: the file, then the
-	// WAL that refers to it.
 	if err := c.Disk.MkdirAll(snapDir); err != nil {
-		return 0, fmt.Errorf("core: restore: %w", err)
-	}
-	if err := wal.SaveSnapshot(c.Disk, snapDir, snap); err != nil {
 		return 0, fmt.Errorf("core: restore: %w", err)
 	}
 	w, err := wal.Create(c.Disk, walDir, wal.Options{})
 	if err != nil {
 		return 0, fmt.Errorf("core: restore: %w", err)
 	}
-	err = w.SaveSnapshot(wal.SnapMarker{Index: index, Term: restoreTerm})
+	// Saved as a replica saves any snapshot (the file, then the WAL
+	// marker), by the same code, then committed.
+	r := &Replica{cfg: Config{Disk: c.Disk}, snapDir: snapDir, wal: w}
+	err = r.saveSnapshot(snap)
 	if err == nil {
 		hs := &raftpb.HardState{Term: proto.Uint64(restoreTerm), Commit: proto.Uint64(index), Vote: proto.Uint64(0)}
 		err = w.Save(hs, nil, true)
@@ -113,7 +111,7 @@ func Restore(c RestoreConfig) (uint64, error) {
 		err = cerr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("core: restore: %w", err)
+		return 0, fmt.Errorf("core: restore (remove %s before trying again): %w", c.Dir, err)
 	}
 	return index, nil
 }
