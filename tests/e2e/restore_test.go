@@ -20,7 +20,7 @@ import (
 // TestDisasterRecovery is etcd's disaster-recovery drill on real processes:
 // a three-member cluster with 10,000 keys, overwrites, deletions, leases
 // and a compaction is saved with `etcdctl snapshot save`; a member restored
-// from that file with a new token is refused by the old cluster; then every
+// from that file is refused by the old cluster; then every
 // member and data directory is destroyed, three new members are restored
 // with `metastore snapshot restore`, and the new cluster serves the same
 // keys, values, create and mod revisions, versions, history after the
@@ -253,55 +253,74 @@ func restoreCluster(t *testing.T, file string, n int, token string) *cluster {
 	return c
 }
 
-// testRefusedByOldCluster replaces old member m1 by a member restored from
-// file at the same name and peer URL but with a new token, as an operator
-// restoring into a live cluster by mistake would: the old members and the
-// restored one refuse each other's raft traffic, the restored member never
-// gets a leader, and the old cluster keeps its own.
+// testRefusedByOldCluster replaces old member m1 by members restored from
+// file at m1's name and peer URL, as an operator restoring into a live
+// cluster by mistake would, and checks that the old cluster refuses them:
+// with a new token (the documented way) the two sides refuse each other's
+// token; with the old token reused but another membership, the restored
+// member has m1's member ID but not the old cluster ID, and the old
+// members' streams are refused for it. Either way the restored member gets
+// no leader and the old cluster keeps its own and its three members.
 func testRefusedByOldCluster(ctx context.Context, t *testing.T, old *cluster, file string) {
-	m1 := old.members[0]
+	m1, m2 := old.members[0], old.members[1]
 	if err := old.stop(m1); err != nil {
 		t.Fatal(err)
 	}
-	intruder := &member{name: m1.name, client: m1.client, peer: m1.peer, metrics: m1.metrics,
-		dataDir: filepath.Join(t.TempDir(), "intruder"), logPath: filepath.Join(t.TempDir(), "intruder.log")}
-	c := &cluster{t: t, token: "restored-intruder", initial: old.initial, members: []*member{intruder}}
-	t.Cleanup(c.cleanup)
-	metastore(t, "snapshot", "restore", file, "--name", intruder.name, "--data-dir", intruder.dataDir,
-		"--initial-cluster", c.initial, "--initial-cluster-token", c.token,
-		"--initial-advertise-peer-urls", "http://"+intruder.peer)
-	c.start(intruder)
-	const refused = "cluster token mismatch"
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(readFile(intruder.logPath), refused) || !strings.Contains(readFile(old.members[1].logPath), refused) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q in the logs of the restored member and old member %s", refused, old.members[1].name)
+	ports := freePorts(t, 2)
+	otherMembers := fmt.Sprintf("%s=http://%s,x2=http://127.0.0.1:%d,x3=http://127.0.0.1:%d", m1.name, m1.peer, ports[0], ports[1])
+	for _, tc := range []struct {
+		name, token, initial string
+		refusal              string
+		logs                 []string // whose logs show the refusal
+	}{
+		{"new token", "restored-intruder", old.initial, "cluster token mismatch", []string{"intruder", m2.name}},
+		{"old token, other members", old.token, otherMembers, "cluster ID mismatch", []string{m2.name}},
+	} {
+		dir := t.TempDir()
+		intruder := &member{name: m1.name, client: m1.client, peer: m1.peer, metrics: m1.metrics,
+			dataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "intruder.log")}
+		c := &cluster{t: t, token: tc.token, initial: tc.initial, members: []*member{intruder}}
+		t.Cleanup(c.cleanup)
+		metastore(t, "snapshot", "restore", file, "--name", intruder.name, "--data-dir", intruder.dataDir,
+			"--initial-cluster", c.initial, "--initial-cluster-token", c.token,
+			"--initial-advertise-peer-urls", "http://"+intruder.peer)
+		m2Before := strings.Count(readFile(m2.logPath), tc.refusal)
+		c.start(intruder)
+		refused := func() bool {
+			for _, who := range tc.logs {
+				if who == "intruder" && !strings.Contains(readFile(intruder.logPath), tc.refusal) ||
+					who == m2.name && strings.Count(readFile(m2.logPath), tc.refusal) == m2Before {
+					return false
+				}
+			}
+			return true
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	icli := c.client(intruder.client)
-	st, err := icli.Status(ctx, intruder.client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ost, err := old.client(old.members[1].client).Status(ctx, old.members[1].client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Leader != 0 || st.Header.ClusterId == ost.Header.ClusterId {
-		t.Fatalf("restored member: leader %x, cluster %x; old cluster's %x", st.Leader, st.Header.ClusterId, ost.Header.ClusterId)
-	}
-	// The old cluster still has a quorum and its three members.
-	ocli := old.client(old.members[1].client)
-	if _, err := ocli.Get(ctx, "k/00001"); err != nil {
-		t.Fatalf("linearizable read on the old cluster: %v", err)
-	}
-	ml, err := ocli.MemberList(ctx)
-	if err != nil || len(ml.Members) != 3 {
-		t.Fatalf("old cluster's members: %v, %v", ml, err)
-	}
-	if err := c.stop(intruder); err != nil {
-		t.Fatal(err)
+		for deadline := time.Now().Add(15 * time.Second); !refused(); time.Sleep(100 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no %q in the logs of %v", tc.name, tc.refusal, tc.logs)
+			}
+		}
+		st, err := c.client(intruder.client).Status(ctx, intruder.client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ocli := old.client(m2.client)
+		ost, err := ocli.Status(ctx, m2.client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Leader != 0 || st.Header.ClusterId == ost.Header.ClusterId {
+			t.Fatalf("%s: restored member has leader %x, cluster %x; the old cluster is %x", tc.name, st.Leader, st.Header.ClusterId, ost.Header.ClusterId)
+		}
+		if _, err := ocli.Get(ctx, "k/00001"); err != nil {
+			t.Fatalf("%s: linearizable read on the old cluster: %v", tc.name, err)
+		}
+		if ml, err := ocli.MemberList(ctx); err != nil || len(ml.Members) != 3 {
+			t.Fatalf("%s: old cluster's members: %v, %v", tc.name, ml, err)
+		}
+		if err := c.stop(intruder); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
