@@ -55,8 +55,9 @@ Disaster recovery of a three-member cluster, from one snapshot file:
     --initial-cluster-token restored-1 --initial-advertise-peer-urls http://hi:2380 \
     --listen-peer-urls http://hi:2380 --listen-client-urls http://hi:2379
 
-Use a new --initial-cluster-token: members with another token refuse each other,
-so a restored member never joins the old cluster. The data directory must not exist
+Use a new --initial-cluster-token. Peers with another token, or another cluster ID,
+refuse each other, so a restored member never joins the old cluster (only the same
+token with the same --initial-cluster gives the same IDs, as with etcd). The data directory must not exist
 or be empty.
 
 Flags:
