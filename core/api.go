@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"metastore/core/engine"
+	"metastore/core/mvcc"
 )
 
 // Errors the replica answers with (besides mvcc's request errors).
@@ -116,6 +117,9 @@ type Status struct {
 	LeaderChange uint64 // how many times this replica saw the leader change
 	// SnapshotsInstalled counts leader snapshots this replica installed.
 	SnapshotsInstalled uint64
+	// Alarms are the active alarms as applied here (replicated through
+	// raft), sorted by member then type; nil when none.
+	Alarms []mvcc.Alarm
 }
 
 // compile-time check that the request type is the proto we replicate.

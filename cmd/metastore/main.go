@@ -19,9 +19,11 @@ import (
 const usageHeader = `metastore — an etcd v3 compatible key-value store, replicated with raft.
 
 Usage:
-  metastore [flags]                 serve (the flags below)
+  metastore [flags]                 serve: run a member (the flags below)
   metastore bench WORKLOAD [flags]  load an etcd v3 server and report its speed
                                     (workloads and flags: metastore bench --help)
+  metastore snapshot restore|status FILE ...
+                                    restore a backup saved by 'etcdctl snapshot save', or inspect it
 
 A single member on 127.0.0.1 needs no flags. A three-member cluster, on each host:
   metastore --name=m1 --initial-cluster=m1=http://h1:2380,m2=http://h2:2380,m3=http://h3:2380 \
@@ -43,11 +45,16 @@ func main() {
 }
 
 // mainErr parses args, prints the resolved configuration to stdout and runs
-// the server, or runs the bench sub-command; it returns the process exit
-// code.
+// the server, or runs a sub-command (bench, snapshot); it returns the
+// process exit code.
 func mainErr(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "bench" {
-		return bench.Main(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] { // sub-commands; anything else is the server's flags
+		case "bench":
+			return bench.Main(args[1:], stdout, stderr)
+		case "snapshot":
+			return snapshotMain(args[1:], stdout, stderr)
+		}
 	}
 	fs := flag.NewFlagSet("metastore", flag.ContinueOnError)
 	fs.SetOutput(stderr)

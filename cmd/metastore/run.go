@@ -119,6 +119,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	eng := server.NewSizedEngine(memory.New())
 	topts := transport.Options{
 		ClusterToken:     cfg.InitialClusterToken,
+		ClusterID:        peerClusterID(join, ids),
 		OnUnreachable:    func(peer uint64) { p.node.ReportUnreachable(peer) },
 		OnSnapshotStatus: func(peer uint64, ok bool) { p.node.ReportSnapshot(peer, ok) },
 		MaxMsgBytes:      int(cfg.Raft.MaxSizePerMsg) + 512<<10,

@@ -31,6 +31,9 @@ var (
 	// ErrInvalidSortOption: a sort order or target outside the enums
 	// (etcd's ErrGRPCInvalidSortOption).
 	ErrInvalidSortOption = errors.New("mvcc: invalid sort option")
+	// ErrNoSpace: a write that adds data while a NOSPACE alarm is active
+	// (etcd's ErrGRPCNoSpace).
+	ErrNoSpace = errors.New("mvcc: database space exceeded")
 	// ErrUnsupported: a request kind this state machine does not apply
 	// (auth, alarms, cluster version...); the replica handles or rejects it.
 	ErrUnsupported = errors.New("mvcc: unsupported request")
@@ -49,7 +52,7 @@ type Result struct {
 	// Resp is the etcd response: *pb.PutResponse, *pb.RangeResponse,
 	// *pb.DeleteRangeResponse, *pb.TxnResponse, *pb.CompactionResponse,
 	// *pb.LeaseGrantResponse, *pb.LeaseRevokeResponse or
-	// *pb.LeaseCheckpointResponse. Its Header carries Revision.
+	// *pb.LeaseCheckpointResponse or *pb.AlarmResponse. Its Header carries Revision.
 	Resp proto.Message
 	// Err is the client's answer when the request failed (the entry is still
 	// applied: the applied index advances, state does not change).
@@ -84,6 +87,8 @@ type Member struct {
 //	Store.NoDedup (canary C5), SplitAppliedIndex (canary C7)   store.go
 //	AppliedIndex, Rev, CompactRev                store.go
 //	ApplyMember, Members                         members.go
+//	Alarms, Alarm                                alarm.go
+//	Rebase (snapshot restore)                    rebase.go
 //	Range                                        range.go
 //	HashKV, Hash                                 hash.go
 //	Events                                       events.go

@@ -79,7 +79,7 @@ func propose[T any](ctx context.Context, s *Server, req *pb.InternalRaftRequest)
 	var zero T
 	// Stateless validation happens once, in core.Replica.Propose; here only
 	// the server's own limits are checked.
-	if err := s.checkRequest(req); err != nil {
+	if err := s.checkRequest(ctx, req); err != nil {
 		return zero, s.toGRPC(err)
 	}
 	start := time.Now()

@@ -141,7 +141,7 @@ func New(node *Node, cfg Config) *Server {
 	if cfg.MinLeaseTTL <= 0 {
 		cfg.MinLeaseTTL = 15 * node.cfg.TickInterval
 	}
-	s := &Server{node: node, cfg: cfg, stopc: make(chan struct{})}
+	s := &Server{node: node, cfg: cfg, alarms: alarms{node}, stopc: make(chan struct{})}
 	s.hub = newHub(s)
 	node.r.SetEventSink(s.hub.sink)
 	s.members = newMemberSync(s)
