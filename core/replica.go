@@ -201,6 +201,8 @@ func (r *Replica) raftConfig() *raft.Config {
 	if r.cfg.Canary.LeaseBasedReads {
 		c.ReadOnlyOption = raft.ReadOnlyLeaseBased
 	}
+	c.PreVote = !r.cfg.Canary.NoPreVote
+	c.CheckQuorum = !r.cfg.Canary.NoCheckQuorum
 	return c
 }
 
