@@ -181,12 +181,12 @@ func (sc *Script) Candidacies(id uint64) int { return sc.obs.node(id).Candidacie
 
 // Figures are a run's election figures so far.
 type Figures struct {
-	Elections       int // terms in which a leader was elected
-	Campaigns       int // times any member became a candidate
-	PreCampaigns    int // times any member became a pre-candidate
-	TermChanges     int // times the cluster's highest term rose
-	LeaderChanges   int // times another member took over as leader
-	DualLeaderTicks int // ticks at which two members both claimed to lead
+	Elections                    int // terms in which a leader was elected
+	Campaigns                    int // times any member became a candidate
+	PreCampaigns                 int // times any member became a pre-candidate
+	TermChanges                  int // times the cluster's highest term rose
+	LeaderChanges                int // times another member took over as leader
+	DualLeaderTicks              int // ticks at which two members both claimed to lead
 	OpsOK, OpsFailed, OpsUnknown int
 }
 
