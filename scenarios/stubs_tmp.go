@@ -1,6 +1,5 @@
 package scenarios
 
-func staleLogCannotWin(env *Env) *Result          { return &Result{} }
 func leaderStickiness(env *Env) *Result           { return &Result{} }
 func asymmetricPartition(env *Env) *Result        { return &Result{} }
 func transferAndCampaign(env *Env) *Result        { return &Result{} }
