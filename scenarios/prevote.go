@@ -20,7 +20,7 @@ func electionScenarios() []Scenario {
 			Property: "CheckQuorum: a cut-off leader steps down within 2E, the majority elects a new one, the old one acks no write (P5: with CheckQuorum off it stays leader; ReadIndex keeps reads linearizable)",
 			Run:      checkQuorumIsolatedLeader},
 		{ID: "P6", Name: "a member that hears the leader ignores a disruptive candidate",
-			Property: "leader stickiness: a member that heard the leader within E ignores higher-term (pre)votes, except for a leader transfer (control: both off, the leader is deposed)",
+			Property: "leader stickiness: a member that heard the leader within E ignores higher-term (pre)votes, except for a leader transfer (control: CheckQuorum off, with or without PreVote, the leader is deposed)",
 			Run:      leaderStickiness},
 		{ID: "P7", Name: "asymmetric partitions do not make elections churn",
 			Property: "a member that can only send (or only receive) for 500 ticks: elections with each combination of PreVote and CheckQuorum",

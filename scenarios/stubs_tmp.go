@@ -1,6 +1,5 @@
 package scenarios
 
-func leaderStickiness(env *Env) *Result           { return &Result{} }
 func asymmetricPartition(env *Env) *Result        { return &Result{} }
 func transferAndCampaign(env *Env) *Result        { return &Result{} }
 func readScenarios() []Scenario                   { return nil }
