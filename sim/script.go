@@ -448,3 +448,11 @@ func (sc *Script) Finish() *Report {
 	sc.s.check()
 	return sc.s.report()
 }
+
+// SetClockRate sets member id's clock rate relative to virtual time from
+// its next tick on (0.2: its clock, and so its ticks, run five times
+// slower — a leader whose lease outlives its leadership).
+func (sc *Script) SetClockRate(id uint64, rate float64) {
+	rate = min(max(rate, 0.01), 100)
+	sc.s.drv.nodes[id].host.ratePPM = int64(rate * ratePPMOne)
+}
