@@ -51,6 +51,9 @@ type Result struct {
 	Figures string
 	Lines   []string
 	Traces  []uint64
+	// Table is an extra table (header row first) the scenario publishes
+	// below the scenario table, such as P7's four-way comparison.
+	Table [][]string
 }
 
 // Check is one asserted statement and whether it held.

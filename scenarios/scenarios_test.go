@@ -40,6 +40,7 @@ type row struct {
 	seed    uint64
 	verdict string
 	figures string
+	table   [][]string
 }
 
 // TestScenarios runs every scenario with its control on each seed.
@@ -69,7 +70,7 @@ func TestScenarios(t *testing.T) {
 					if !r.Passed() {
 						v = "FAIL"
 					}
-					rows = append(rows, row{s: s, seed: seed, verdict: v, figures: r.Figures})
+					rows = append(rows, row{s: s, seed: seed, verdict: v, figures: r.Figures, table: r.Table})
 				}
 			}
 		})
@@ -99,6 +100,19 @@ func printTable(t *testing.T, rows []row) {
 	for _, r := range rows {
 		t.Logf("%-3s %-70s %-4s %s", r.s.ID, r.s.Name, r.verdict, r.figures)
 		fmt.Fprintf(&md, "| %s %s | %s | %s | %s (seed %d) |\n", r.s.ID, r.s.Name, r.s.Property, r.verdict, r.figures, r.seed)
+	}
+	for _, r := range rows {
+		if len(r.table) == 0 {
+			continue
+		}
+		fmt.Fprintf(&md, "\n%s %s (seed %d):\n\n", r.s.ID, r.s.Name, r.seed)
+		for i, cells := range r.table {
+			t.Logf("%s %s", r.s.ID, strings.Join(cells, " | "))
+			fmt.Fprintf(&md, "| %s |\n", strings.Join(cells, " | "))
+			if i == 0 {
+				fmt.Fprintf(&md, "|%s\n", strings.Repeat("---|", len(cells)))
+			}
+		}
 	}
 	if *tableFlag != "" {
 		if err := os.WriteFile(*tableFlag, []byte(md.String()), 0o644); err != nil {
