@@ -56,6 +56,7 @@ type Canaries struct {
 	// to show what it buys; production always runs with both.
 	NoPreVote     bool // raft PreVote off: a rejoining member disrupts with its higher term
 	NoCheckQuorum bool // raft CheckQuorum off: an isolated leader never steps down
+	PlainCampaign bool // Campaign starts a plain election even under a live leader
 }
 
 // Config configures a replica. Zero values take the seed report's defaults.

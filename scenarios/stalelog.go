@@ -18,6 +18,9 @@ var campaignOffsets = []int{0, 3, 6, 9, 10, 11, 12, 13, 14, 15, 17, 19}
 // the two followers, makes the challenger campaign offset ticks later, and
 // returns who wins the first election after the cut.
 func firstWinner(env *Env, r *Result, label string, canary core.Canaries, stale bool, offset int) (challenger, winner uint64) {
+	// The challenger campaigns with raft's plain election: Campaign would
+	// otherwise ask the (cut-off) leader for a transfer.
+	canary.PlainCampaign = true
 	sc := env.Script(sim.ScriptOptions{Canary: canary})
 	lead := awaitLeader(r, label, sc)
 	challenger = sc.Follower(lead)

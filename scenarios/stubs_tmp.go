@@ -1,4 +1,3 @@
 package scenarios
 
-func transferAndCampaign(env *Env) *Result        { return &Result{} }
 func faultScenarios() []Scenario                  { return nil }
