@@ -108,6 +108,7 @@ func All() []Scenario {
 	var out []Scenario
 	out = append(out, electionScenarios()...)
 	out = append(out, readScenarios()...)
+	out = append(out, invariantScenarios()...)
 	out = append(out, faultScenarios()...)
 	return out
 }

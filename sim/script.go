@@ -188,6 +188,7 @@ type Figures struct {
 	LeaderChanges                int // times another member took over as leader
 	DualLeaderTicks              int // ticks at which two members both claimed to lead
 	OpsOK, OpsFailed, OpsUnknown int
+	Steps, Ticks                 int // member steps and ticks the invariants were checked at
 }
 
 // Figures returns the counts so far.
@@ -195,7 +196,7 @@ func (sc *Script) Figures() Figures {
 	return Figures{
 		Elections: sc.s.counts["leader_elected"], Campaigns: sc.obs.Campaigns, PreCampaigns: sc.obs.PreCampaigns,
 		TermChanges: sc.obs.TermChanges, LeaderChanges: sc.obs.LeaderChanges, DualLeaderTicks: sc.obs.DualLeaderTicks,
-		OpsOK: sc.OpsOK, OpsFailed: sc.OpsFailed, OpsUnknown: sc.OpsUnknown,
+		OpsOK: sc.OpsOK, OpsFailed: sc.OpsFailed, OpsUnknown: sc.OpsUnknown, Steps: sc.obs.Steps, Ticks: sc.obs.Ticks,
 	}
 }
 
