@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -456,4 +457,20 @@ func (sc *Script) Finish() *Report {
 func (sc *Script) SetClockRate(id uint64, rate float64) {
 	rate = min(max(rate, 0.01), 100)
 	sc.s.drv.nodes[id].host.ratePPM = int64(rate * ratePPMOne)
+}
+
+// Latency summarizes the acknowledged operations' latencies so far, in
+// virtual time: the median and the 99th percentile.
+func (sc *Script) Latency() (p50, p99 time.Duration, n int) {
+	var lat []int64
+	for _, op := range sc.s.history.Ops() {
+		if op.Output.Status == checker.OK {
+			lat = append(lat, op.Return-op.Invoke)
+		}
+	}
+	if len(lat) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(lat)
+	return time.Duration(lat[len(lat)/2]), time.Duration(lat[len(lat)*99/100]), len(lat)
 }

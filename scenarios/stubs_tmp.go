@@ -1,3 +1,0 @@
-package scenarios
-
-func faultScenarios() []Scenario                  { return nil }
