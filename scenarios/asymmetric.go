@@ -66,18 +66,11 @@ func asymmetricPartition(env *Env) *Result {
 	r.Expect(elect["send "+both] == 0, "P7: with both safeguards the send-only follower causes no election (%d)", elect["send "+both])
 	r.Expect(elect["recv "+both] <= 1, "P7: with both safeguards the receive-only leader is replaced once (%d elections)", elect["recv "+both])
 	r.Expect(elect["send "+neither] >= 5, "P7 control: with neither, elections churn (%d in %d ticks)", elect["send "+neither], asymmetricTicks)
-	r.Figures = fmt.Sprintf("send-only follower: %s; receive-only leader: %s",
-		pairs(head, sendRow), pairs(head, recvRow))
+	r.Figures = fmt.Sprintf("elections in %d ticks with both / PreVote only / CheckQuorum only / neither: send-only follower %d/%d/%d/%d, receive-only leader %d/%d/%d/%d (table below)",
+		asymmetricTicks, elect["send "+combos[0].label], elect["send "+combos[1].label], elect["send "+combos[2].label], elect["send "+combos[3].label],
+		elect["recv "+combos[0].label], elect["recv "+combos[1].label], elect["recv "+combos[2].label], elect["recv "+combos[3].label])
 	r.Table = [][]string{append([]string{"elections in 500 ticks"}, head...),
 		append([]string{"follower can send, not receive"}, sendRow...),
 		append([]string{"leader can receive, not send"}, recvRow...)}
 	return r
-}
-
-func pairs(keys, vals []string) string {
-	var out []string
-	for i := range keys {
-		out = append(out, keys[i]+" "+vals[i])
-	}
-	return strings.Join(out, ", ")
 }

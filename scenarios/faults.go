@@ -81,6 +81,7 @@ func slowFsync(onLeader bool) func(env *Env) *Result {
 		b := underLoad(env, r, "baseline", sim.ScriptOptions{}, func(sc *sim.Script, lead uint64) {
 			sc.Ticks(20 * E)
 			base[0], base[1], _ = sc.Latency()
+			base[0], base[1] = base[0].Round(time.Millisecond), base[1].Round(time.Millisecond)
 		})
 		s := underLoad(env, r, "slow fsync on the "+who, sim.ScriptOptions{}, func(sc *sim.Script, lead uint64) {
 			id := lead
@@ -90,6 +91,7 @@ func slowFsync(onLeader bool) func(env *Env) *Result {
 			sc.TuneDisk(id, func(f *sim.Faults) { f.SyncLatencyMin, f.SyncLatencyMax = 200*time.Millisecond, 500*time.Millisecond })
 			sc.Ticks(20 * E)
 			slow[0], slow[1], _ = sc.Latency()
+			slow[0], slow[1] = slow[0].Round(time.Millisecond), slow[1].Round(time.Millisecond)
 			sc.TuneDisk(id, func(f *sim.Faults) { f.SyncLatencyMin, f.SyncLatencyMax = 500*time.Microsecond, 500*time.Microsecond })
 		})
 		r.Report("latency p50/p99: baseline %v/%v, slow fsync on the %s %v/%v; spurious elections %d (baseline %d)",
