@@ -20,7 +20,7 @@ func faultScenarios() []Scenario {
 			Property: "fsync of 200–500 ms on one follower: the leader commits with the other, median latency stays near the baseline; linearizable",
 			Run:      slowFsync(false)},
 		{ID: "F3", Name: "a leader whose disk fills up fail-stops and the cluster goes on",
-			Property: "disk full on the leader for 3E: it fail-stops, the others elect a leader and keep acknowledging writes, nothing acknowledged is lost",
+			Property: "disk full on the leader for 6E: it fail-stops, the others elect a leader and keep acknowledging writes, nothing acknowledged is lost",
 			Run:      diskFull},
 		{ID: "F4", Name: "an fsync error fail-stops a member which restarts and catches up",
 			Property: "an fsync error is never retried: the member exits, restarts from its disk and converges; linearizable and durable",
@@ -115,7 +115,9 @@ func diskFull(env *Env) *Result {
 		sc.Ticks(E)
 		ok0 := sc.LoadOK()
 		sc.DiskFull(lead, true)
-		sc.Ticks(3 * E)
+		// Long enough for the clients that were waiting on the failed
+		// leader to time out (3 s) and find the new one.
+		sc.Ticks(6 * E)
 		newLeader = sc.Leader()
 		okDuring = sc.LoadOK() - ok0
 		failstops = sc.Count("failstop")
@@ -125,7 +127,7 @@ func diskFull(env *Env) *Result {
 	r.Expect(failstops >= 1, "F3: the full leader fail-stopped (%d fail-stops)", failstops)
 	r.Expect(newLeader != 0 && newLeader != lr.leader, "F3: the others elected leader %d", newLeader)
 	r.Expect(okDuring > 0, "F3: writes and reads kept being acknowledged while the disk was full (%d)", okDuring)
-	r.Figures = fmt.Sprintf("fail-stops %d, new leader %d, %d ops acked during the 3E window, boots %d", failstops, newLeader, okDuring, lr.rep.Counts["boot"])
+	r.Figures = fmt.Sprintf("fail-stops %d, new leader %d, %d ops acked during the 6E window, boots %d", failstops, newLeader, okDuring, lr.rep.Counts["boot"])
 	return r
 }
 
@@ -223,6 +225,9 @@ func snapshotCatchUp(env *Env) *Result {
 		underLoad(env, r, label, sim.ScriptOptions{SnapshotEntries: snapEntries}, func(sc *sim.Script, lead uint64) {
 			f := sc.Follower(lead)
 			sc.Net().IsolateNode(f)
+			// The load's clients stall on the cut-off member; these writes
+			// make sure the log moves past several compactions.
+			writeN(sc, lead, "f8-", 100)
 			sc.Ticks(15 * E)
 			sc.Net().Heal()
 			sc.Until(10*E, func() bool { return status(sc, f).Applied >= status(sc, sc.Leader()).Applied })

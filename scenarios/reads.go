@@ -37,12 +37,14 @@ func readFromOldLeader(env *Env, r *Result, label string, canary core.Canaries) 
 	sc.Ticks(E)
 	sc.SetClockRate(m.oldLeader, 0.2)
 	sc.Net().IsolateNode(m.oldLeader)
-	sc.Until(4*E, func() bool {
-		l := sc.Leader()
-		m.newLeader = l
-		return l != 0 && l != m.oldLeader
+	sc.Until(10*E, func() bool {
+		if l := sc.Leader(); l != 0 && l != m.oldLeader {
+			m.newLeader = l
+			return true
+		}
+		return false
 	})
-	if m.newLeader != m.oldLeader && m.newLeader != 0 {
+	if m.newLeader != 0 {
 		sc.Put(m.newLeader, "x", "new", func(o sim.Outcome) { m.newWrite = o == sim.OK })
 	}
 	sc.Until(2*E, func() bool { return m.newWrite })
