@@ -65,6 +65,17 @@ func isolateLeader(env *Env, r *Result, label string, canary core.Canaries, isol
 			}
 		}
 	}
+	if m.newLeader == 0 {
+		// Split votes between the two remaining members can take a few
+		// more rounds: the claim is that they elect one, not how fast.
+		sc.Until(10*E, func() bool {
+			if lead := sc.Leader(); lead != 0 && lead != m.oldLeader {
+				m.newLeader, m.electTicks = lead, int(sc.Tick()-start)
+				return true
+			}
+			return false
+		})
+	}
 	m.stillLeader = status(sc, m.oldLeader).Role == "leader"
 	m.dualLeaderTicks = sc.Figures().DualLeaderTicks - dualBefore
 	sc.Net().Heal()
