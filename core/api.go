@@ -53,6 +53,11 @@ type Canaries struct {
 	NoDedup              bool // C5: apply a duplicated request twice
 	LeaseBasedReads      bool // C6: raft ReadOnlyLeaseBased
 	AppliedIndexApart    bool // C7: applied index written apart from the data
+	// The scenarios' controls switch off one of raft's election safeguards
+	// to show what it buys; production always runs with both.
+	NoPreVote     bool // raft PreVote off: a rejoining member disrupts with its higher term
+	NoCheckQuorum bool // raft CheckQuorum off: an isolated leader never steps down
+	PlainCampaign bool // Campaign starts a plain election even under a live leader
 }
 
 // Config configures a replica. Zero values take the seed report's defaults.

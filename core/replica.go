@@ -201,6 +201,8 @@ func (r *Replica) raftConfig() *raft.Config {
 	if r.cfg.Canary.LeaseBasedReads {
 		c.ReadOnlyOption = raft.ReadOnlyLeaseBased
 	}
+	c.PreVote = !r.cfg.Canary.NoPreVote
+	c.CheckQuorum = !r.cfg.Canary.NoCheckQuorum
 	return c
 }
 
@@ -289,8 +291,18 @@ func roleName(s raft.StateType) string {
 // TransferLeader asks raft to hand leadership to another voter.
 func (r *Replica) TransferLeader(to uint64) { r.rn.TransferLeader(to) }
 
-// Campaign makes this replica start an election now (tests and MoveLeader).
-func (r *Replica) Campaign() error { return r.rn.Campaign() }
+// Campaign makes this replica take over leadership now. With PreVote and
+// CheckQuorum, every member that heard the leader within an election
+// timeout refuses a plain election, so while a leader is known the replica
+// asks it for a leader transfer (the one election members in lease grant);
+// with no leader it campaigns.
+func (r *Replica) Campaign() error {
+	if lead := r.rn.BasicStatus().Lead; lead != raft.None && lead != r.cfg.ID && !r.cfg.Canary.PlainCampaign {
+		r.rn.TransferLeader(r.cfg.ID)
+		return nil
+	}
+	return r.rn.Campaign()
+}
 
 // ReportUnreachable tells raft a message to id could not be delivered.
 func (r *Replica) ReportUnreachable(id uint64) { r.rn.ReportUnreachable(id) }

@@ -225,6 +225,7 @@ func (d *driver) observe(n *node) {
 		d.s.counts["snapshot_install"] += int(st.SnapshotsInstalled - n.installs)
 	}
 	n.installs = st.SnapshotsInstalled
+	d.s.observeStep(n)
 }
 
 // boot opens the replica on the node's disk with a fresh memory engine, as

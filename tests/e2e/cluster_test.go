@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -27,6 +28,9 @@ type member struct {
 	peer    string // host:port for raft traffic
 	metrics string // host:port for /metrics
 	logPath string
+	// peerListen, when set, is where the member really listens for peers
+	// and peer is a proxy in front of it (peerNet).
+	peerListen string
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -189,7 +193,7 @@ func defaultFlags(c *cluster, m *member) []string {
 		"--data-dir=" + m.dataDir,
 		"--listen-client-urls=http://" + m.client,
 		"--advertise-client-urls=http://" + m.client,
-		"--listen-peer-urls=http://" + m.peer,
+		"--listen-peer-urls=http://" + cmp.Or(m.peerListen, m.peer),
 		"--initial-advertise-peer-urls=http://" + m.peer,
 		"--listen-metrics-urls=http://" + m.metrics,
 		"--initial-cluster=" + c.initial,
