@@ -112,6 +112,9 @@ type Status struct {
 	LeaderChange uint64 // how many times this replica saw the leader change
 	// SnapshotsInstalled counts leader snapshots this replica installed.
 	SnapshotsInstalled uint64
+	// MarkerRepaired: recovery found a snapshot file newer than the WAL's
+	// snapshot marker (a crash came between the two) and wrote the marker.
+	MarkerRepaired bool
 }
 
 // compile-time check that the request type is the proto we replicate.

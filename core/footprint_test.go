@@ -50,6 +50,9 @@ func BenchmarkFootprint(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			if err := r.SnapshotInline(); err != nil {
+				b.Fatal(err)
+			}
 		}
 		for i := 0; r.Status().Role != "leader"; i++ {
 			if i > 100 {

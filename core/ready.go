@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"metastore/core/mvcc"
+	"metastore/core/wal"
 )
 
 // HandleReady does one round of raft's work, in the order raft requires:
@@ -37,17 +38,20 @@ func (r *Replica) HandleReady() error {
 	if r.cfg.Canary.SendBeforePersist {
 		r.cfg.Network.Send(rd.Messages)
 	}
+	var snapFile *wal.SnapFile // snapshot: see snapshot.go
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := r.saveSnapshot(rd.Snapshot); err != nil {
+		f, err := r.saveSnapshot(rd.Snapshot)
+		if err != nil {
 			return r.fail(err)
 		}
+		snapFile = f
 	}
 	sync := rd.MustSync && !r.cfg.Canary.SkipWALSync
 	if err := r.wal.Save(rd.HardState, rd.Entries, sync); err != nil {
 		return r.fail(fmt.Errorf("core: WAL save: %w", err))
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := r.installSnapshot(rd.Snapshot); err != nil {
+		if err := r.installSnapshot(rd.Snapshot, snapFile); err != nil {
 			return r.fail(err)
 		}
 	}
