@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"bytes"
+	"unsafe"
 
 	"github.com/google/btree"
 )
@@ -19,7 +20,7 @@ type keyIndex struct {
 	key  []byte
 	gens []generation
 	// cur is the engine's stored record of the key's newest revision when
-	// that is a put the store wrote with SetOwned (the engine keeps these
+	// that is a put the store wrote with SetOwnedPair (the engine keeps these
 	// very bytes and never changes them), else nil. It lets a put, a
 	// compare or a read of the live version decode the record without an
 	// engine lookup, at the cost of one slice header per key: the bytes
@@ -142,8 +143,8 @@ func (ki *keyIndex) compact(atRev int64, drop func(revision)) (empty bool) {
 // map beside it for point lookups: every put and single-key read looks its
 // key up, and the map answers that in one hash instead of a dozen key
 // comparisons down the tree. The two always hold the same key indexes. The
-// map costs about 50-70 bytes per indexed key (its slot, and a string copy
-// of the key), and is never iterated, so its order reaches no output.
+// map costs about 40-55 bytes per indexed key (its slot; the key string
+// shares the key index's bytes), and is never iterated, so its order reaches no output.
 type index struct {
 	tree  *btree.BTreeG[*keyIndex]
 	byKey map[string]*keyIndex
@@ -166,7 +167,9 @@ func (x *index) getOrCreate(key []byte) *keyIndex {
 	}
 	ki := &keyIndex{key: append([]byte(nil), key...)}
 	x.tree.ReplaceOrInsert(ki)
-	x.byKey[string(key)] = ki
+	// NB: the map's key shares ki.key's bytes instead of copying them (16
+	// or more bytes and an allocation per key); ki.key is never modified.
+	x.byKey[unsafe.String(unsafe.SliceData(ki.key), len(ki.key))] = ki
 	return ki
 }
 
