@@ -14,7 +14,9 @@ import (
 // with each tombstone marked (tombBit): a key written once costs one
 // 16-byte array instead of a generation slice and a revision slice.
 type keyIndex struct {
-	key  []byte
+	// key is immutable, and a string so that the struct fits a 64-byte
+	// allocation (keyBytes gives it back as a slice, aliased).
+	key  string
 	revs []revision // sub carries tombBit on tombstones
 	// cur is the engine's stored record of the key's newest revision when
 	// that is a put the store wrote with SetOwnedPair (the engine keeps these
@@ -31,7 +33,18 @@ const tombBit = int64(1) << 62
 
 func (r revision) tomb() bool          { return r.sub&tombBit != 0 }
 func (r revision) plain() revision     { return revision{main: r.main, sub: r.sub &^ tombBit} }
-func lessKeyIndex(a, b *keyIndex) bool { return bytes.Compare(a.key, b.key) < 0 }
+func lessKeyIndex(a, b *keyIndex) bool { return a.key < b.key }
+
+// keyBytes returns the key as a slice aliasing the index's bytes. NB: it
+// goes into responses and events (as before, without a copy per read);
+// nothing may modify it.
+func (ki *keyIndex) keyBytes() []byte { return unsafe.Slice(unsafe.StringData(ki.key), len(ki.key)) }
+
+// pivot is a throwaway key index for looking key up in the tree; it
+// aliases key, which must not change during the lookup.
+func pivot(key []byte) *keyIndex {
+	return &keyIndex{key: unsafe.String(unsafe.SliceData(key), len(key))}
+}
 
 // live reports whether the key's last generation is open.
 func (ki *keyIndex) live() bool { return len(ki.revs) > 0 && !ki.revs[len(ki.revs)-1].tomb() }
@@ -164,18 +177,16 @@ func (x *index) getOrCreate(key []byte) *keyIndex {
 	if ki := x.byKey[string(key)]; ki != nil {
 		return ki
 	}
-	ki := &keyIndex{key: append([]byte(nil), key...)}
+	ki := &keyIndex{key: string(key)}
 	x.tree.ReplaceOrInsert(ki)
-	// NB: the map's key shares ki.key's bytes instead of copying them (16
-	// or more bytes and an allocation per key); ki.key is never modified.
-	x.byKey[unsafe.String(unsafe.SliceData(ki.key), len(ki.key))] = ki
+	x.byKey[ki.key] = ki // the map's key shares the index's string
 	return ki
 }
 
 // remove drops ki, which has no revisions left.
 func (x *index) remove(ki *keyIndex) {
 	x.tree.Delete(ki)
-	delete(x.byKey, string(ki.key))
+	delete(x.byKey, ki.key)
 }
 
 // visit calls fn for each key index in the span of (key, end) in key order
@@ -189,9 +200,9 @@ func (x *index) visit(key, end []byte, fn func(*keyIndex) bool) {
 			fn(ki)
 		}
 	case len(end) == 1 && end[0] == 0:
-		x.tree.AscendGreaterOrEqual(&keyIndex{key: key}, fn)
+		x.tree.AscendGreaterOrEqual(pivot(key), fn)
 	case bytes.Compare(key, end) < 0:
-		x.tree.AscendRange(&keyIndex{key: key}, &keyIndex{key: end}, fn)
+		x.tree.AscendRange(pivot(key), pivot(end), fn)
 	}
 }
 

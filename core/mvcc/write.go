@@ -151,10 +151,10 @@ func (s *Store) putKV(w *writeTxn, ki *keyIndex, kv, prev *mvccpb.KeyValue, ev *
 // as the next change, detaches its lease and records the DELETE event.
 func (s *Store) deleteKey(w *writeTxn, ki *keyIndex, prev *mvccpb.KeyValue) {
 	rev := revision{main: w.rev(), sub: int64(len(w.pending))}
-	tomb := &mvccpb.KeyValue{Key: ki.key, ModRevision: rev.main}
+	tomb := &mvccpb.KeyValue{Key: ki.keyBytes(), ModRevision: rev.main}
 	s.writeRecord(rev, tomb, true)
 	ki.tombstone(rev)
 	w.pending = append(w.pending, nil)
-	s.detach(prev.Lease, ki.key)
+	s.detach(prev.Lease, ki.keyBytes())
 	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.DELETE, Kv: tomb, PrevKv: prev})
 }
