@@ -220,6 +220,7 @@ func (p *process) start() {
 		}()
 	}
 	go p.observeLeader()
+	go server.TuneGC(p.stopc, p.log.With("component", "gc")) // bounded GC headroom on large heaps
 }
 
 func (p *process) serve(g *grpc.Server, l net.Listener) {
