@@ -17,7 +17,7 @@ import (
 // little per byte of live data, so collecting more often costs a few
 // percent of a core, where the default costs hundreds of megabytes.
 const (
-	gcHeadroomBytes = 128 << 20
+	gcHeadroomBytes = 64 << 20
 	gcPercentMin    = 25
 	gcPercentMax    = 100
 	gcTuneInterval  = 5 * time.Second
