@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"metastore/core/engine"
+	"metastore/core/mvcc"
 )
 
 // Errors the replica answers with (besides mvcc's request errors).
@@ -88,6 +89,10 @@ type Config struct {
 	LeaseCheckpointTicks int
 	// MaxPendingReads bounds queued linearizable reads; default 4096.
 	MaxPendingReads int
+	// MaxTxnOps bounds a proposed txn's compares, and ops per branch
+	// (etcd's --max-txn-ops); default mvcc.MaxTxnOps, at most
+	// mvcc.TxnOpsCeiling.
+	MaxTxnOps int
 	// WALSegmentBytes is the WAL segment size; 0 takes the WAL's default.
 	WALSegmentBytes int64
 
@@ -115,6 +120,9 @@ type Status struct {
 	// MarkerRepaired: recovery found a snapshot file newer than the WAL's
 	// snapshot marker (a crash came between the two) and wrote the marker.
 	MarkerRepaired bool
+	// Alarms are the active alarms as applied here (replicated through
+	// raft), sorted by member then type; nil when none.
+	Alarms []mvcc.Alarm
 }
 
 // compile-time check that the request type is the proto we replicate.

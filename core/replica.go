@@ -280,6 +280,7 @@ func (r *Replica) Status() Status {
 		LeaderChange:       r.leaderChanges,
 		SnapshotsInstalled: r.installs,
 		MarkerRepaired:     r.markerRepaired,
+		Alarms:             r.store.Alarms(),
 	}
 	for _, id := range s.Learners {
 		if id == r.cfg.ID {
