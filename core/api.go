@@ -122,6 +122,9 @@ type Status struct {
 	LeaderChange uint64 // how many times this replica saw the leader change
 	// SnapshotsInstalled counts leader snapshots this replica installed.
 	SnapshotsInstalled uint64
+	// MarkerRepaired: recovery found a snapshot file newer than the WAL's
+	// snapshot marker (a crash came between the two) and wrote the marker.
+	MarkerRepaired bool
 	// Alarms are the active alarms as applied here (replicated through
 	// raft), sorted by member then type; nil when none.
 	Alarms []mvcc.Alarm

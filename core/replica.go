@@ -33,6 +33,13 @@ type Replica struct {
 	leaderChanges uint64
 	installs      uint64
 
+	// snapJob is the snapshot being written off the loop (snapshot.go);
+	// snapJobOut is set once the world took it.
+	snapJob    *SnapshotJob
+	snapJobOut bool
+	// markerRepaired: recover wrote a missing snapshot marker.
+	markerRepaired bool
+
 	// pending maps request IDs to the callbacks waiting for their apply.
 	pending map[uint64]Callback
 	reads   readQueue
@@ -116,7 +123,11 @@ func (r *Replica) recover() error {
 		return fmt.Errorf("core: open WAL: %w", err)
 	}
 	r.wal = w
-	snapIdx := snap.GetMetadata().GetIndex()
+	var md *raftpb.SnapshotMetadata
+	if snap != nil {
+		md = snap.Meta
+	}
+	snapIdx := md.GetIndex()
 	if rec.Snapshot.Index > snapIdx {
 		return fmt.Errorf("core: WAL has a snapshot marker at index %d but the newest readable snapshot file is at %d", rec.Snapshot.Index, snapIdx)
 	}
@@ -124,19 +135,20 @@ func (r *Replica) recover() error {
 		// A crash came between saving the snapshot file and its WAL marker.
 		// Write the marker now: the log continues from the snapshot, and a
 		// later recovery must not find those entries after a gap.
-		if err := r.wal.SaveSnapshot(wal.SnapMarker{Index: snapIdx, Term: snap.GetMetadata().GetTerm()}); err != nil {
+		if err := r.wal.SaveSnapshot(wal.SnapMarker{Index: snapIdx, Term: md.GetTerm()}); err != nil {
 			return fmt.Errorf("core: WAL snapshot marker for recovered snapshot %d: %w", snapIdx, err)
 		}
+		r.markerRepaired = true
 	}
 	if snap != nil {
-		if err := r.storage.ApplySnapshot(snap); err != nil {
+		if err := r.storage.ApplySnapshot(raftSnapshot(snap)); err != nil {
 			return fmt.Errorf("core: install snapshot: %w", err)
 		}
 		r.snapIndex = snapIdx
-		r.confState = snap.GetMetadata().GetConfState()
+		r.confState = md.GetConfState()
 		if !r.cfg.Engine.Durable() || r.store.AppliedIndex() < snapIdx {
-			if err := r.store.Restore(snap.GetData()); err != nil {
-				return fmt.Errorf("core: restore snapshot %d: %w", snapIdx, err)
+			if err := r.restoreStore(snap); err != nil {
+				return err
 			}
 		}
 	}
@@ -149,7 +161,6 @@ func (r *Replica) recover() error {
 		// snapshot newer than the HardState. Its contents are committed
 		// (a leader sent them), so commit and term may rise to it; the vote
 		// is dropped only with a term it was not cast in.
-		md := snap.GetMetadata()
 		if hs.GetCommit() < md.GetIndex() || hs.GetTerm() < md.GetTerm() {
 			hs = proto.Clone(hs).(*raftpb.HardState)
 			if hs.GetTerm() < md.GetTerm() {
@@ -225,6 +236,11 @@ func (r *Replica) Step(m *raftpb.Message) error {
 	if m.GetType() == raftpb.MsgProp && len(m.GetEntries()) == 0 {
 		return nil
 	}
+	if m.GetType() == raftpb.MsgSnap {
+		if err := r.checkSnapshotMessage(m); err != nil {
+			return err
+		}
+	}
 	err := r.rn.Step(m)
 	if err == raft.ErrStepPeerNotFound || err == raft.ErrStepLocalMsg {
 		return nil // a message from a removed member, or a confused peer
@@ -265,6 +281,7 @@ func (r *Replica) Status() Status {
 		SnapshotIdx:        r.snapIndex,
 		LeaderChange:       r.leaderChanges,
 		SnapshotsInstalled: r.installs,
+		MarkerRepaired:     r.markerRepaired,
 		Alarms:             r.store.Alarms(),
 	}
 	for _, id := range s.Learners {
@@ -320,6 +337,10 @@ func (r *Replica) ReportSnapshot(id uint64, ok bool) {
 func (r *Replica) Close() error {
 	if r.failed == nil {
 		r.failed = ErrStopped
+	}
+	if r.snapJob != nil && !r.snapJobOut {
+		r.snapJob.Abandon()
+		r.snapJob = nil
 	}
 	return r.wal.Close()
 }
