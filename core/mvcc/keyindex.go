@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"bytes"
+	"strings"
 	"unsafe"
 
 	"github.com/google/btree"
@@ -13,18 +14,20 @@ import (
 // open (the key is live). The generations are kept flat, in one slice,
 // with each tombstone marked (tombBit): a key written once costs one
 // 16-byte array instead of a generation slice and a revision slice.
+//
+// The key itself is not stored apart: rec holds it at rec[koff:koff+klen].
+// When the key's newest revision is a put the store wrote with
+// SetOwnedPair (the engine keeps those very bytes and never changes them),
+// rec is that record (koff > 0: the key follows the record's header), and
+// serves a put, a compare or a read of the live version without an engine
+// lookup. Otherwise rec is a private copy of the key (koff == 0). Either
+// way the struct fits a 48-byte allocation, and a key costs no second copy
+// of its bytes; rec is re-pointed at every put, so an old record is never
+// kept alive by the index once the engine drops it.
 type keyIndex struct {
-	// key is immutable, and a string so that the struct fits a 64-byte
-	// allocation (keyBytes gives it back as a slice, aliased).
-	key  string
-	revs []revision // sub carries tombBit on tombstones
-	// cur is the engine's stored record of the key's newest revision when
-	// that is a put the store wrote with SetOwnedPair (the engine keeps these
-	// very bytes and never changes them), else nil. It lets a put, a
-	// compare or a read of the live version decode the record without an
-	// engine lookup, at the cost of one slice header per key: the bytes
-	// themselves are the engine's.
-	cur []byte
+	rec        string
+	revs       []revision // sub carries tombBit on tombstones
+	koff, klen uint32
 }
 
 // tombBit marks a tombstone in a keyIndex revision's sub (subs are small
@@ -33,28 +36,52 @@ const tombBit = int64(1) << 62
 
 func (r revision) tomb() bool          { return r.sub&tombBit != 0 }
 func (r revision) plain() revision     { return revision{main: r.main, sub: r.sub &^ tombBit} }
-func lessKeyIndex(a, b *keyIndex) bool { return a.key < b.key }
+func lessKeyIndex(a, b *keyIndex) bool { return a.key() < b.key() }
+
+// newKeyIndex returns an empty key index holding a private copy of key.
+func newKeyIndex(key []byte) *keyIndex {
+	return &keyIndex{rec: string(key), klen: uint32(len(key))}
+}
+
+// key returns the key, aliasing rec.
+func (ki *keyIndex) key() string { return ki.rec[ki.koff : ki.koff+ki.klen] }
 
 // keyBytes returns the key as a slice aliasing the index's bytes. NB: it
 // goes into responses and events (as before, without a copy per read);
 // nothing may modify it.
-func (ki *keyIndex) keyBytes() []byte { return unsafe.Slice(unsafe.StringData(ki.key), len(ki.key)) }
+func (ki *keyIndex) keyBytes() []byte {
+	k := ki.key()
+	return unsafe.Slice(unsafe.StringData(k), len(k))
+}
 
 // pivot is a throwaway key index for looking key up in the tree; it
 // aliases key, which must not change during the lookup.
 func pivot(key []byte) *keyIndex {
-	return &keyIndex{key: unsafe.String(unsafe.SliceData(key), len(key))}
+	return &keyIndex{rec: unsafe.String(unsafe.SliceData(key), len(key)), klen: uint32(len(key))}
 }
 
 // live reports whether the key's last generation is open.
 func (ki *keyIndex) live() bool { return len(ki.revs) > 0 && !ki.revs[len(ki.revs)-1].tomb() }
 
 // put records a new version of the key at rev (starting a generation when
-// the key is not live). The caller sets cur afterwards if it owns the new
-// record.
-func (ki *keyIndex) put(rev revision) {
-	ki.cur = nil
+// the key is not live). rec is the engine's stored record of it when the
+// store owns it (see keyIndex), else nil; its key begins at koff.
+func (ki *keyIndex) put(rev revision, rec []byte, koff int) {
 	ki.revs = append(ki.revs, rev)
+	if rec == nil {
+		ki.dropRecord()
+		return
+	}
+	ki.rec = unsafe.String(unsafe.SliceData(rec), len(rec))
+	ki.koff = uint32(koff)
+}
+
+// dropRecord forgets the cached record, keeping a private copy of the key.
+func (ki *keyIndex) dropRecord() {
+	if ki.koff == 0 {
+		return
+	}
+	ki.rec, ki.koff = strings.Clone(ki.key()), 0
 }
 
 // tombstone ends the current generation at rev. The key must be live.
@@ -63,19 +90,27 @@ func (ki *keyIndex) tombstone(rev revision) {
 		panic("mvcc: tombstone of a key that is not live")
 	}
 	ki.revs = append(ki.revs, revision{main: rev.main, sub: rev.sub | tombBit})
-	ki.cur = nil
+	ki.dropRecord()
 }
 
-// cached returns the record of rev when cur holds it (rev is the newest
+// record returns the cached record of the key's newest revision, or nil.
+func (ki *keyIndex) record() []byte {
+	if ki.koff == 0 {
+		return nil
+	}
+	return unsafe.Slice(unsafe.StringData(ki.rec), len(ki.rec))
+}
+
+// cached returns the record of rev when rec holds it (rev is the newest
 // revision), else nil.
 func (ki *keyIndex) cached(rev revision) []byte {
-	if ki == nil || ki.cur == nil {
+	if ki == nil || ki.koff == 0 {
 		return nil
 	}
 	if ki.revs[len(ki.revs)-1] != rev {
 		return nil
 	}
-	return ki.cur
+	return ki.record()
 }
 
 // at returns the revision of the version visible at store revision atRev,
@@ -152,41 +187,41 @@ func (ki *keyIndex) compact(atRev int64, drop func(revision)) (empty bool) {
 }
 
 // index is the in-memory tree of key indexes, ordered by key, with a hash
-// map beside it for point lookups: every put and single-key read looks its
-// key up, and the map answers that in one hash instead of a dozen key
+// table beside it for point lookups: every put and single-key read looks
+// its key up, and the table answers that in one hash instead of a dozen key
 // comparisons down the tree. The two always hold the same key indexes. The
-// map costs about 40-55 bytes per indexed key (its slot; the key string
-// shares the key index's bytes), and is never iterated, so its order reaches no output.
+// table costs 9 bytes a slot, 12-23 bytes per indexed key (keyTable), and
+// is never iterated, so its order reaches no output.
 type index struct {
 	tree  *btree.BTreeG[*keyIndex]
-	byKey map[string]*keyIndex
+	byKey keyTable
 }
 
 func newIndex() *index {
-	return &index{tree: btree.NewG(32, lessKeyIndex), byKey: make(map[string]*keyIndex)}
+	return &index{tree: btree.NewG(32, lessKeyIndex), byKey: newKeyTable()}
 }
 
 // get returns the index of key, or nil.
 func (x *index) get(key []byte) *keyIndex {
-	return x.byKey[string(key)]
+	return x.byKey.get(key)
 }
 
 // getOrCreate returns the index of key, adding an empty one (with a private
 // copy of key) when missing.
 func (x *index) getOrCreate(key []byte) *keyIndex {
-	if ki := x.byKey[string(key)]; ki != nil {
+	if ki := x.byKey.get(key); ki != nil {
 		return ki
 	}
-	ki := &keyIndex{key: string(key)}
+	ki := newKeyIndex(key)
 	x.tree.ReplaceOrInsert(ki)
-	x.byKey[ki.key] = ki // the map's key shares the index's string
+	x.byKey.insert(ki)
 	return ki
 }
 
 // remove drops ki, which has no revisions left.
 func (x *index) remove(ki *keyIndex) {
 	x.tree.Delete(ki)
-	delete(x.byKey, ki.key)
+	x.byKey.remove(ki)
 }
 
 // visit calls fn for each key index in the span of (key, end) in key order

@@ -354,29 +354,30 @@ func checkIndex(t *rapid.T, s *Store) {
 		for i, r := range ki.revs {
 			// Generations start with a put: no tombstone first or twice.
 			if r.tomb() && (i == 0 || ki.revs[i-1].tomb()) {
-				t.Fatalf("key %q: revisions %v: a generation starts with a tombstone", ki.key, ki.revs)
+				t.Fatalf("key %q: revisions %v: a generation starts with a tombstone", ki.key(), ki.revs)
 			}
 			if i > 0 && !ki.revs[i-1].plain().less(r.plain()) {
-				t.Fatalf("key %q: revisions %v out of order", ki.key, ki.revs)
+				t.Fatalf("key %q: revisions %v out of order", ki.key(), ki.revs)
 			}
 		}
-		if s.idx.byKey[string(ki.key)] != ki {
-			t.Fatalf("key %q: map and tree disagree", ki.key)
+		if s.idx.byKey.get(ki.keyBytes()) != ki {
+			t.Fatalf("key %q: map and tree disagree", ki.key())
 		}
-		if ki.cur == nil {
+		cur := ki.record()
+		if cur == nil {
 			return true
 		}
 		if !ki.live() {
-			t.Fatalf("key %q: cached record of a deleted key", ki.key)
+			t.Fatalf("key %q: cached record of a deleted key", ki.key())
 		}
 		v, ok, err := s.eng.Get(appendRevKey(nil, ki.revs[len(ki.revs)-1]))
-		if err != nil || !ok || !bytes.Equal(v, ki.cur) {
-			t.Fatalf("key %q: cached record %x, engine %x (ok=%v err=%v)", ki.key, ki.cur, v, ok, err)
+		if err != nil || !ok || !bytes.Equal(v, cur) {
+			t.Fatalf("key %q: cached record %x, engine %x (ok=%v err=%v)", ki.key(), cur, v, ok, err)
 		}
 		return true
 	})
-	if n != len(s.idx.byKey) {
-		t.Fatalf("index tree has %d keys, map %d", n, len(s.idx.byKey))
+	if n != s.idx.byKey.len() {
+		t.Fatalf("index tree has %d keys, map %d", n, s.idx.byKey.len())
 	}
 }
 

@@ -109,7 +109,7 @@ func (s *Store) loadIndex() error {
 			ki.tombstone(rev)
 			delete(liveLease, string(kv.Key))
 		} else {
-			ki.put(rev)
+			ki.put(rev, nil, 0)
 			if kv.Lease != 0 {
 				liveLease[string(kv.Key)] = kv.Lease
 			} else {
