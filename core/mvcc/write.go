@@ -113,7 +113,7 @@ type ownedSetter interface {
 func (s *Store) writeRecord(rev revision, kv *mvccpb.KeyValue, tomb bool) []byte {
 	if o, ok := s.batch.(ownedSetter); ok && !tomb {
 		const keyLen = 2 + 16
-		b := make([]byte, 0, keyLen+recHeaderSize+len(kv.Key)+len(kv.Value))
+		b := make([]byte, 0, keyLen+recordSize(kv))
 		b = appendRevKey(b, rev)
 		b = appendRecord(b, kv, false)
 		o.SetOwnedPair(b, keyLen)
