@@ -23,8 +23,14 @@ import (
 
 // degree is the B-tree branching factor. A write after a clone copies one
 // node per level, so a moderate degree keeps that copy small while the tree
-// stays shallow.
-const degree = 16
+// stays shallow. It also decides how much of each node's item array is
+// slack: google/btree grows a node's items by append and splits a full
+// node in half, and under sequential keys (revisions always are) the left
+// half keeps the grown array for good. At degree 16 that array reached 64
+// slots for 15 items; measured with 16-byte items and 300,000 sequential
+// keys, the tree costs 74 bytes/key at degree 16, 40 at 32 and 35 at 40
+// (random keys: 39, 28, 25).
+const degree = 40
 
 // item is one key/value pair in the tree: the key and then the value, back
 // to back in one immutable buffer that item points into. A pointer and two

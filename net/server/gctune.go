@@ -18,7 +18,7 @@ import (
 // percent of a core, where the default costs hundreds of megabytes.
 const (
 	gcHeadroomBytes = 64 << 20
-	gcPercentMin    = 25
+	gcPercentMin    = 10
 	gcPercentMax    = 100
 	gcTuneInterval  = 5 * time.Second
 )

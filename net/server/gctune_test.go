@@ -14,7 +14,8 @@ func TestGCPercentFor(t *testing.T) {
 		{64 << 20, 100},
 		{128 << 20, 50},
 		{256 << 20, 25},
-		{4 << 30, 25},
+		{512 << 20, 12},
+		{4 << 30, 10},
 	} {
 		if got := gcPercentFor(c.live); got != c.want {
 			t.Errorf("gcPercentFor(%d MiB) = %d, want %d", c.live>>20, got, c.want)
