@@ -2,6 +2,8 @@ package mvcc
 
 import (
 	"bytes"
+	"math"
+	"math/bits"
 	"strings"
 	"unsafe"
 
@@ -11,23 +13,30 @@ import (
 // keyIndex lists every revision of one key still in the history, oldest
 // first. They fall in generations, the lives of the key: each runs from a
 // creating put to the tombstone that ended it, and only the last may be
-// open (the key is live). The generations are kept flat, in one slice,
+// open (the key is live). The generations are kept flat, in one array,
 // with each tombstone marked (tombBit): a key written once costs one
 // 16-byte array instead of a generation slice and a revision slice.
 //
-// The key itself is not stored apart: rec holds it at rec[koff:koff+klen].
-// When the key's newest revision is a put the store wrote with
-// SetOwnedPair (the engine keeps those very bytes and never changes them),
-// rec is that record (koff > 0: the key follows the record's header), and
-// serves a put, a compare or a read of the live version without an engine
-// lookup. Otherwise rec is a private copy of the key (koff == 0). Either
-// way the struct fits a 48-byte allocation, and a key costs no second copy
-// of its bytes; rec is re-pointed at every put, so an old record is never
-// kept alive by the index once the engine drops it.
+// The key itself is not stored apart: it is rec[koff:koff+klen]. When the
+// key's newest revision is a put the store wrote with SetOwnedPair (the
+// engine keeps those very bytes and never changes them), rec is that record
+// (koff > 0: the key follows the record's header) and serves a put, a
+// compare or a read of the live version without an engine lookup.
+// Otherwise rec is a private copy of the key (koff == 0). rec is re-pointed
+// at every put, so an old record is never kept alive by the index once the
+// engine drops it.
+//
+// A million keys make a million of these, so the struct is packed into a
+// 32-byte allocation: two pointers with their lengths beside them instead
+// of a string and a slice header (which took 64 bytes with a cached record
+// and a key copy of their own).
 type keyIndex struct {
-	rec        string
-	revs       []revision // sub carries tombBit on tombstones
-	koff, klen uint32
+	rec  *byte     // rec[:n]
+	revp *revision // revs(), with room for revCap(nrev); sub carries tombBit on tombstones
+	n    uint32
+	koff uint32
+	klen uint32
+	nrev uint32
 }
 
 // tombBit marks a tombstone in a keyIndex revision's sub (subs are small
@@ -40,11 +49,20 @@ func lessKeyIndex(a, b *keyIndex) bool { return a.key() < b.key() }
 
 // newKeyIndex returns an empty key index holding a private copy of key.
 func newKeyIndex(key []byte) *keyIndex {
-	return &keyIndex{rec: string(key), klen: uint32(len(key))}
+	ki := &keyIndex{}
+	ki.setKeyCopy(strings.Clone(unsafe.String(unsafe.SliceData(key), len(key))))
+	return ki
+}
+
+// setKeyCopy makes k, which nothing else refers to, the key's bytes.
+func (ki *keyIndex) setKeyCopy(k string) {
+	ki.rec, ki.n, ki.koff, ki.klen = unsafe.StringData(k), uint32(len(k)), 0, uint32(len(k))
 }
 
 // key returns the key, aliasing rec.
-func (ki *keyIndex) key() string { return ki.rec[ki.koff : ki.koff+ki.klen] }
+func (ki *keyIndex) key() string {
+	return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(ki.rec), ki.koff)), ki.klen)
+}
 
 // keyBytes returns the key as a slice aliasing the index's bytes. NB: it
 // goes into responses and events (as before, without a copy per read);
@@ -57,31 +75,60 @@ func (ki *keyIndex) keyBytes() []byte {
 // pivot is a throwaway key index for looking key up in the tree; it
 // aliases key, which must not change during the lookup.
 func pivot(key []byte) *keyIndex {
-	return &keyIndex{rec: unsafe.String(unsafe.SliceData(key), len(key)), klen: uint32(len(key))}
+	return &keyIndex{rec: unsafe.SliceData(key), n: uint32(len(key)), klen: uint32(len(key))}
 }
 
+// revs returns the revisions, oldest first. Changes go through appendRev
+// and compact only.
+func (ki *keyIndex) revs() []revision { return unsafe.Slice(ki.revp, ki.nrev) }
+
+// revCap is the room allocated for n revisions: the next power of two, so
+// that appends double it and the capacity need not be stored.
+func revCap(n uint32) uint32 {
+	if n == 0 {
+		return 0
+	}
+	return 1 << bits.Len32(n-1)
+}
+
+// appendRev adds r after the newest revision.
+func (ki *keyIndex) appendRev(r revision) {
+	n := ki.nrev
+	if n == revCap(n) { // full
+		grown := make([]revision, revCap(n+1))
+		copy(grown, ki.revs())
+		ki.revp = unsafe.SliceData(grown)
+	}
+	unsafe.Slice(ki.revp, n+1)[n] = r
+	ki.nrev = n + 1
+}
+
+// last returns the newest revision; the key must have one.
+func (ki *keyIndex) last() revision { return ki.revs()[ki.nrev-1] }
+
 // live reports whether the key's last generation is open.
-func (ki *keyIndex) live() bool { return len(ki.revs) > 0 && !ki.revs[len(ki.revs)-1].tomb() }
+func (ki *keyIndex) live() bool { return ki.nrev > 0 && !ki.last().tomb() }
 
 // put records a new version of the key at rev (starting a generation when
 // the key is not live). rec is the engine's stored record of it when the
 // store owns it (see keyIndex), else nil; its key begins at koff.
 func (ki *keyIndex) put(rev revision, rec []byte, koff int) {
-	ki.revs = append(ki.revs, rev)
+	ki.appendRev(rev)
 	if rec == nil {
 		ki.dropRecord()
 		return
 	}
-	ki.rec = unsafe.String(unsafe.SliceData(rec), len(rec))
-	ki.koff = uint32(koff)
+	if len(rec) > math.MaxUint32 {
+		panic("mvcc: record larger than 4 GiB")
+	}
+	ki.rec, ki.n, ki.koff = unsafe.SliceData(rec), uint32(len(rec)), uint32(koff)
 }
 
 // dropRecord forgets the cached record, keeping a private copy of the key.
 func (ki *keyIndex) dropRecord() {
-	if ki.koff == 0 {
-		return
+	if ki.koff != 0 {
+		ki.setKeyCopy(strings.Clone(ki.key()))
 	}
-	ki.rec, ki.koff = strings.Clone(ki.key()), 0
 }
 
 // tombstone ends the current generation at rev. The key must be live.
@@ -89,7 +136,7 @@ func (ki *keyIndex) tombstone(rev revision) {
 	if !ki.live() {
 		panic("mvcc: tombstone of a key that is not live")
 	}
-	ki.revs = append(ki.revs, revision{main: rev.main, sub: rev.sub | tombBit})
+	ki.appendRev(revision{main: rev.main, sub: rev.sub | tombBit})
 	ki.dropRecord()
 }
 
@@ -98,16 +145,13 @@ func (ki *keyIndex) record() []byte {
 	if ki.koff == 0 {
 		return nil
 	}
-	return unsafe.Slice(unsafe.StringData(ki.rec), len(ki.rec))
+	return unsafe.Slice(ki.rec, ki.n)
 }
 
 // cached returns the record of rev when rec holds it (rev is the newest
 // revision), else nil.
 func (ki *keyIndex) cached(rev revision) []byte {
-	if ki == nil || ki.koff == 0 {
-		return nil
-	}
-	if ki.revs[len(ki.revs)-1] != rev {
+	if ki == nil || ki.koff == 0 || ki.last() != rev {
 		return nil
 	}
 	return ki.record()
@@ -118,8 +162,9 @@ func (ki *keyIndex) cached(rev revision) []byte {
 // below atRev (within one main revision the highest sub wins), unless that
 // is a tombstone.
 func (ki *keyIndex) at(atRev int64) (revision, bool) {
-	for i := len(ki.revs) - 1; i >= 0; i-- {
-		if r := ki.revs[i]; r.main <= atRev {
+	revs := ki.revs()
+	for i := len(revs) - 1; i >= 0; i-- {
+		if r := revs[i]; r.main <= atRev {
 			if r.tomb() {
 				return revision{}, false
 			}
@@ -132,9 +177,10 @@ func (ki *keyIndex) at(atRev int64) (revision, bool) {
 // before returns the revision preceding rev in rev's generation: the version
 // an event at rev replaced. False when rev created the key.
 func (ki *keyIndex) before(rev revision) (revision, bool) {
-	for i := len(ki.revs) - 1; i > 0; i-- {
-		if ki.revs[i].plain() == rev {
-			if p := ki.revs[i-1]; !p.tomb() {
+	revs := ki.revs()
+	for i := len(revs) - 1; i > 0; i-- {
+		if revs[i].plain() == rev {
+			if p := revs[i-1]; !p.tomb() {
 				return p, true
 			}
 			return revision{}, false
@@ -149,13 +195,14 @@ func (ki *keyIndex) before(rev revision) (revision, bool) {
 // are passed to drop (without tombBit). It reports whether the key has no
 // revisions left.
 func (ki *keyIndex) compact(atRev int64, drop func(revision)) (empty bool) {
-	kept := ki.revs[:0] // in place: the write index never passes the read index
-	for start := 0; start < len(ki.revs); {
+	revs := ki.revs()
+	kept := revs[:0] // in place: the write index never passes the read index
+	for start := 0; start < len(revs); {
 		end := start + 1 // the generation is revs[start:end]
-		for end <= len(ki.revs)-1 && !ki.revs[end-1].tomb() {
+		for end <= len(revs)-1 && !revs[end-1].tomb() {
 			end++
 		}
-		g := ki.revs[start:end]
+		g := revs[start:end]
 		i := -1 // last index in g with main <= atRev
 		for j, r := range g {
 			if r.main > atRev {
@@ -178,12 +225,18 @@ func (ki *keyIndex) compact(atRev int64, drop func(revision)) (empty bool) {
 		}
 		start = end
 	}
-	clear(ki.revs[len(kept):])
-	ki.revs = kept
-	if cap(ki.revs) > 2*len(ki.revs) {
-		ki.revs = append([]revision(nil), ki.revs...) // give compacted space back
+	clear(revs[len(kept):])
+	n := uint32(len(kept))
+	if revCap(n) < revCap(ki.nrev) { // give compacted space back
+		ki.revp = nil
+		if n > 0 {
+			smaller := make([]revision, revCap(n))
+			copy(smaller, kept)
+			ki.revp = unsafe.SliceData(smaller)
+		}
 	}
-	return len(ki.revs) == 0
+	ki.nrev = n
+	return n == 0
 }
 
 // index is the in-memory tree of key indexes, ordered by key, with a hash

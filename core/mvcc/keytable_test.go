@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"unsafe"
 )
 
 // TestKeyTableMatchesMap inserts and removes random keys from a small key
@@ -40,5 +41,39 @@ func TestKeyTableMatchesMap(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// A key index is one 32-byte allocation per key: a field more would move it
+// to the next size class and cost every key of a large store.
+func TestKeyIndexFits32Bytes(t *testing.T) {
+	if n := unsafe.Sizeof(keyIndex{}); n != 32 {
+		t.Errorf("keyIndex is %d bytes, want 32", n)
+	}
+}
+
+// Revisions grow in powers of two and compaction gives the room back.
+func TestKeyIndexRevisionRoom(t *testing.T) {
+	ki := newKeyIndex([]byte("k"))
+	for i := range 9 {
+		ki.put(revision{main: int64(i + 2)}, nil, 0)
+	}
+	if ki.nrev != 9 || ki.last().main != 10 || ki.key() != "k" {
+		t.Fatalf("after 9 puts: %d revisions, last %v, key %q", ki.nrev, ki.last(), ki.key())
+	}
+	before := ki.revp
+	var dropped []revision
+	if ki.compact(9, func(r revision) { dropped = append(dropped, r) }) {
+		t.Fatal("compaction emptied a live key")
+	}
+	if len(dropped) != 7 || ki.nrev != 2 || ki.revs()[0].main != 9 || ki.last().main != 10 {
+		t.Fatalf("compacted at 9: dropped %v, kept %v", dropped, ki.revs())
+	}
+	if ki.revp == before {
+		t.Error("compaction kept 16 slots for 2 revisions")
+	}
+	ki.put(revision{main: 11}, nil, 0)
+	if got := ki.revs(); len(got) != 3 || got[2].main != 11 || got[0].main != 9 {
+		t.Errorf("after another put: %v", got)
 	}
 }

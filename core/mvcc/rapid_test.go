@@ -351,13 +351,14 @@ func checkIndex(t *rapid.T, s *Store) {
 	n := 0
 	s.idx.tree.Ascend(func(ki *keyIndex) bool {
 		n++
-		for i, r := range ki.revs {
+		revs := ki.revs()
+		for i, r := range revs {
 			// Generations start with a put: no tombstone first or twice.
-			if r.tomb() && (i == 0 || ki.revs[i-1].tomb()) {
-				t.Fatalf("key %q: revisions %v: a generation starts with a tombstone", ki.key(), ki.revs)
+			if r.tomb() && (i == 0 || revs[i-1].tomb()) {
+				t.Fatalf("key %q: revisions %v: a generation starts with a tombstone", ki.key(), revs)
 			}
-			if i > 0 && !ki.revs[i-1].plain().less(r.plain()) {
-				t.Fatalf("key %q: revisions %v out of order", ki.key(), ki.revs)
+			if i > 0 && !revs[i-1].plain().less(r.plain()) {
+				t.Fatalf("key %q: revisions %v out of order", ki.key(), revs)
 			}
 		}
 		if s.idx.byKey.get(ki.keyBytes()) != ki {
@@ -370,7 +371,7 @@ func checkIndex(t *rapid.T, s *Store) {
 		if !ki.live() {
 			t.Fatalf("key %q: cached record of a deleted key", ki.key())
 		}
-		v, ok, err := s.eng.Get(appendRevKey(nil, ki.revs[len(ki.revs)-1]))
+		v, ok, err := s.eng.Get(appendRevKey(nil, ki.last()))
 		if err != nil || !ok || !bytes.Equal(v, cur) {
 			t.Fatalf("key %q: cached record %x, engine %x (ok=%v err=%v)", ki.key(), cur, v, ok, err)
 		}
