@@ -62,7 +62,7 @@ func i64(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) 
 
 // Record encoding (value of an r/ key):
 //
-//	<tomb:1><create><mod><version><lease><keylen><key><value>
+//	<kind:1><create><mod><version><lease><keylen><key><value>
 //
 // with the five integers as unsigned varints (negative values, which the
 // store never writes, round-trip through their two's complement). A
@@ -71,6 +71,13 @@ func i64(v int64) []byte { return binary.BigEndian.AppendUint64(nil, uint64(v)) 
 // of a key's memory on the memory engine, and 27 bytes decide its
 // allocation size class (a 16-byte key with a 256-byte value moves from
 // 352 to 320 bytes).
+
+// The kind byte of a record. The fixed-width encoding of earlier builds
+// used 0 and 1, so such a record is refused rather than misread.
+const (
+	recPut  byte = 2
+	recTomb byte = 3
+)
 
 // recordSize returns the length of kv's record.
 func recordSize(kv *mvccpb.KeyValue) int {
@@ -84,9 +91,9 @@ func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 
 // appendRecord appends the encoding of kv to dst.
 func appendRecord(dst []byte, kv *mvccpb.KeyValue, tomb bool) []byte {
-	t := byte(0)
+	t := recPut
 	if tomb {
-		t = 1
+		t = recTomb
 	}
 	dst = append(dst, t)
 	dst = binary.AppendUvarint(dst, uint64(kv.CreateRevision))
@@ -102,8 +109,8 @@ func appendRecord(dst []byte, kv *mvccpb.KeyValue, tomb bool) []byte {
 // empty, as protobuf decoding gives). It panics on a malformed record: the
 // store wrote it, so corruption is a broken invariant.
 func decodeRecord(b []byte, kv *mvccpb.KeyValue) (tomb bool) {
-	if len(b) == 0 || b[0] > 1 {
-		panic("mvcc: corrupt record")
+	if len(b) == 0 || (b[0] != recPut && b[0] != recTomb) {
+		panic("mvcc: corrupt record, or a record in the fixed-width format of earlier builds")
 	}
 	rest := b[1:]
 	next := func() uint64 {
@@ -127,5 +134,5 @@ func decodeRecord(b []byte, kv *mvccpb.KeyValue) (tomb bool) {
 	if uint64(len(rest)) > n {
 		kv.Value = rest[n:]
 	}
-	return b[0] == 1
+	return b[0] == recTomb
 }

@@ -95,3 +95,20 @@ func TestRecordRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// A record in the fixed-width format of earlier builds (kind byte 0 or 1)
+// is refused, not misread as varints.
+func TestRecordOldFormatRefused(t *testing.T) {
+	for _, kind := range []byte{0, 1} {
+		old := append([]byte{kind}, make([]byte, 36)...)
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("kind %d: old-format record decoded", kind)
+				}
+			}()
+			var kv mvccpb.KeyValue
+			decodeRecord(old, &kv)
+		}()
+	}
+}
