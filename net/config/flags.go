@@ -49,6 +49,8 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.UintVar(&cfg.ElectionTimeoutMs, "election-timeout", cfg.ElectionTimeoutMs,
 		"`ms` a follower waits without hearing a leader before it campaigns; at least 5x --heartbeat-interval")
 
+	registerSecurityFlags(fs, cfg)
+
 	fs.StringVar(&cfg.ConfigFile, "config-file", cfg.ConfigFile,
 		"YAML `file` with these settings under the same names, plus raft: and grpc: tuning sections.\n"+
 			"Flags given explicitly on the command line override the file (unlike etcd, which ignores them)")

@@ -147,11 +147,7 @@ func (c *clusterServer) learnerReady(ctx context.Context, m memberInfo) bool {
 	if len(m.Attr.ClientURLs) == 0 {
 		return false // never started, or not published yet
 	}
-	target, err := clientTarget(m.Attr.ClientURLs[0])
-	if err != nil {
-		return false
-	}
-	conn, err := c.s.fwd.conn(target)
+	conn, err := c.s.fwd.conn(m.Attr.ClientURLs[0])
 	if err != nil {
 		return false
 	}

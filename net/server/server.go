@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"math"
 	"sync"
@@ -70,6 +71,10 @@ type Config struct {
 	// ObservePropose, when set, is told how long each proposal took from
 	// submission to its result (metrics).
 	ObservePropose func(time.Duration)
+
+	// DialTLS dials other members' https client URLs (forwarding to the
+	// leader, learner readiness); nil when clients are served plaintext.
+	DialTLS *tls.Config
 
 	// Transport receives the peers of the member table; nil for none.
 	Transport PeerSetter

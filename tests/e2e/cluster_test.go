@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -47,6 +48,9 @@ type cluster struct {
 
 	adminOnce sync.Once
 	admin     *clientv3.Client
+
+	// tls, when set, makes client and/or peer URLs https (tls_test.go).
+	tls *clusterTLS
 }
 
 // newCluster starts n members on free ports of 127.0.0.1, each with the
@@ -54,9 +58,15 @@ type cluster struct {
 // member has published its name and client URL.
 func newCluster(t *testing.T, n int, args ...string) *cluster {
 	t.Helper()
+	return newClusterTLS(t, n, nil, args...)
+}
+
+// newClusterTLS is newCluster with the TLS setup sec (nil: plaintext).
+func newClusterTLS(t *testing.T, n int, sec *clusterTLS, args ...string) *cluster {
+	t.Helper()
 	base := t.TempDir()
 	ports := freePorts(t, 3*n)
-	c := &cluster{t: t, token: "e2e-" + sanitize(t.Name()), args: args}
+	c := &cluster{t: t, token: "e2e-" + sanitize(t.Name()), args: args, tls: sec}
 	var peers []string
 	for i := range n {
 		m := &member{
@@ -68,7 +78,7 @@ func newCluster(t *testing.T, n int, args ...string) *cluster {
 		m.dataDir = filepath.Join(base, m.name)
 		m.logPath = filepath.Join(base, m.name+".log")
 		c.members = append(c.members, m)
-		peers = append(peers, m.name+"=http://"+m.peer)
+		peers = append(peers, m.name+"="+c.peerScheme()+m.peer)
 	}
 	c.initial = strings.Join(peers, ",")
 	t.Cleanup(c.cleanup)
@@ -122,7 +132,7 @@ func (c *cluster) published(ctx context.Context, clis []*clientv3.Client) error 
 			}
 		}
 		for _, o := range c.members {
-			if names[o.name] != "http://"+o.client {
+			if names[o.name] != c.clientScheme()+o.client {
 				return fmt.Errorf("%s lists %v, without %s", m.name, resp.Members, o.name)
 			}
 		}
@@ -149,14 +159,14 @@ func (c *cluster) start(m *member) {
 	cmd := exec.Command(metastoreBin, append([]string{
 		"--name=" + m.name,
 		"--data-dir=" + m.dataDir,
-		"--listen-client-urls=http://" + m.client,
-		"--advertise-client-urls=http://" + m.client,
-		"--listen-peer-urls=http://" + m.peer,
-		"--initial-advertise-peer-urls=http://" + m.peer,
+		"--listen-client-urls=" + c.clientScheme() + m.client,
+		"--advertise-client-urls=" + c.clientScheme() + m.client,
+		"--listen-peer-urls=" + c.peerScheme() + m.peer,
+		"--initial-advertise-peer-urls=" + c.peerScheme() + m.peer,
 		"--listen-metrics-urls=http://" + m.metrics,
 		"--initial-cluster=" + c.initial,
 		"--initial-cluster-token=" + c.token,
-	}, c.args...)...)
+	}, slices.Concat(c.tls.flags(), c.args)...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
@@ -243,7 +253,7 @@ func (c *cluster) cleanup() {
 // when none are given), closed at the end of the test.
 func (c *cluster) client(eps ...string) *clientv3.Client {
 	c.t.Helper()
-	cli, err := newClient(eps...)
+	cli, err := c.tls.newClient(eps...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -263,7 +273,7 @@ func newClient(eps ...string) (*clientv3.Client, error) {
 func (c *cluster) status(ctx context.Context, m *member) (*clientv3.StatusResponse, error) {
 	c.adminOnce.Do(func() {
 		var err error
-		if c.admin, err = newClient(c.endpoints()...); err != nil {
+		if c.admin, err = c.tls.newClient(c.endpoints()...); err != nil {
 			c.t.Fatal(err)
 		}
 	})
