@@ -7,6 +7,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
+	"metastore/core/auth"
 	"metastore/core/engine"
 )
 
@@ -34,6 +35,7 @@ type Store struct {
 	leases  map[int64]*lease
 	members map[uint64]Member
 	dedup   *dedupLog
+	auth    *auth.Store // users, roles, enabled: under auth.Prefix
 
 	batch engine.Batch // reused for every write
 	meta  engine.Batch // second batch for SplitAppliedIndex
@@ -84,6 +86,10 @@ func (s *Store) load() error {
 		return err
 	}
 	if err := s.loadMembers(); err != nil {
+		return err
+	}
+	var err error
+	if s.auth, err = auth.Load(s.eng); err != nil {
 		return err
 	}
 	return s.loadDedup()
@@ -160,6 +166,9 @@ func (s *Store) Apply(index uint64, req *pb.InternalRaftRequest) Result {
 
 // dispatch runs req, leaving its data writes in s.batch.
 func (s *Store) dispatch(index uint64, req *pb.InternalRaftRequest) Result {
+	if err := s.checkAuth(req); err != nil {
+		return Result{Err: err}
+	}
 	switch {
 	case req.Put != nil:
 		return s.applyPut(req.Put)
@@ -184,6 +193,9 @@ func (s *Store) dispatch(index uint64, req *pb.InternalRaftRequest) Result {
 		return s.applyLeaseRevoke(req.LeaseRevoke)
 	case req.LeaseCheckpoint != nil:
 		return s.applyLeaseCheckpoint(req.LeaseCheckpoint)
+	case auth.IsAuth(req):
+		resp, err := s.auth.Apply(index, req, s.batch)
+		return Result{Resp: resp, Err: err}
 	default:
 		return Result{Err: ErrUnsupported}
 	}
