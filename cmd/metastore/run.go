@@ -114,6 +114,10 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
+	tokens, err := server.ParseAuthToken(cfg.AuthToken, time.Duration(cfg.AuthTokenTTL)*time.Second)
+	if err != nil {
+		return nil, err
+	}
 	eng := server.NewSizedEngine(memory.New())
 	topts := transport.Options{
 		TLS:              sec.peerDial,
@@ -170,6 +174,9 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		ObservePropose:    func(d time.Duration) { metrics.ObserveDuration(p.metrics.ProposeDuration, d) },
 		Transport:         p.tr,
 		DialTLS:           sec.clientDial,
+		Tokens:            tokens,
+		BcryptCost:        cfg.BcryptCost,
+		ClientCertAuth:    cfg.ClientTransportSecurity.ClientCertAuth,
 		Logger:            log.With("component", "server"),
 	})
 	for _, mb := range members {

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -369,9 +370,13 @@ func (s *Store) userAdd(r *pb.AuthUserAddRequest, b engine.Batch) (proto.Message
 	}
 	u := &authpb.User{Name: []byte(r.Name), Options: opts}
 	if !opts.NoPassword {
-		// The server hashed it (bcrypt) before proposing; a plaintext
-		// password never enters the log.
-		u.Password = []byte(r.HashedPassword)
+		// The server hashed it (bcrypt, base64 as in etcd's API) before
+		// proposing; a plaintext password never enters the log.
+		h, err := base64.StdEncoding.DecodeString(r.HashedPassword)
+		if err != nil {
+			return nil, ErrNoPasswordUser
+		}
+		u.Password = h
 	}
 	s.putUser(b, u)
 	s.bump(b)
@@ -403,7 +408,11 @@ func (s *Store) changePassword(r *pb.AuthUserChangePasswordRequest, b engine.Bat
 	if u.GetOptions().GetNoPassword() {
 		nu.Password = nil
 	} else {
-		nu.Password = []byte(r.HashedPassword)
+		h, err := base64.StdEncoding.DecodeString(r.HashedPassword)
+		if err != nil {
+			return nil, ErrNoPasswordUser
+		}
+		nu.Password = h
 	}
 	s.putUser(b, nu)
 	s.bump(b)

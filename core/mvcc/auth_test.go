@@ -36,10 +36,10 @@ func wantErr(t *testing.T, what string, got, want error) {
 func setupAuth(t *testing.T, h *harness) {
 	t.Helper()
 	wantErr(t, "enable without root", h.apply(&pb.InternalRaftRequest{AuthEnable: &pb.AuthEnableRequest{}}).Err, auth.ErrRootUserNotExist)
-	h.mustAuth("", &pb.InternalRaftRequest{AuthUserAdd: &pb.AuthUserAddRequest{Name: "root", HashedPassword: "h"}})
+	h.mustAuth("", &pb.InternalRaftRequest{AuthUserAdd: &pb.AuthUserAddRequest{Name: "root", HashedPassword: "aA=="}})
 	wantErr(t, "enable without the root role", h.apply(&pb.InternalRaftRequest{AuthEnable: &pb.AuthEnableRequest{}}).Err, auth.ErrRootRoleNotExist)
 	h.mustAuth("", &pb.InternalRaftRequest{AuthUserGrantRole: &pb.AuthUserGrantRoleRequest{User: "root", Role: "root"}})
-	h.mustAuth("", &pb.InternalRaftRequest{AuthUserAdd: &pb.AuthUserAddRequest{Name: "alice", HashedPassword: "h"}})
+	h.mustAuth("", &pb.InternalRaftRequest{AuthUserAdd: &pb.AuthUserAddRequest{Name: "alice", HashedPassword: "aA=="}})
 	h.mustAuth("", &pb.InternalRaftRequest{AuthRoleAdd: &pb.AuthRoleAddRequest{Name: "app"}})
 	h.mustAuth("", &pb.InternalRaftRequest{AuthRoleGrantPermission: &pb.AuthRoleGrantPermissionRequest{Name: "app",
 		Perm: &authpb.Permission{PermType: authpb.Permission_READWRITE, Key: []byte("a/"), RangeEnd: []byte("a0")}}})
@@ -122,7 +122,7 @@ func TestAuthRevisionAndTokens(t *testing.T) {
 		t.Fatalf("token %q: %+v %v", tok, got, ok)
 	}
 	// A password change bumps the revision and drops the user's tokens.
-	h.mustAuth("root", &pb.InternalRaftRequest{AuthUserChangePassword: &pb.AuthUserChangePasswordRequest{Name: "alice", HashedPassword: "h2"}})
+	h.mustAuth("root", &pb.InternalRaftRequest{AuthUserChangePassword: &pb.AuthUserChangePasswordRequest{Name: "alice", HashedPassword: "aDI="}})
 	if h.s.Auth().Revision() != rev+1 {
 		t.Fatalf("revision %d after a password change, want %d", h.s.Auth().Revision(), rev+1)
 	}
