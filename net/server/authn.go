@@ -85,21 +85,38 @@ func (s *Server) resolve(r *core.Replica, c caller) (user string, rev uint64, er
 			a.DropToken(c.token)
 			return "", 0, auth.ErrInvalidAuthToken
 		}
-		return t.User, t.Revision, nil
+		// NB: as etcd's simple tokens, a live token speaks for the
+		// current revision: changes that must end it (password, user
+		// deletion) drop it instead.
+		return t.User, a.Revision(), nil
 	case c.cn != "":
 		return c.cn, a.Revision(), nil
 	}
 	return "", 0, nil
 }
 
-// checkAdmin is etcd's admin-only gate (compaction, maintenance, members).
-func (s *Server) checkAdmin(ctx context.Context) error {
+// gate is how much of a caller a call needs once auth is on.
+type gate int
+
+const (
+	open          gate = iota
+	authenticated      // any user (Status, listing alarms)
+	admin              // the root role (compaction, maintenance, members)
+)
+
+// checkGate resolves the caller and checks it against g.
+func (s *Server) checkGate(ctx context.Context, g gate) error {
 	c := s.callerOf(ctx)
 	var cerr error
 	err := s.node.exec(ctx, s.cfg.RequestTimeout, func(r *core.Replica) {
 		user, _, err := s.resolve(r, c)
-		if err == nil {
-			err = r.Store().Auth().CheckAdmin(user)
+		a := r.Store().Auth()
+		switch {
+		case err != nil:
+		case g == admin:
+			err = a.CheckAdmin(user)
+		case a.Enabled() && user == "":
+			err = auth.ErrUserEmpty
 		}
 		cerr = err
 	})
@@ -151,16 +168,25 @@ var adminMethods = map[string]bool{
 	"/etcdserverpb.Cluster/MemberPromote":  true,
 }
 
-func needsAdmin(method string, req any) bool {
-	if a, ok := req.(*pb.AlarmRequest); ok {
-		return a.Action != pb.AlarmRequest_GET // listing alarms is open
+func gateOf(method string, req any) gate {
+	switch r := req.(type) {
+	case *pb.AlarmRequest:
+		if r.Action == pb.AlarmRequest_GET {
+			return authenticated
+		}
+		return admin
+	case *pb.StatusRequest:
+		return authenticated
 	}
-	return adminMethods[method]
+	if adminMethods[method] {
+		return admin
+	}
+	return open
 }
 
 func (s *Server) adminUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if needsAdmin(info.FullMethod, req) {
-		if err := s.checkAdmin(ctx); err != nil {
+	if g := gateOf(info.FullMethod, req); g != open {
+		if err := s.checkGate(ctx, g); err != nil {
 			return nil, err
 		}
 	}
@@ -169,7 +195,7 @@ func (s *Server) adminUnary(ctx context.Context, req any, info *grpc.UnaryServer
 
 func (s *Server) adminStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	if adminMethods[info.FullMethod] {
-		if err := s.checkAdmin(ss.Context()); err != nil {
+		if err := s.checkGate(ss.Context(), admin); err != nil {
 			return err
 		}
 	}
