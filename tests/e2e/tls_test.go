@@ -26,6 +26,9 @@ type clusterTLS struct {
 	clientCertAuth         bool // --client-cert-auth
 	peerCertAuth           bool // --peer-client-cert-auth
 	extra                  []string
+	// rootPassword, when set, makes the harness's own clients log in as
+	// root (auth_test.go): once auth is on, Status needs a user.
+	rootPassword string
 
 	ca     *tlstest.CA
 	server tlstest.Files
@@ -75,6 +78,9 @@ func (s *clusterTLS) ctlTLS() []string {
 
 func (s *clusterTLS) newClient(eps ...string) (*clientv3.Client, error) {
 	cfg := clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	if s != nil && s.rootPassword != "" {
+		cfg.Username, cfg.Password = "root", s.rootPassword
+	}
 	if s != nil && s.clientHTTPS {
 		info := tlsutil.Info{CertFile: s.user.Cert, KeyFile: s.user.Key, TrustedCAFile: s.server.CA}
 		if s.ca == nil {
