@@ -478,16 +478,22 @@ func authCases() []tcase {
 		}),
 		authCase("auth-user-delete-invalidates", func(e *env) {
 			root, alice := withAlice(e, func(tok string) { e.grantPerm(tok, "app", rw, "a", "") })
-			e.call("delete alice", func() (proto.Message, error) { return ac(e).UserDelete(e.as(root), &pb.AuthUserDeleteRequest{Name: "alice"}) })
+			e.call("delete alice", func() (proto.Message, error) {
+				return ac(e).UserDelete(e.as(root), &pb.AuthUserDeleteRequest{Name: "alice"})
+			})
 			e.getAs(alice, "a", "")
 		}),
 		authCase("auth-root-protected-when-enabled", func(e *env) {
 			root := e.enableWithRoot()
-			e.call("delete root", func() (proto.Message, error) { return ac(e).UserDelete(e.as(root), &pb.AuthUserDeleteRequest{Name: "root"}) })
+			e.call("delete root", func() (proto.Message, error) {
+				return ac(e).UserDelete(e.as(root), &pb.AuthUserDeleteRequest{Name: "root"})
+			})
 			e.call("revoke root role", func() (proto.Message, error) {
 				return ac(e).UserRevokeRole(e.as(root), &pb.AuthUserRevokeRoleRequest{Name: "root", Role: "root"})
 			})
-			e.call("delete root role", func() (proto.Message, error) { return ac(e).RoleDelete(e.as(root), &pb.AuthRoleDeleteRequest{Role: "root"}) })
+			e.call("delete root role", func() (proto.Message, error) {
+				return ac(e).RoleDelete(e.as(root), &pb.AuthRoleDeleteRequest{Role: "root"})
+			})
 		}),
 		authCase("auth-non-root-management-denied", func(e *env) {
 			_, alice := withAlice(e, func(string) {})
@@ -499,10 +505,14 @@ func authCases() []tcase {
 		}),
 		authCase("auth-user-and-role-get-self", func(e *env) {
 			_, alice := withAlice(e, func(tok string) { e.roleAdd(tok, "other") })
-			e.call("get self", func() (proto.Message, error) { return ac(e).UserGet(e.as(alice), &pb.AuthUserGetRequest{Name: "alice"}) })
+			e.call("get self", func() (proto.Message, error) {
+				return ac(e).UserGet(e.as(alice), &pb.AuthUserGetRequest{Name: "alice"})
+			})
 			e.call("get root", func() (proto.Message, error) { return ac(e).UserGet(e.as(alice), &pb.AuthUserGetRequest{Name: "root"}) })
 			e.call("get own role", func() (proto.Message, error) { return ac(e).RoleGet(e.as(alice), &pb.AuthRoleGetRequest{Role: "app"}) })
-			e.call("get other role", func() (proto.Message, error) { return ac(e).RoleGet(e.as(alice), &pb.AuthRoleGetRequest{Role: "other"}) })
+			e.call("get other role", func() (proto.Message, error) {
+				return ac(e).RoleGet(e.as(alice), &pb.AuthRoleGetRequest{Role: "other"})
+			})
 		}),
 		authCase("auth-compaction-root-only", func(e *env) {
 			root, alice := withAlice(e, func(string) {})
