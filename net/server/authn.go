@@ -201,3 +201,14 @@ func (s *Server) adminStream(srv any, ss grpc.ServerStream, info *grpc.StreamSer
 	}
 	return handler(srv, ss)
 }
+
+// withCallerToken is an outgoing context carrying the incoming call's auth
+// token, for a call this member makes to another on the caller's behalf
+// (Status of a learner before promoting it needs a user once auth is on).
+func withCallerToken(ctx context.Context) context.Context {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if tok := first(md.Get(rpctypes.TokenFieldNameGRPC)); tok != "" {
+		return metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, tok)
+	}
+	return ctx
+}

@@ -151,7 +151,7 @@ func (c *clusterServer) learnerReady(ctx context.Context, m memberInfo) bool {
 	if err != nil {
 		return false
 	}
-	ctx, cancel := context.WithTimeout(ctx, c.s.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(withCallerToken(ctx), c.s.cfg.RequestTimeout)
 	defer cancel()
 	st, err := pb.NewMaintenanceClient(conn).Status(ctx, &pb.StatusRequest{})
 	if err != nil {
