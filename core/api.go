@@ -52,6 +52,7 @@ type Canaries struct {
 	NoDedup              bool // C5: apply a duplicated request twice
 	LeaseBasedReads      bool // C6: raft ReadOnlyLeaseBased
 	AppliedIndexApart    bool // C7: applied index written apart from the data
+	IgnoreAuth           bool // C8: apply writes without checking the user's permissions
 }
 
 // Config configures a replica. Zero values take the seed report's defaults.

@@ -70,6 +70,7 @@ func Open(cfg Config) (*Replica, error) {
 	r.store = store
 	r.store.NoDedup = cfg.Canary.NoDedup
 	r.store.SplitAppliedIndex = cfg.Canary.AppliedIndexApart
+	r.store.NoAuthCheck = cfg.Canary.IgnoreAuth
 	if err := cfg.Disk.MkdirAll(r.snapDir); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}

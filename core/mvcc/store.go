@@ -26,6 +26,9 @@ type Store struct {
 	// the two leaves data applied but not recorded as applied. A deliberate
 	// bug for the simulator; never set it in production.
 	SplitAppliedIndex bool
+	// NoAuthCheck applies writes without checking the user's permissions
+	// (canary C8). A deliberate bug for the simulator.
+	NoAuthCheck bool
 
 	eng     engine.Engine
 	idx     *index
