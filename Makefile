@@ -6,7 +6,7 @@ SEED      ?=
 SEEDS     ?= 200
 PKGS_RACE := ./core/... ./engines/... ./checker/... ./net/...
 
-.PHONY: all deps build run cluster test test-short vet fmt-check import-check sim sweep bench clean
+.PHONY: all deps build run cluster test test-short vet fmt-check import-check sim sweep bench bench-compare clean
 
 all: build
 
@@ -50,6 +50,13 @@ sweep:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./engines/... ./sim/...
+
+# MetaStore against etcd v3.7.3, same workloads, alternately on fresh data
+# directories; tables to stdout and bench-results/. QUICK=1: 1 node, small
+# totals, under 5 minutes. LOAD=N: also load N keys into each and put after.
+# ARGS passes more flags (go run ./scripts/benchcompare -h lists them).
+bench-compare: deps
+	$(GO) run ./scripts/benchcompare $(if $(filter-out 0,$(QUICK)),-quick) $(if $(LOAD),-load=$(LOAD)) $(ARGS)
 
 clean:
 	rm -rf .peers .cluster *.metastore

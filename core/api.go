@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"metastore/core/engine"
+	"metastore/core/mvcc"
 )
 
 // Errors the replica answers with (besides mvcc's request errors).
@@ -89,6 +90,10 @@ type Config struct {
 	LeaseCheckpointTicks int
 	// MaxPendingReads bounds queued linearizable reads; default 4096.
 	MaxPendingReads int
+	// MaxTxnOps bounds a proposed txn's compares, and ops per branch
+	// (etcd's --max-txn-ops); default mvcc.MaxTxnOps, at most
+	// mvcc.TxnOpsCeiling.
+	MaxTxnOps int
 	// WALSegmentBytes is the WAL segment size; 0 takes the WAL's default.
 	WALSegmentBytes int64
 
@@ -113,6 +118,9 @@ type Status struct {
 	LeaderChange uint64 // how many times this replica saw the leader change
 	// SnapshotsInstalled counts leader snapshots this replica installed.
 	SnapshotsInstalled uint64
+	// Alarms are the active alarms as applied here (replicated through
+	// raft), sorted by member then type; nil when none.
+	Alarms []mvcc.Alarm
 }
 
 // compile-time check that the request type is the proto we replicate.

@@ -1,6 +1,10 @@
 package core
 
-import "go.etcd.io/raft/v3"
+import (
+	"go.etcd.io/raft/v3"
+
+	"metastore/core/mvcc"
+)
 
 func (c *Config) setDefaults() {
 	if c.ElectionTicks == 0 {
@@ -30,6 +34,10 @@ func (c *Config) setDefaults() {
 	if c.LeaseCheckpointTicks == 0 {
 		c.LeaseCheckpointTicks = 50
 	}
+	if c.MaxTxnOps <= 0 {
+		c.MaxTxnOps = mvcc.MaxTxnOps
+	}
+	c.MaxTxnOps = min(c.MaxTxnOps, mvcc.TxnOpsCeiling)
 	if c.MaxPendingReads == 0 {
 		c.MaxPendingReads = 4096
 	}

@@ -26,7 +26,7 @@ func (r *Replica) Propose(req *pb.InternalRaftRequest, cb Callback) {
 		cb(Result{Err: ErrStopped})
 		return
 	}
-	if err := mvcc.Validate(req); err != nil {
+	if err := mvcc.ValidateOps(req, r.cfg.MaxTxnOps); err != nil {
 		cb(Result{Err: err})
 		return
 	}

@@ -264,6 +264,7 @@ func (r *Replica) Status() Status {
 		SnapshotIdx:        r.snapIndex,
 		LeaderChange:       r.leaderChanges,
 		SnapshotsInstalled: r.installs,
+		Alarms:             r.store.Alarms(),
 	}
 	for _, id := range s.Learners {
 		if id == r.cfg.ID {

@@ -5,11 +5,13 @@
 # Usage:
 #   scripts/cluster.sh [METASTORE_FLAG...]     (or: make cluster ARGS='...')
 #
-#   member  client           peer             metrics          data dir
-#   m1      127.0.0.1:2379   127.0.0.1:2380   127.0.0.1:2381   .cluster/m1
-#   m2      127.0.0.1:22379  127.0.0.1:22380  127.0.0.1:22381  .cluster/m2
-#   m3      127.0.0.1:32379  127.0.0.1:32380  127.0.0.1:32381  .cluster/m3
+#   member  client (gRPC + HTTP)  peer             data dir
+#   m1      127.0.0.1:2379        127.0.0.1:2380   .cluster/m1
+#   m2      127.0.0.1:22379       127.0.0.1:22380  .cluster/m2
+#   m3      127.0.0.1:32379       127.0.0.1:32380  .cluster/m3
 #
+# The members get etcd's own flags only, as in etcd's Procfile; /health,
+# /metrics, /version and the JSON gateway (/v3/...) are on the client ports.
 # Extra arguments are passed to every member (e.g. --log-level=debug).
 # Logs go to .cluster/m1.log etc. The data survives a stop: running the
 # script again restarts the same cluster; `rm -rf .cluster` starts afresh.
@@ -40,8 +42,9 @@ for i in 1 2 3; do
 	base=$([[ $i == 1 ]] && echo 2 || echo "${i}2")
 	"$bin" --name="m$i" --data-dir="$dir/m$i" \
 		--listen-client-urls="http://127.0.0.1:${base}379" \
+		--advertise-client-urls="http://127.0.0.1:${base}379" \
 		--listen-peer-urls="http://127.0.0.1:${base}380" \
-		--listen-metrics-urls="http://127.0.0.1:${base}381" \
+		--initial-advertise-peer-urls="http://127.0.0.1:${base}380" \
 		--initial-cluster="$initial" --initial-cluster-token=metastore-local \
 		"$@" >"$dir/m$i.log" 2>&1 &
 	pids+=($!)
@@ -71,6 +74,8 @@ Use it with etcdctl$note:
   $ctl endpoint status --cluster -w table
   $ctl put hello world && $ctl get hello
 
-Metrics: curl http://127.0.0.1:2381/metrics   Press Ctrl-C to stop all three.
+HTTP on the client ports: curl http://127.0.0.1:2379/health   .../metrics   .../version
+  curl -s -X POST http://127.0.0.1:2379/v3/kv/range -d '{"key":"aGVsbG8="}'
+Press Ctrl-C to stop all three.
 MSG
 wait

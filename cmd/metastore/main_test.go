@@ -30,11 +30,37 @@ func TestHelpAndErrors(t *testing.T) {
 	if code := mainErr([]string{"--help"}, &out, &errOut); code != 0 {
 		t.Fatalf("--help exit %d", code)
 	}
-	if !strings.Contains(errOut.String(), "three-member cluster") || !strings.Contains(errOut.String(), "-initial-cluster-token") {
+	if !strings.Contains(errOut.String(), "three-member cluster") || !strings.Contains(errOut.String(), "-initial-cluster-token") ||
+		!strings.Contains(errOut.String(), "metastore bench WORKLOAD") {
 		t.Errorf("--help output:\n%s", errOut.String())
 	}
 	errOut.Reset()
 	if code := mainErr([]string{"--engine=rocksdb"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "not built yet") {
 		t.Errorf("rocksdb: exit %d, %s", code, errOut.String())
+	}
+}
+
+func TestBenchHelp(t *testing.T) {
+	var out, errOut strings.Builder
+	if code := mainErr([]string{"bench", "--help"}, &out, &errOut); code != 0 {
+		t.Fatalf("bench --help exit %d", code)
+	}
+	if !strings.Contains(errOut.String(), "watch-latency") || !strings.Contains(errOut.String(), "-key-space-size") {
+		t.Errorf("bench --help output:\n%s", errOut.String())
+	}
+	if code := mainErr([]string{"bench", "put", "--clients=0"}, &out, &errOut); code != 2 {
+		t.Errorf("bench with bad flags: exit %d, want 2", code)
+	}
+}
+
+// An etcd flag metastore lacks stops the start with an error naming it.
+func TestEtcdOnlyFlagRefused(t *testing.T) {
+	saved := run
+	defer func() { run = saved }()
+	run = func(*config.Config) error { t.Error("run called despite an unsupported flag"); return nil }
+	var out, errOut strings.Builder
+	code := mainErr([]string{"--name=n1", "--wal-dir=/var/lib/etcd/wal"}, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "--wal-dir: etcd flag not supported by metastore") {
+		t.Errorf("exit %d, stderr %q", code, errOut.String())
 	}
 }

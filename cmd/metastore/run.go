@@ -41,7 +41,12 @@ var run = serve
 // serve runs one member until SIGTERM or SIGINT (a clean stop: nil) or a
 // fail-stop of the replica (its error: the caller exits non-zero).
 func serve(cfg *config.Config) error {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
+	logw, logc, err := cfg.OpenLogOutputs()
+	if err != nil {
+		return err
+	}
+	defer logc.Close()
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: cfg.SlogLevel()}))
 	p, err := build(cfg, log)
 	if err != nil {
 		return err
@@ -75,6 +80,9 @@ type process struct {
 	metricsSrv *http.Server
 	metricsLis []net.Listener
 	stopc      chan struct{} // ends the leader observer
+
+	// http serves HTTP beside gRPC on the client listeners (http.go).
+	http *clientHTTP
 }
 
 // memberID is this member's raft ID: derived from --initial-cluster for a
@@ -122,6 +130,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	topts := transport.Options{
 		TLS:              sec.peerDial,
 		ClusterToken:     cfg.InitialClusterToken,
+		ClusterID:        peerClusterID(join, ids),
 		OnUnreachable:    func(peer uint64) { p.node.ReportUnreachable(peer) },
 		OnSnapshotStatus: func(peer uint64, ok bool) { p.node.ReportSnapshot(peer, ok) },
 		MaxMsgBytes:      int(cfg.Raft.MaxSizePerMsg) + 512<<10,
@@ -145,6 +154,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		MaxUncommittedEntriesSize: cfg.Raft.MaxUncommittedEntriesSize,
 		SnapshotEntries:           cfg.SnapshotCount,
 		CatchUpEntries:            cfg.Raft.CatchUpEntries,
+		MaxTxnOps:                 int(cfg.MaxTxnOps),
 	}
 	if !join {
 		rc.Peers = ids
@@ -160,6 +170,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		Logger:       log.With("component", "node"),
 		ObserveReady: p.metrics.ReadyObserver(syncs),
 	})
+	compactPeriod, compactRevs, _ := cfg.AutoCompaction() // validated
 	p.srv = server.New(p.node, server.Config{
 		Name:              cfg.Name,
 		PeerURLs:          cfg.InitialAdvertisePeerURLs,
@@ -178,6 +189,11 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		BcryptCost:        cfg.BcryptCost,
 		ClientCertAuth:    cfg.ClientTransportSecurity.ClientCertAuth,
 		Logger:            log.With("component", "server"),
+
+		// etcd flags of issue 11 (http).
+		ProgressNotifyInterval:  cfg.WatchProgressNotifyInterval,
+		AutoCompactionPeriod:    compactPeriod,
+		AutoCompactionRevisions: compactRevs,
 	})
 	for _, mb := range members {
 		if mb.ID == id {
@@ -197,7 +213,11 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	p.clientSrv = grpc.NewServer(slices.Concat(clientOptions(cfg), p.metrics.ServerOptions(), p.srv.Interceptors(),
 		[]grpc.ServerOption{grpc.Creds(tlsutil.ServerCredentials())})...)
 	p.srv.Register(p.clientSrv)
-	p.metricsSrv = &http.Server{Handler: p.metrics.ServeMux(p.hasLeader), ReadHeaderTimeout: 10 * time.Second}
+	if err := p.buildClientHTTP(cfg); err != nil {
+		p.abort()
+		return nil, err
+	}
+	p.metricsSrv = &http.Server{Handler: p.metricsHandler(cfg), ReadHeaderTimeout: 10 * time.Second}
 	if p.peerLis, err = listen(cfg.ListenPeerURLs, sec.peer); err == nil {
 		if p.clientLis, err = listen(cfg.ListenClientURLs, sec.client); err == nil {
 			p.metricsLis, err = listen(cfg.ListenMetricsURLs, nil)
@@ -214,7 +234,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 // raised when needed so that a request just above --max-request-bytes
 // reaches the server's own check and gets etcd's "request is too large".
 func clientOptions(cfg *config.Config) []grpc.ServerOption {
-	opts := cfg.GRPC.ServerOptions()
+	opts := cfg.GRPCServerOptions()
 	if need := cfg.MaxRequestBytes + 512<<10; cfg.GRPC.MaxRecvMsgSize < need {
 		opts = append(opts, grpc.MaxRecvMsgSize(need))
 	}
@@ -226,9 +246,7 @@ func (p *process) start() {
 	for _, l := range p.peerLis {
 		go p.serve(p.peerSrv, l)
 	}
-	for _, l := range p.clientLis {
-		go p.serve(p.clientSrv, l)
-	}
+	p.serveClients()
 	for _, l := range p.metricsLis {
 		go func() {
 			if err := p.metricsSrv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -244,9 +262,6 @@ func (p *process) serve(g *grpc.Server, l net.Listener) {
 		p.log.Error("serving", "addr", l.Addr().String(), "err", err)
 	}
 }
-
-// hasLeader is safe from HTTP goroutines: Status reads an atomic copy.
-func (p *process) hasLeader() bool { return p.node.Status().Leader != 0 }
 
 // observeLeader feeds the leader gauges once a second.
 func (p *process) observeLeader() {
@@ -266,6 +281,7 @@ func (p *process) observeLeader() {
 // stop ends client traffic first, then the loops, then peer traffic, and
 // returns the replica's fatal error if it had one.
 func (p *process) stop() error {
+	p.stopAccepting()
 	done := make(chan struct{})
 	go func() {
 		p.clientSrv.GracefulStop()
@@ -292,6 +308,7 @@ func (p *process) stop() error {
 
 // abort releases what build made before it failed.
 func (p *process) abort() {
+	p.stopAccepting()
 	for _, l := range slices.Concat(p.peerLis, p.clientLis, p.metricsLis) {
 		l.Close()
 	}

@@ -6,7 +6,7 @@
 // change bumps.
 //
 // It is part of the deterministic state machine: Apply runs committed
-// Auth* requests into an engine batch under the "a/" prefix, so restarts and
+// Auth* requests into an engine batch under the "u/" prefix, so restarts and
 // raft snapshots keep the state, while HashKV (the key-value history only)
 // is untouched. Checks (CheckRange, CheckWrite, CheckAdmin) read the state
 // the replica has applied.

@@ -22,18 +22,18 @@ const (
 	RootRole = "root"
 )
 
-// Engine layout (all under "a/", which sorts apart from mvcc's families):
+// Engine layout (all under "u/", which sorts apart from mvcc's families):
 //
-//	a/enabled      -> <0|1>
-//	a/rev          -> <uint64:8>
-//	a/user/<name>  -> authpb.User
-//	a/role/<name>  -> authpb.Role
+//	u/enabled      -> <0|1>
+//	u/rev          -> <uint64:8>
+//	u/user/<name>  -> authpb.User
+//	u/role/<name>  -> authpb.Role
 var (
-	Prefix      = []byte("a/")
-	keyEnabled  = []byte("a/enabled")
-	keyRevision = []byte("a/rev")
-	prefixUser  = []byte("a/user/")
-	prefixRole  = []byte("a/role/")
+	Prefix      = []byte("u/")
+	keyEnabled  = []byte("u/enabled")
+	keyRevision = []byte("u/rev")
+	prefixUser  = []byte("u/user/")
+	prefixRole  = []byte("u/role/")
 )
 
 // maxTokens bounds the simple tokens kept; the oldest go first.

@@ -31,6 +31,9 @@ var (
 	// ErrInvalidSortOption: a sort order or target outside the enums
 	// (etcd's ErrGRPCInvalidSortOption).
 	ErrInvalidSortOption = errors.New("mvcc: invalid sort option")
+	// ErrNoSpace: a write that adds data while a NOSPACE alarm is active
+	// (etcd's ErrGRPCNoSpace).
+	ErrNoSpace = errors.New("mvcc: database space exceeded")
 	// ErrUnsupported: a request kind this state machine does not apply
 	// (auth, alarms, cluster version...); the replica handles or rejects it.
 	ErrUnsupported = errors.New("mvcc: unsupported request")
@@ -39,12 +42,17 @@ var (
 // MaxTxnOps is etcd's default limit on operations per txn (per branch).
 const MaxTxnOps = 128
 
+// TxnOpsCeiling is the largest --max-txn-ops a member may be given. Apply
+// checks it rather than the member's own limit: members may be configured
+// differently, and apply must decide the same everywhere.
+const TxnOpsCeiling = 1 << 14
+
 // Result is the outcome of applying one request.
 type Result struct {
 	// Resp is the etcd response: *pb.PutResponse, *pb.RangeResponse,
 	// *pb.DeleteRangeResponse, *pb.TxnResponse, *pb.CompactionResponse,
 	// *pb.LeaseGrantResponse, *pb.LeaseRevokeResponse or
-	// *pb.LeaseCheckpointResponse. Its Header carries Revision.
+	// *pb.LeaseCheckpointResponse or *pb.AlarmResponse. Its Header carries Revision.
 	Resp proto.Message
 	// Err is the client's answer when the request failed (the entry is still
 	// applied: the applied index advances, state does not change).
@@ -79,6 +87,8 @@ type Member struct {
 //	Store.NoDedup (canary C5), SplitAppliedIndex (canary C7)   store.go
 //	AppliedIndex, Rev, CompactRev                store.go
 //	ApplyMember, Members                         members.go
+//	Alarms, Alarm                                alarm.go
+//	Rebase (snapshot restore)                    rebase.go
 //	Range                                        range.go
 //	HashKV, Hash                                 hash.go
 //	Events                                       events.go

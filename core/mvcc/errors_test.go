@@ -3,6 +3,7 @@ package mvcc
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -86,6 +87,9 @@ func TestValidate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			if err := Validate(c.req); !errors.Is(err, c.want) {
 				t.Fatalf("Validate = %v, want %v", err, c.want)
+			}
+			if errors.Is(c.want, ErrTooManyOps) {
+				return // a proposal-time limit: apply checks TxnOpsCeiling (TestApplyTxnOpsCeiling)
 			}
 			h := newHarness(t)
 			before := h.s.Hash()
@@ -337,5 +341,24 @@ func TestNoopAndMembers(t *testing.T) {
 	}
 	if err := s2.Restore(data[:len(data)-1]); err == nil {
 		t.Fatal("truncated snapshot accepted")
+	}
+}
+
+// Apply accepts any txn up to TxnOpsCeiling, whatever limit the proposing
+// member had, and refuses larger ones.
+func TestApplyTxnOpsCeiling(t *testing.T) {
+	h := newHarness(t)
+	n := 0
+	put := func(int) *pb.RequestOp { n++; return putOp(fmt.Sprintf("k%06d", n), "v") }
+	big := &pb.InternalRaftRequest{Txn: &pb.TxnRequest{Success: nOps(MaxTxnOps+1, put)}}
+	if r := h.apply(big); r.Err != nil {
+		t.Fatalf("apply of %d ops: %v", MaxTxnOps+1, r.Err)
+	}
+	huge := &pb.InternalRaftRequest{Txn: &pb.TxnRequest{Success: nOps(TxnOpsCeiling+1, put)}}
+	if r := h.apply(huge); !errors.Is(r.Err, ErrTooManyOps) {
+		t.Fatalf("apply of %d ops: %v, want ErrTooManyOps", TxnOpsCeiling+1, r.Err)
+	}
+	if err := ValidateOps(big, MaxTxnOps+1); err != nil {
+		t.Fatalf("ValidateOps with a raised limit: %v", err)
 	}
 }

@@ -14,7 +14,8 @@ import (
 //	d/<request id:8>   -> dedup record: <raft index:8>
 //	m/rev, m/compact   -> <int64:8>; m/applied -> <uint64:8>
 //	m/member/<id:8>    -> <learner:1><context>
-//	a/...              -> auth state (core/auth): users, roles, enabled, revision
+//	a/<member:8><type:4> -> 1 (an active alarm)
+//	u/...              -> auth state (core/auth): users, roles, enabled, revision
 //
 // Integers are big-endian so byte order is numeric order. The current
 // revision is the newest r/ key's, or m/rev when larger: m/rev is written
@@ -25,6 +26,7 @@ var (
 	prefixLease   = []byte("l/")
 	prefixDedup   = []byte("d/")
 	prefixMember  = []byte("m/member/")
+	prefixAlarm   = []byte("a/")
 	keyRev        = []byte("m/rev")
 	keyCompact    = []byte("m/compact")
 	keyApplied    = []byte("m/applied")

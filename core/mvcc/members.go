@@ -16,11 +16,7 @@ func (s *Store) ApplyMember(index uint64, m Member, removed bool) error {
 	k := idKey(prefixMember, m.ID)
 	var v []byte
 	if !removed {
-		v = make([]byte, 1, 1+len(m.Context))
-		if m.Learner {
-			v[0] = 1
-		}
-		v = append(v, m.Context...)
+		v = memberValue(m)
 	}
 	err := s.writeMeta(index, func(b engine.Batch) {
 		if removed {
@@ -38,6 +34,15 @@ func (s *Store) ApplyMember(index uint64, m Member, removed bool) error {
 		s.members[m.ID] = Member{ID: m.ID, Context: v[1:], Learner: m.Learner}
 	}
 	return nil
+}
+
+// memberValue is m's engine value: <learner:1><context>.
+func memberValue(m Member) []byte {
+	v := make([]byte, 1, 1+len(m.Context))
+	if m.Learner {
+		v[0] = 1
+	}
+	return append(v, m.Context...)
 }
 
 // Members returns the recorded members sorted by ID. The Context slices

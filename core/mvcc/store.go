@@ -37,6 +37,7 @@ type Store struct {
 	applied uint64 // raft index of the last applied entry
 	leases  map[int64]*lease
 	members map[uint64]Member
+	alarms  map[Alarm]struct{}
 	dedup   *dedupLog
 	auth    *auth.Store // users, roles, enabled: under auth.Prefix
 
@@ -65,6 +66,7 @@ func (s *Store) load() error {
 	s.rev, s.compact, s.applied = 1, 0, 0
 	s.leases = make(map[int64]*lease)
 	s.members = make(map[uint64]Member)
+	s.alarms = make(map[Alarm]struct{})
 	s.dedup = newDedupLog(dedupWindow)
 
 	if v, ok, err := s.eng.Get(keyRev); err != nil {
@@ -89,6 +91,9 @@ func (s *Store) load() error {
 		return err
 	}
 	if err := s.loadMembers(); err != nil {
+		return err
+	}
+	if err := s.loadAlarms(); err != nil {
 		return err
 	}
 	var err error
@@ -172,6 +177,11 @@ func (s *Store) dispatch(index uint64, req *pb.InternalRaftRequest) Result {
 	if err := s.checkAuth(req); err != nil {
 		return Result{Err: err}
 	}
+	if addsData(req) && s.spaceExhausted() {
+		// etcd's capped applier: a write proposed before NOSPACE was
+		// raised is refused at apply too, identically on every member.
+		return Result{Err: ErrNoSpace}
+	}
 	switch {
 	case req.Put != nil:
 		return s.applyPut(req.Put)
@@ -196,6 +206,8 @@ func (s *Store) dispatch(index uint64, req *pb.InternalRaftRequest) Result {
 		return s.applyLeaseRevoke(req.LeaseRevoke)
 	case req.LeaseCheckpoint != nil:
 		return s.applyLeaseCheckpoint(req.LeaseCheckpoint)
+	case req.Alarm != nil:
+		return s.applyAlarm(req.Alarm)
 	case auth.IsAuth(req):
 		resp, err := s.auth.Apply(index, req, s.batch)
 		return Result{Resp: resp, Err: err}

@@ -15,7 +15,7 @@ import (
 // same state; finally the ops execute in order, each seeing the earlier
 // ones' writes, all at one revision.
 func (s *Store) applyTxn(t *pb.TxnRequest) Result {
-	if err := validateTxn(t); err != nil {
+	if err := validateTxn(t, TxnOpsCeiling); err != nil {
 		return Result{Err: err}
 	}
 	path := s.txnPath(t, nil)

@@ -16,15 +16,20 @@ const MaxLeaseTTL = 9000000000
 //     ErrInvalidSortOption.
 //   - Put: ignore_value with a value is ErrValueProvided, ignore_lease with
 //     a lease is ErrLeaseProvided.
-//   - Txn: more than MaxTxnOps compares or ops in a branch (nested txns get
-//     what their parent leaves) is ErrTooManyOps; an empty op is
+//   - Txn: more than MaxTxnOps (ValidateOps: the configured limit) compares
+//     or ops in a branch (nested txns get what their parent leaves) is
+//     ErrTooManyOps (apply checks TxnOpsCeiling instead); an empty op is
 //     ErrKeyNotFound; a key written twice in one branch (see
 //     checkIntervals) is ErrDuplicateKey.
 //   - LeaseGrant: TTL above MaxLeaseTTL is ErrLeaseTTLTooLarge.
 //
 // As in etcd, a range end at or before the key is not an error (the span is
 // empty), nor is a negative revision (Range reads the current one).
-func Validate(req *pb.InternalRaftRequest) error {
+func Validate(req *pb.InternalRaftRequest) error { return ValidateOps(req, MaxTxnOps) }
+
+// ValidateOps is Validate with maxTxnOps (--max-txn-ops) in place of
+// MaxTxnOps.
+func ValidateOps(req *pb.InternalRaftRequest, maxTxnOps int) error {
 	switch {
 	case req.Range != nil:
 		return validateRange(req.Range)
@@ -33,7 +38,7 @@ func Validate(req *pb.InternalRaftRequest) error {
 	case req.DeleteRange != nil:
 		return validateDelete(req.DeleteRange)
 	case req.Txn != nil:
-		return validateTxn(req.Txn)
+		return validateTxn(req.Txn, maxTxnOps)
 	case req.LeaseGrant != nil:
 		return validateLeaseGrant(req.LeaseGrant)
 	}
@@ -81,8 +86,8 @@ func validateLeaseGrant(g *pb.LeaseGrantRequest) error {
 
 // validateTxn is etcd's checkTxnRequest followed by the duplicate-key check
 // of both branches.
-func validateTxn(t *pb.TxnRequest) error {
-	if err := checkTxnOps(t, MaxTxnOps); err != nil {
+func validateTxn(t *pb.TxnRequest, maxOps int) error {
+	if err := checkTxnOps(t, maxOps); err != nil {
 		return err
 	}
 	if _, _, err := checkIntervals(t.Success); err != nil {
@@ -98,7 +103,7 @@ func checkTxnOps(t *pb.TxnRequest, maxOps int) error {
 		return ErrTooManyOps
 	}
 	for _, c := range t.Compare {
-		if len(c.Key) == 0 {
+		if len(c.GetKey()) == 0 {
 			return ErrEmptyKey
 		}
 	}

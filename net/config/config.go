@@ -49,6 +49,31 @@ type Config struct {
 	HeartbeatIntervalMs uint   `yaml:"heartbeat-interval"`
 	ElectionTimeoutMs   uint   `yaml:"election-timeout"`
 	LogLevel            string `yaml:"log-level"` // debug, info, warn, error
+	// LogOutputs are where logs go: stderr, stdout or file paths ("default"
+	// is stderr, as etcd's outside systemd).
+	LogOutputs URLs `yaml:"log-outputs"`
+	// Logger is etcd's --logger, whose only value is "zap"; accepted so
+	// etcd command lines (its Procfile) run unchanged.
+	Logger string `yaml:"logger"`
+
+	// WatchProgressNotifyInterval is how often idle watchers that asked for
+	// progress notifications get one.
+	WatchProgressNotifyInterval time.Duration `yaml:"watch-progress-notify-interval"`
+	// AutoCompactionMode is "periodic" (retention is a duration, or hours
+	// when a bare number) or "revision" (retention is a revision count).
+	AutoCompactionMode      string `yaml:"auto-compaction-mode"`
+	AutoCompactionRetention string `yaml:"auto-compaction-retention"` // "0": off
+	// MaxTxnOps bounds a txn's compares, and ops per branch.
+	MaxTxnOps uint `yaml:"max-txn-ops"`
+	// GRPCKeepaliveMinTime is the shortest ping interval accepted from
+	// clients; the server pings an idle connection every
+	// GRPCKeepaliveInterval and closes it when no answer comes within
+	// GRPCKeepaliveTimeout.
+	GRPCKeepaliveMinTime  time.Duration `yaml:"grpc-keepalive-min-time"`
+	GRPCKeepaliveInterval time.Duration `yaml:"grpc-keepalive-interval"`
+	GRPCKeepaliveTimeout  time.Duration `yaml:"grpc-keepalive-timeout"`
+	// EnablePprof serves /debug/pprof/ on the client URLs.
+	EnablePprof bool `yaml:"enable-pprof"`
 
 	// TLS and authentication (security.go).
 	ClientTransportSecurity SecurityConfig `yaml:"client-transport-security"`
@@ -83,11 +108,7 @@ type GRPCConfig struct {
 	MaxConcurrentStreams  uint32        `yaml:"max-concurrent-streams"`
 	InitialWindowSize     int32         `yaml:"initial-window-size"`
 	InitialConnWindowSize int32         `yaml:"initial-conn-window-size"`
-	KeepaliveTime         time.Duration `yaml:"keepalive-time"`
-	KeepaliveTimeout      time.Duration `yaml:"keepalive-timeout"`
-	// KeepaliveMinTime is the shortest ping interval accepted from clients.
-	KeepaliveMinTime  time.Duration `yaml:"keepalive-min-time"`
-	MaxConnectionIdle time.Duration `yaml:"max-connection-idle"`
+	MaxConnectionIdle     time.Duration `yaml:"max-connection-idle"`
 	// MaxConnectionAge 0 means connections are never aged out.
 	MaxConnectionAge      time.Duration `yaml:"max-connection-age"`
 	MaxConnectionAgeGrace time.Duration `yaml:"max-connection-age-grace"`
@@ -108,7 +129,6 @@ func Default() *Config {
 		Name:                "default",
 		ListenClientURLs:    URLs{"http://127.0.0.1:2379"},
 		ListenPeerURLs:      URLs{"http://127.0.0.1:2380"},
-		ListenMetricsURLs:   URLs{"http://127.0.0.1:2381"},
 		InitialClusterState: "new",
 		InitialClusterToken: "metastore-cluster",
 		Engine:              "memory",
@@ -122,6 +142,17 @@ func Default() *Config {
 		AuthToken:           "simple",
 		AuthTokenTTL:        300,
 		BcryptCost:          10,
+		LogOutputs:          URLs{"default"},
+		Logger:              "zap",
+
+		WatchProgressNotifyInterval: 10 * time.Minute,
+		AutoCompactionMode:          "periodic",
+		AutoCompactionRetention:     "0",
+		MaxTxnOps:                   128,
+		GRPCKeepaliveMinTime:        5 * time.Second,
+		GRPCKeepaliveInterval:       2 * time.Hour,
+		GRPCKeepaliveTimeout:        20 * time.Second,
+
 		Raft: RaftConfig{
 			MaxSizePerMsg:             4 * MiB,
 			MaxInflightMsgs:           512,
@@ -134,9 +165,6 @@ func Default() *Config {
 			MaxConcurrentStreams:  2048,
 			InitialWindowSize:     8 * MiB,
 			InitialConnWindowSize: 16 * MiB,
-			KeepaliveTime:         10 * time.Second,
-			KeepaliveTimeout:      10 * time.Second,
-			KeepaliveMinTime:      5 * time.Second,
 			MaxConnectionIdle:     300 * time.Second,
 			MaxConnectionAgeGrace: 10 * time.Second,
 		},

@@ -53,7 +53,16 @@ func TestDefaultsResolveLikeEtcd(t *testing.T) {
 		{"max-uncommitted", c.Raft.MaxUncommittedEntriesSize, uint64(1 << 30)},
 		{"grpc max recv", c.GRPC.MaxRecvMsgSize, 4 << 20},
 		{"grpc streams", c.GRPC.MaxConcurrentStreams, uint32(2048)},
-		{"grpc keepalive", c.GRPC.KeepaliveTime, 10 * time.Second},
+		{"grpc-keepalive-min-time", c.GRPCKeepaliveMinTime, 5 * time.Second},
+		{"grpc-keepalive-interval", c.GRPCKeepaliveInterval, 2 * time.Hour},
+		{"grpc-keepalive-timeout", c.GRPCKeepaliveTimeout, 20 * time.Second},
+		{"listen-metrics-urls", c.ListenMetricsURLs.String(), ""},
+		{"watch-progress-notify-interval", c.WatchProgressNotifyInterval, 10 * time.Minute},
+		{"auto-compaction-mode", c.AutoCompactionMode, "periodic"},
+		{"auto-compaction-retention", c.AutoCompactionRetention, "0"},
+		{"max-txn-ops", c.MaxTxnOps, uint(128)},
+		{"enable-pprof", c.EnablePprof, false},
+		{"log-outputs", c.LogOutputs.String(), "default"},
 		{"grpc idle", c.GRPC.MaxConnectionIdle, 300 * time.Second},
 	}
 	for _, ck := range checks {
@@ -61,7 +70,7 @@ func TestDefaultsResolveLikeEtcd(t *testing.T) {
 			t.Errorf("%s = %v, want %v", ck.name, ck.got, ck.want)
 		}
 	}
-	if len(c.GRPC.ServerOptions()) == 0 {
+	if len(c.GRPCServerOptions()) == 0 {
 		t.Error("no gRPC server options")
 	}
 }
@@ -135,15 +144,14 @@ listen-client-urls:
   - http://127.0.0.1:22379
 raft:
   max-inflight-msgs: 64
-grpc:
-  keepalive-time: 30s
+grpc-keepalive-interval: 30s
 `)
 	c, err := fromArgs(t, "--config-file", path, "--snapshot-count=7")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Name != "n2" || c.RequestTimeout != 2*time.Second || c.Raft.MaxInflightMsgs != 64 ||
-		c.GRPC.KeepaliveTime != 30*time.Second || len(c.ListenClientURLs) != 2 {
+		c.GRPCKeepaliveInterval != 30*time.Second || len(c.ListenClientURLs) != 2 {
 		t.Fatalf("file values not applied: %+v", c)
 	}
 	if c.SnapshotCount != 7 {

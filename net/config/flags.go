@@ -15,7 +15,8 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 		"`directory` for the WAL, snapshots and engine files (default \"${name}.metastore\"; ${name} expands)")
 
 	fs.Var(&cfg.ListenClientURLs, "listen-client-urls",
-		"comma-separated `URLs` to serve clients (etcd v3 gRPC API) on, e.g. http://0.0.0.0:2379")
+		"comma-separated `URLs` to serve clients on, e.g. http://0.0.0.0:2379: the etcd v3 gRPC API and, on the\n"+
+			"same port, HTTP: /health, /livez, /readyz, /version, /metrics and the JSON gateway under /v3/")
 	fs.Var(&cfg.AdvertiseClientURLs, "advertise-client-urls",
 		"client `URLs` told to the cluster and to clients; must be reachable, not 0.0.0.0 (default: --listen-client-urls)")
 	fs.Var(&cfg.ListenPeerURLs, "listen-peer-urls",
@@ -23,7 +24,8 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.Var(&cfg.InitialAdvertisePeerURLs, "initial-advertise-peer-urls",
 		"this member's peer `URLs` as the others reach them; must equal its --initial-cluster entry (default: --listen-peer-urls)")
 	fs.Var(&cfg.ListenMetricsURLs, "listen-metrics-urls",
-		"`URLs` to serve /metrics, /health and /readyz on over plain HTTP (empty: no metrics listener)")
+		"extra `URLs` to serve only /metrics, /health, /livez and /readyz on over plain HTTP (default none:\n"+
+			"the client URLs serve them too)")
 
 	fs.StringVar(&cfg.InitialCluster, "initial-cluster", cfg.InitialCluster,
 		"the members of a new cluster, `name=url,...`; repeat a name for several URLs\n"+
@@ -49,6 +51,28 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.UintVar(&cfg.ElectionTimeoutMs, "election-timeout", cfg.ElectionTimeoutMs,
 		"`ms` a follower waits without hearing a leader before it campaigns; at least 5x --heartbeat-interval")
 
+	fs.DurationVar(&cfg.WatchProgressNotifyInterval, "watch-progress-notify-interval", cfg.WatchProgressNotifyInterval,
+		"`duration` between progress notifications to idle watchers that asked for them (Kubernetes' watch cache does)")
+	fs.StringVar(&cfg.AutoCompactionMode, "auto-compaction-mode", cfg.AutoCompactionMode,
+		"`mode` of auto-compaction: periodic (keep --auto-compaction-retention of time) or revision (keep that many revisions)")
+	fs.StringVar(&cfg.AutoCompactionRetention, "auto-compaction-retention", cfg.AutoCompactionRetention,
+		"`retention` for auto-compaction, 0 for none: a duration (e.g. 30m) or hours (e.g. 1) in periodic mode,\n"+
+			"a revision count in revision mode. The leader proposes each compaction through raft")
+	fs.UintVar(&cfg.MaxTxnOps, "max-txn-ops", cfg.MaxTxnOps,
+		"most compares, or operations per branch, in one txn (`count`); more fail with \"too many operations in txn request\"")
+	fs.DurationVar(&cfg.GRPCKeepaliveMinTime, "grpc-keepalive-min-time", cfg.GRPCKeepaliveMinTime,
+		"shortest `duration` a client should wait between keepalive pings; clients pinging faster are disconnected")
+	fs.DurationVar(&cfg.GRPCKeepaliveInterval, "grpc-keepalive-interval", cfg.GRPCKeepaliveInterval,
+		"`duration` of connection inactivity after which the server pings the client to check it is alive")
+	fs.DurationVar(&cfg.GRPCKeepaliveTimeout, "grpc-keepalive-timeout", cfg.GRPCKeepaliveTimeout,
+		"`duration` the server waits for a keepalive ping's answer before closing the connection")
+	fs.BoolVar(&cfg.EnablePprof, "enable-pprof", cfg.EnablePprof,
+		"serve Go runtime profiles under /debug/pprof/ on the client URLs")
+	fs.StringVar(&cfg.Logger, "logger", cfg.Logger,
+		"`logger` to use: only zap, etcd's only one, accepted so etcd command lines run unchanged (the log format is metastore's own)")
+	fs.Var(&cfg.LogOutputs, "log-outputs",
+		"comma-separated `outputs` for logs: stderr (also \"default\"), stdout, or a file path (appended to)")
+
 	registerSecurityFlags(fs, cfg)
 
 	fs.StringVar(&cfg.ConfigFile, "config-file", cfg.ConfigFile,
@@ -66,6 +90,9 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 func FromArgs(fs *flag.FlagSet, args []string) (*Config, error) {
 	cfg := Default()
 	RegisterFlags(fs, cfg)
+	if err := checkEtcdFlags(fs, args); err != nil {
+		return nil, err
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

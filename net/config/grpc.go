@@ -5,10 +5,11 @@ import (
 	"google.golang.org/grpc/keepalive"
 )
 
-// ServerOptions turns the gRPC tuning into options for the client-facing
-// grpc.Server. Interceptors and stats handlers (metrics) are added by the
-// caller.
-func (g GRPCConfig) ServerOptions() []grpc.ServerOption {
+// GRPCServerOptions turns the gRPC tuning and keepalive settings into
+// options for the client-facing grpc.Server. Interceptors and stats handlers
+// (metrics) are added by the caller.
+func (c *Config) GRPCServerOptions() []grpc.ServerOption {
+	g := c.GRPC
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(g.MaxRecvMsgSize),
 		grpc.MaxSendMsgSize(g.MaxSendMsgSize),
@@ -16,14 +17,14 @@ func (g GRPCConfig) ServerOptions() []grpc.ServerOption {
 		grpc.InitialWindowSize(g.InitialWindowSize),
 		grpc.InitialConnWindowSize(g.InitialConnWindowSize),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
-			Time:                  g.KeepaliveTime,
-			Timeout:               g.KeepaliveTimeout,
+			Time:                  c.GRPCKeepaliveInterval,
+			Timeout:               c.GRPCKeepaliveTimeout,
 			MaxConnectionIdle:     g.MaxConnectionIdle,
 			MaxConnectionAge:      g.MaxConnectionAge,
 			MaxConnectionAgeGrace: g.MaxConnectionAgeGrace,
 		}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             g.KeepaliveMinTime,
+			MinTime:             c.GRPCKeepaliveMinTime,
 			PermitWithoutStream: true,
 		}),
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 
 	"gopkg.in/yaml.v3"
 )
@@ -36,6 +38,12 @@ func (c *Config) LoadFile(path string) error {
 }
 
 func (c *Config) merge(b []byte) error {
+	var top map[string]yaml.Node
+	if err := yaml.Unmarshal(b, &top); err == nil {
+		if err := checkEtcdKeys(slices.Sorted(maps.Keys(top))); err != nil {
+			return err
+		}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
 	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {

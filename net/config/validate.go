@@ -6,7 +6,11 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
+
+	"metastore/core/mvcc"
 )
 
 // Resolve fills the derived defaults: DataDir from Name (and expands
@@ -101,8 +105,23 @@ func (c *Config) Validate() error {
 		g.InitialWindowSize <= 0 || g.InitialConnWindowSize <= 0 {
 		bad("grpc message sizes, max-concurrent-streams and window sizes must be positive")
 	}
-	if g.KeepaliveTime <= 0 || g.KeepaliveTimeout <= 0 || g.KeepaliveMinTime <= 0 {
-		bad("grpc.keepalive-time, keepalive-timeout and keepalive-min-time must be positive")
+	if c.GRPCKeepaliveMinTime <= 0 || c.GRPCKeepaliveInterval <= 0 || c.GRPCKeepaliveTimeout <= 0 {
+		bad("--grpc-keepalive-min-time, --grpc-keepalive-interval and --grpc-keepalive-timeout must be positive")
+	}
+	if c.WatchProgressNotifyInterval <= 0 {
+		bad("--watch-progress-notify-interval must be positive")
+	}
+	if _, _, err := c.AutoCompaction(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxTxnOps == 0 || c.MaxTxnOps > mvcc.TxnOpsCeiling {
+		bad("--max-txn-ops=%d: want 1 to %d", c.MaxTxnOps, mvcc.TxnOpsCeiling)
+	}
+	if c.Logger != "zap" {
+		bad("--logger=%q: etcd's only logger is zap", c.Logger)
+	}
+	if len(c.LogOutputs) == 0 {
+		bad("--log-outputs must name at least one output (stderr, stdout or a file)")
 	}
 	return errors.Join(errs...)
 }
@@ -181,4 +200,34 @@ func checkURLs(flagName string, urls []string, advertised, required bool) error 
 		}
 	}
 	return nil
+}
+
+// AutoCompaction parses --auto-compaction-mode and --auto-compaction-retention
+// as etcd does: in periodic mode the retention is a duration ("30m"), or
+// hours when it is a bare number ("1" is one hour); in revision mode it is
+// the number of revisions to keep. Zero disables auto-compaction.
+func (c *Config) AutoCompaction() (period time.Duration, revisions int64, err error) {
+	r := strings.TrimSpace(c.AutoCompactionRetention)
+	if r == "" {
+		r = "0"
+	}
+	switch c.AutoCompactionMode {
+	case "periodic":
+		if h, perr := strconv.ParseFloat(r, 64); perr == nil {
+			period = time.Duration(h * float64(time.Hour))
+		} else if period, err = time.ParseDuration(r); err != nil {
+			return 0, 0, fmt.Errorf("--auto-compaction-retention=%q: want a duration (e.g. 30m) or hours", r)
+		}
+		if period < 0 {
+			return 0, 0, fmt.Errorf("--auto-compaction-retention=%q must not be negative", r)
+		}
+		return period, 0, nil
+	case "revision":
+		revisions, err = strconv.ParseInt(r, 10, 64)
+		if err != nil || revisions < 0 {
+			return 0, 0, fmt.Errorf("--auto-compaction-retention=%q: want a revision count in revision mode", r)
+		}
+		return 0, revisions, nil
+	}
+	return 0, 0, fmt.Errorf("--auto-compaction-mode=%q: want periodic or revision", c.AutoCompactionMode)
 }

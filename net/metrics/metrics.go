@@ -1,7 +1,7 @@
 // Package metrics defines MetaStore's Prometheus metrics on a private
-// registry, the HTTP handlers that expose them (/metrics, /health, /readyz,
-// /livez), and the gRPC interceptors and stats handler that feed the gRPC
-// ones.
+// registry, the HTTP handler that exposes them (/metrics; net/httpapi serves
+// it with the health checks), and the gRPC interceptors and stats handler
+// that feed the gRPC ones.
 //
 // Metric names follow the seed report so its alert rules (deploy/alerts.yml)
 // apply unchanged; NB: durations are therefore in milliseconds (suffix _ms),
@@ -10,8 +10,8 @@
 // # Usage
 //
 //	m := metrics.New()
-//	srv := grpc.NewServer(append(cfg.GRPC.ServerOptions(), m.ServerOptions()...)...)
-//	http.Serve(metricsListener, m.ServeMux(func() bool { return leaderKnown.Load() }))
+//	srv := grpc.NewServer(append(cfg.GRPCServerOptions(), m.ServerOptions()...)...)
+//	http.Handle("/metrics", m.Handler())
 //	// driver goroutine:
 //	start := time.Now(); ...; metrics.ObserveSince(m.FsyncDuration, start)
 //	m.ObserveLeader(st.Leader != 0, st.LeaderChange)

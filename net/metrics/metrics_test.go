@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,30 +104,6 @@ func TestConnectionGaugeFallsWhenClientLeaves(t *testing.T) {
 			t.Fatal("grpc_active_connections never returned to 0")
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func TestHealthEndpointsFollowLeader(t *testing.T) {
-	var leader atomic.Bool
-	mux := New().ServeMux(leader.Load)
-
-	for _, tc := range []struct {
-		leader bool
-		path   string
-		code   int
-		body   string
-	}{
-		{false, "/health", 503, `{"health":"false","reason":"RAFT NO LEADER"}`},
-		{true, "/health", 200, `{"health":"true","reason":""}`},
-		{false, "/readyz", 503, "no leader"},
-		{true, "/readyz", 200, "ok"},
-		{false, "/livez", 200, "ok"},
-	} {
-		leader.Store(tc.leader)
-		code, body := scrape(t, mux, tc.path)
-		if code != tc.code || strings.TrimSpace(body) != tc.body {
-			t.Errorf("%s with leader=%v: %d %q, want %d %q", tc.path, tc.leader, code, body, tc.code, tc.body)
-		}
 	}
 }
 

@@ -37,6 +37,7 @@ var grpcErrors = map[error]error{
 	mvcc.ErrLeaseProvided:     rpctypes.ErrGRPCLeaseProvided,
 	mvcc.ErrKeyNotFound:       rpctypes.ErrGRPCKeyNotFound,
 	mvcc.ErrInvalidSortOption: rpctypes.ErrGRPCInvalidSortOption,
+	mvcc.ErrNoSpace:           rpctypes.ErrGRPCNoSpace,
 
 	core.ErrStopped:       rpctypes.ErrGRPCStopped,
 	core.ErrNotLeader:     rpctypes.ErrGRPCNotLeader,

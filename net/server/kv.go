@@ -6,7 +6,6 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -41,11 +40,6 @@ func (k *kvServer) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRe
 	resp := res.Resp.(*pb.RangeResponse)
 	resp.Header = k.s.header(resp.Header)
 	return resp, nil
-}
-
-// RangeStream is etcd 3.7's chunked range; clientv3's Get does not use it.
-func (k *kvServer) RangeStream(*pb.RangeRequest, grpc.ServerStreamingServer[pb.RangeStreamResponse]) error {
-	return status.Error(codes.Unimplemented, "metastore: RangeStream is not supported yet")
 }
 
 func (k *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
@@ -94,7 +88,7 @@ func propose[T any](ctx context.Context, s *Server, req *pb.InternalRaftRequest)
 	var zero T
 	// Stateless validation happens once, in core.Replica.Propose; here only
 	// the server's own limits are checked.
-	if err := s.checkRequest(req); err != nil {
+	if err := s.checkRequest(ctx, req); err != nil {
 		return zero, s.toGRPC(err)
 	}
 	start := time.Now()

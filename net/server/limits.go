@@ -1,17 +1,20 @@
 package server
 
 import (
-	"cmp"
-	"slices"
-	"sync"
+	"context"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/protobuf/proto"
+
+	"metastore/core/mvcc"
 )
 
 // checkRequest enforces etcd's limits on a proposal: its encoded size
-// (MaxRequestBytes) and, for requests that add data, the space quota.
-func (s *Server) checkRequest(req *pb.InternalRaftRequest) error {
+// (MaxRequestBytes) and, for requests that add data, the space quota. As
+// etcd's quota check does, a request that would exceed the quota raises
+// NOSPACE through raft before it is refused, so every member refuses
+// writes from then on (see alarms).
+func (s *Server) checkRequest(ctx context.Context, req *pb.InternalRaftRequest) error {
 	if proposedSize(req) > s.cfg.MaxRequestBytes {
 		return errTooLarge
 	}
@@ -23,9 +26,12 @@ func (s *Server) checkRequest(req *pb.InternalRaftRequest) error {
 		return errNoSpace
 	}
 	if s.cfg.DBSize()+int64(cost) > s.cfg.QuotaBackendBytes {
-		s.alarms.activate(s.node.ID(), pb.AlarmType_NOSPACE)
-		s.cfg.Logger.Warn("space quota exceeded; NOSPACE alarm raised",
+		s.cfg.Logger.Warn("space quota exceeded; raising the NOSPACE alarm",
 			"quota-bytes", s.cfg.QuotaBackendBytes, "db-size-bytes", s.cfg.DBSize())
+		raise := &pb.AlarmRequest{Action: pb.AlarmRequest_ACTIVATE, MemberID: s.node.ID(), Alarm: pb.AlarmType_NOSPACE}
+		if _, err := propose[*pb.AlarmResponse](ctx, s, &pb.InternalRaftRequest{Alarm: raise}); err != nil {
+			s.cfg.Logger.Warn("raising the NOSPACE alarm", "err", err)
+		}
 		return errNoSpace
 	}
 	return nil
@@ -77,44 +83,15 @@ func txnCost(t *pb.TxnRequest) int {
 	return cost
 }
 
-// alarms is this member's alarm list. NB: alarms are local, not
-// replicated (the state machine has no alarm table yet): each member raises
-// NOSPACE from its own store size, and disarming clears it on the member
-// that answers the request. Members hold the same data, so their sizes and
-// alarms agree closely.
-type alarms struct {
-	mu  sync.Mutex
-	set map[alarmKey]struct{}
-}
+// alarms reads the cluster's alarm list, which is replicated state: raised
+// and cleared through raft (InternalRaftRequest.Alarm), applied by every
+// member and kept in its store, so it survives restarts and snapshots. The
+// list read is this member's applied one, as of the loop's last round.
+type alarms struct{ node *Node }
 
-type alarmKey struct {
-	member uint64
-	alarm  pb.AlarmType
-}
-
-func (a *alarms) activate(member uint64, t pb.AlarmType) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.set == nil {
-		a.set = make(map[alarmKey]struct{})
-	}
-	a.set[alarmKey{member, t}] = struct{}{}
-}
-
-func (a *alarms) deactivate(member uint64, t pb.AlarmType) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	k := alarmKey{member, t}
-	_, ok := a.set[k]
-	delete(a.set, k)
-	return ok
-}
-
-func (a *alarms) has(t pb.AlarmType) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for k := range a.set {
-		if k.alarm == t {
+func (a alarms) has(t pb.AlarmType) bool {
+	for _, al := range a.node.Status().Alarms {
+		if al.Type == t {
 			return true
 		}
 	}
@@ -123,24 +100,16 @@ func (a *alarms) has(t pb.AlarmType) bool {
 
 // list returns the alarms sorted by member, then type; filtered by member
 // and type unless they are 0 and NONE.
-func (a *alarms) list(member uint64, t pb.AlarmType) []*pb.AlarmMember {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var out []*pb.AlarmMember
-	for k := range a.set {
-		if (member == 0 || k.member == member) && (t == pb.AlarmType_NONE || k.alarm == t) {
-			out = append(out, &pb.AlarmMember{MemberID: k.member, Alarm: k.alarm})
-		}
-	}
-	sortAlarms(out)
-	return out
+func (a alarms) list(member uint64, t pb.AlarmType) []*pb.AlarmMember {
+	return filterAlarms(a.node.Status().Alarms, member, t)
 }
 
-func sortAlarms(as []*pb.AlarmMember) {
-	slices.SortFunc(as, func(a, b *pb.AlarmMember) int {
-		if c := cmp.Compare(a.MemberID, b.MemberID); c != 0 {
-			return c
+func filterAlarms(all []mvcc.Alarm, member uint64, t pb.AlarmType) []*pb.AlarmMember {
+	var out []*pb.AlarmMember
+	for _, al := range all {
+		if (member == 0 || al.Member == member) && (t == pb.AlarmType_NONE || al.Type == t) {
+			out = append(out, &pb.AlarmMember{MemberID: al.Member, Alarm: al.Type})
 		}
-		return cmp.Compare(a.Alarm, b.Alarm)
-	})
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 
 	"metastore/core"
+	"metastore/core/mvcc"
 )
 
 // maintenanceServer is etcd's Maintenance service. Downgrade is left
@@ -85,25 +86,25 @@ func (m *maintenanceServer) Defragment(context.Context, *pb.DefragmentRequest) (
 	return &pb.DefragmentResponse{Header: m.s.header(nil)}, nil
 }
 
-// Alarm lists, raises and clears this member's alarms (see alarms: they
-// are not replicated).
-func (m *maintenanceServer) Alarm(_ context.Context, req *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	resp := &pb.AlarmResponse{}
-	switch req.Action {
-	case pb.AlarmRequest_GET:
-		resp.Alarms = m.s.alarms.list(req.MemberID, req.Alarm)
-	case pb.AlarmRequest_ACTIVATE:
-		if req.Alarm == pb.AlarmType_NONE {
-			break
+// Alarm lists the cluster's alarms from this member's applied state, or
+// raises or clears one through raft, as etcd does: the change is applied on
+// every member (see alarms).
+func (m *maintenanceServer) Alarm(ctx context.Context, req *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	if req.Action == pb.AlarmRequest_GET {
+		// Read on the loop, not from the last round's status: an alarm
+		// this member just applied (a write refused for NOSPACE) is listed.
+		var all []mvcc.Alarm
+		err := m.s.node.exec(ctx, m.s.cfg.RequestTimeout, func(r *core.Replica) { all = r.Store().Alarms() })
+		if err != nil {
+			return nil, m.s.toGRPC(err)
 		}
-		m.s.alarms.activate(req.MemberID, req.Alarm)
-		resp.Alarms = []*pb.AlarmMember{{MemberID: req.MemberID, Alarm: req.Alarm}}
-	case pb.AlarmRequest_DEACTIVATE:
-		if m.s.alarms.deactivate(req.MemberID, req.Alarm) {
-			resp.Alarms = []*pb.AlarmMember{{MemberID: req.MemberID, Alarm: req.Alarm}}
-		}
+		return &pb.AlarmResponse{Header: m.s.header(nil), Alarms: filterAlarms(all, req.MemberID, req.Alarm)}, nil
 	}
-	resp.Header = m.s.header(nil)
+	resp, err := propose[*pb.AlarmResponse](ctx, m.s, &pb.InternalRaftRequest{Alarm: req})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = m.s.header(resp.Header)
 	return resp, nil
 }
 

@@ -51,6 +51,12 @@ type Config struct {
 	// ProgressNotifyInterval is how often idle progress_notify watchers get
 	// a progress response; default 10 min, as etcd.
 	ProgressNotifyInterval time.Duration
+	// AutoCompactionPeriod, when positive, keeps about this much history:
+	// etcd's --auto-compaction-mode=periodic. AutoCompactionRevisions, when
+	// positive, keeps that many revisions (mode revision). Zero: off.
+	AutoCompactionPeriod    time.Duration
+	AutoCompactionRevisions int64
+
 	// WatchQueueEvents bounds the events queued per watch stream before a
 	// watcher falls back to catching up from the store; default 4096.
 	WatchQueueEvents int
@@ -156,7 +162,7 @@ func New(node *Node, cfg Config) *Server {
 	if cfg.MinLeaseTTL <= 0 {
 		cfg.MinLeaseTTL = 15 * node.cfg.TickInterval
 	}
-	s := &Server{node: node, cfg: cfg, tokens: cfg.Tokens, stopc: make(chan struct{})}
+	s := &Server{node: node, cfg: cfg, tokens: cfg.Tokens, alarms: alarms{node}, stopc: make(chan struct{})}
 	s.hub = newHub(s)
 	node.r.SetEventSink(s.hub.sink)
 	s.members = newMemberSync(s)
@@ -164,6 +170,7 @@ func New(node *Node, cfg Config) *Server {
 	s.health = health.NewServer()
 	s.goLoop(s.hub.syncLoop)
 	s.goLoop(s.members.loop)
+	s.goLoop(s.compactLoop)
 	return s
 }
 

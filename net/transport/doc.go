@@ -16,9 +16,11 @@
 //     Options.MaxMsgBytes is cut into Options.ChunkBytes frames; the receiver
 //     reassembles them, delivers the message and answers one empty frame.
 //
-// Every stream carries the sender's cluster token and member ID as metadata;
-// a receiver whose token differs rejects the stream with PermissionDenied, so
-// two clusters that share addresses cannot mix their logs.
+// Every stream carries the sender's cluster token, cluster ID and member ID
+// as metadata; a receiver whose token differs, or whose cluster ID differs
+// when both are known, rejects the stream with PermissionDenied, so two
+// clusters that share addresses cannot mix their logs (a cluster restored
+// from a snapshot has a new cluster ID even under the old token).
 //
 // # Usage
 //

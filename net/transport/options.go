@@ -15,6 +15,13 @@ type Options struct {
 	// ClusterToken is sent with every stream and must equal the receiver's
 	// (etcd's --initial-cluster-token).
 	ClusterToken string
+	// ClusterID is sent with every stream; a receiver that knows its own
+	// cluster ID refuses a sender that states another (etcd's cluster-ID
+	// check: a member restored into a new cluster is refused by the old
+	// one even when the token is reused). 0 means unknown — a member that
+	// joined an existing cluster, which cannot derive the ID — and is
+	// neither checked nor sent as a claim.
+	ClusterID uint64
 
 	// QueueMessages bounds each peer's outgoing queue; a message that finds
 	// it full is dropped and the peer reported unreachable. Default 4096.

@@ -138,6 +138,7 @@ func (p *peer) idle(d time.Duration) bool {
 func (p *peer) outgoing() context.Context {
 	return metadata.AppendToOutgoingContext(p.ctx,
 		mdToken, p.t.opts.ClusterToken,
+		mdCluster, strconv.FormatUint(p.t.opts.ClusterID, 16),
 		mdFrom, strconv.FormatUint(p.t.self, 16))
 }
 

@@ -24,8 +24,9 @@ const (
 
 // Metadata keys every stream carries.
 const (
-	mdToken = "metastore-cluster-token"
-	mdFrom  = "metastore-from"
+	mdToken   = "metastore-cluster-token"
+	mdCluster = "metastore-cluster-id"
+	mdFrom    = "metastore-from"
 )
 
 // peerService is the handler type the ServiceDesc checks *Transport against.
@@ -60,12 +61,20 @@ func (t *Transport) Register(s *grpc.Server) {
 	s.RegisterService(&serviceDesc, t)
 }
 
-// authorize checks the stream's cluster token and returns the sender's ID.
+// authorize checks the stream's cluster token and cluster ID and returns
+// the sender's ID.
 func (t *Transport) authorize(ctx context.Context) (uint64, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	if tok := md.Get(mdToken); len(tok) != 1 || tok[0] != t.opts.ClusterToken {
 		return 0, status.Errorf(codes.PermissionDenied,
 			"transport: cluster token mismatch (this member's --initial-cluster-token is %q)", t.opts.ClusterToken)
+	}
+	// A sender that states no cluster ID (an older member) or 0 (one that
+	// joined, see Options.ClusterID) passes on the token alone.
+	if cid, err := strconv.ParseUint(firstOf(md.Get(mdCluster)), 16, 64); err == nil && cid != 0 &&
+		t.opts.ClusterID != 0 && cid != t.opts.ClusterID {
+		return 0, status.Errorf(codes.PermissionDenied,
+			"transport: cluster ID mismatch (this member's cluster is %x, the sender's %x)", t.opts.ClusterID, cid)
 	}
 	from, err := strconv.ParseUint(firstOf(md.Get(mdFrom)), 16, 64)
 	if err != nil || from == 0 {

@@ -3,6 +3,7 @@ package transport
 import (
 	"bytes"
 	"context"
+	"io"
 	"math/rand/v2"
 	"net"
 	"testing"
@@ -216,7 +217,7 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 }
 
 func TestWrongClusterTokenRejected(t *testing.T) {
-	b := startMember(t, 2, Options{ClusterToken: "right"})
+	b := startMember(t, 2, Options{ClusterToken: "right", ClusterID: 0xc1})
 	conn, err := grpc.NewClient(mustTarget(t, b.url), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +231,9 @@ func TestWrongClusterTokenRejected(t *testing.T) {
 		{"wrong token", []string{mdToken, "wrong", mdFrom, "1"}, codes.PermissionDenied},
 		{"no token", []string{mdFrom, "1"}, codes.PermissionDenied},
 		{"no sender", []string{mdToken, "right"}, codes.InvalidArgument},
+		{"other cluster ID", []string{mdToken, "right", mdCluster, "c2", mdFrom, "1"}, codes.PermissionDenied},
+		// A joined member states 0: it cannot know the ID; its token vouches.
+		{"unknown cluster ID", []string{mdToken, "right", mdCluster, "0", mdFrom, "1"}, codes.OK},
 	} {
 		ctx := metadata.AppendToOutgoingContext(context.Background(), tc.md...)
 		s, err := conn.NewStream(ctx, &serviceDesc.Streams[0], MessageMethod)
@@ -238,7 +242,15 @@ func TestWrongClusterTokenRejected(t *testing.T) {
 		}
 		b, _ := proto.Marshal(heartbeat(1, 2, 1))
 		_ = s.SendMsg(&wrapperspb.BytesValue{Value: b})
+		if tc.want == codes.OK {
+			// Accepted: the receiver ends the stream only once the
+			// sender closes it.
+			_ = s.CloseSend()
+		}
 		err = s.RecvMsg(new(wrapperspb.BytesValue))
+		if tc.want == codes.OK && err == io.EOF {
+			continue
+		}
 		if status.Code(err) != tc.want {
 			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
 		}

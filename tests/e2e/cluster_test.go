@@ -44,6 +44,9 @@ type cluster struct {
 	token   string
 	initial string   // --initial-cluster
 	args    []string // extra flags for every member
+	// flags, when set, replaces the flags start gives a member (see
+	// defaultFlags); args still follow.
+	flags   func(c *cluster, m *member) []string
 	members []*member
 
 	adminOnce sync.Once
@@ -58,15 +61,27 @@ type cluster struct {
 // member has published its name and client URL.
 func newCluster(t *testing.T, n int, args ...string) *cluster {
 	t.Helper()
-	return newClusterTLS(t, n, nil, args...)
+	return startCluster(t, n, nil, args...)
 }
 
 // newClusterTLS is newCluster with the TLS setup sec (nil: plaintext).
 func newClusterTLS(t *testing.T, n int, sec *clusterTLS, args ...string) *cluster {
 	t.Helper()
+	return startClusterWith(t, n, nil, sec, args...)
+}
+
+// startCluster is newCluster with the members' flags made by flags (nil:
+// defaultFlags).
+func startCluster(t *testing.T, n int, flags func(c *cluster, m *member) []string, args ...string) *cluster {
+	t.Helper()
+	return startClusterWith(t, n, flags, nil, args...)
+}
+
+func startClusterWith(t *testing.T, n int, flags func(c *cluster, m *member) []string, sec *clusterTLS, args ...string) *cluster {
+	t.Helper()
 	base := t.TempDir()
 	ports := freePorts(t, 3*n)
-	c := &cluster{t: t, token: "e2e-" + sanitize(t.Name()), args: args, tls: sec}
+	c := &cluster{t: t, token: "e2e-" + sanitize(t.Name()), args: args, flags: flags, tls: sec}
 	var peers []string
 	for i := range n {
 		m := &member{
@@ -156,17 +171,11 @@ func (c *cluster) start(m *member) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(metastoreBin, append([]string{
-		"--name=" + m.name,
-		"--data-dir=" + m.dataDir,
-		"--listen-client-urls=" + c.clientScheme() + m.client,
-		"--advertise-client-urls=" + c.clientScheme() + m.client,
-		"--listen-peer-urls=" + c.peerScheme() + m.peer,
-		"--initial-advertise-peer-urls=" + c.peerScheme() + m.peer,
-		"--listen-metrics-urls=http://" + m.metrics,
-		"--initial-cluster=" + c.initial,
-		"--initial-cluster-token=" + c.token,
-	}, slices.Concat(c.tls.flags(), c.args)...)...)
+	flags := defaultFlags(c, m)
+	if c.flags != nil {
+		flags = c.flags(c, m)
+	}
+	cmd := exec.Command(metastoreBin, slices.Concat(flags, c.tls.flags(), c.args)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
@@ -185,6 +194,22 @@ func (c *cluster) start(m *member) {
 		m.mu.Unlock()
 		close(done)
 	}()
+}
+
+// defaultFlags are every URL given explicitly, a metrics listener and the
+// test's own cluster token.
+func defaultFlags(c *cluster, m *member) []string {
+	return []string{
+		"--name=" + m.name,
+		"--data-dir=" + m.dataDir,
+		"--listen-client-urls=" + c.clientScheme() + m.client,
+		"--advertise-client-urls=" + c.clientScheme() + m.client,
+		"--listen-peer-urls=" + c.peerScheme() + m.peer,
+		"--initial-advertise-peer-urls=" + c.peerScheme() + m.peer,
+		"--listen-metrics-urls=http://" + m.metrics,
+		"--initial-cluster=" + c.initial,
+		"--initial-cluster-token=" + c.token,
+	}
 }
 
 // kill sends SIGKILL to m (a crash: nothing is flushed) and waits for it.

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -176,7 +178,7 @@ func TestTLSClientCertAuth(t *testing.T) {
 // over https) works.
 func TestTLSPeers3(t *testing.T) {
 	sec := newClusterTLSSetup(t, clusterTLS{clientHTTPS: true, clientCertAuth: true, peerHTTPS: true, peerCertAuth: true,
-		extra: []string{"--heartbeat-interval=20", "--election-timeout=200"}})
+		extra: []string{"--heartbeat-interval=50", "--election-timeout=500"}})
 	c := newClusterTLS(t, 3, sec)
 	eps := httpsEps(c)
 	ctl(t, eps[:1], "", append(sec.ctlTLS(), "put", "peers/k", "v")...)
@@ -207,8 +209,17 @@ func TestTLSPeers3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cli.KeepAliveOnce(ctx, lease.ID); err != nil {
-		t.Fatalf("keep-alive through a follower over TLS: %v", err)
+	// NB: "no leader" is etcd's transient answer while the follower has not
+	// yet seen the leader's client URL (or leadership moved); retry it.
+	for {
+		_, err := cli.KeepAliveOnce(ctx, lease.ID)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, rpctypes.ErrNoLeader) || ctx.Err() != nil {
+			t.Fatalf("keep-alive through a follower over TLS: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	ttl, err := cli.TimeToLive(ctx, lease.ID)
 	if err != nil || ttl.TTL <= 0 {

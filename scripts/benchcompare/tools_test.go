@@ -1,0 +1,71 @@
+package main
+
+import (
+	"math"
+	"testing"
+)
+
+// A report in the shape of etcd benchmark --precise (tools/benchmark v3.6).
+const etcdReport = `
+Summary:
+  Total:	2.000000 secs.
+  Slowest:	0.070000 secs.
+  Fastest:	0.000400 secs.
+  Average:	0.007500 secs.
+  Stddev:	0.002000 secs.
+  Requests/sec:	6621.500000
+
+Response time histogram:
+  0.000400 [1]	|
+  0.070000 [12]	|∎
+
+Latency distribution:
+  10% in 0.004000 secs.
+  99% in 0.019000 secs.
+  99.9% in 0.050000 secs.
+
+Error distribution:
+  [3]	rpc error: code = Unavailable desc = etcdserver: request timed out
+  [2]	context deadline exceeded
+`
+
+func TestParseEtcdReport(t *testing.T) {
+	o, err := parseEtcdReport(etcdReport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	if o.Ops != 13243 || o.Errors != 5 || !near(o.OpsPerSec, 6621.5) || !near(o.P99MS, 19) ||
+		!near(o.AvgMS, 7.5) || !near(o.MaxMS, 70) {
+		t.Errorf("parsed %+v", o)
+	}
+	if _, err := parseEtcdReport("bench failed to connect\n"); err == nil {
+		t.Error("an output without a summary parsed")
+	}
+}
+
+func TestMedianAndSummary(t *testing.T) {
+	if median(nil) != 0 || median([]float64{3, 1, 2}) != 2 || median([]float64{4, 1, 3, 2}) != 2.5 {
+		t.Error("median")
+	}
+	runs := []runResult{
+		{Nodes: 1, Workload: "put-50", Server: etcdKind, outcome: outcome{OpsPerSec: 100, P99MS: 10}, Skewed: true},
+		{Nodes: 1, Workload: "put-50", Server: metastoreKind, outcome: outcome{OpsPerSec: 300, P99MS: 5}},
+		{Nodes: 1, Workload: "put-50", Server: metastoreKind, outcome: outcome{OpsPerSec: 100, P99MS: 7, Errors: 2}},
+		{Nodes: 1, Workload: "put-50", Server: etcdKind, outcome: outcome{OpsPerSec: 200, P99MS: 20}},
+		{Nodes: 1, Workload: "put-50", Server: etcdKind, Err: "start failed"},
+		{Nodes: 3, Workload: "put-50", Server: etcdKind, outcome: outcome{OpsPerSec: 50}},
+	}
+	s := summarize(runs)
+	if len(s) != 2 || s[0].Nodes != 1 || s[1].Nodes != 3 {
+		t.Fatalf("summaries: %+v", s)
+	}
+	e, m := s[0].Etcd, s[0].MetaStore
+	if e.OpsPerSec != 150 || e.P99MS != 15 || e.Rounds != 2 || e.Skewed != 1 ||
+		m.OpsPerSec != 200 || m.P99MS != 6 || m.Errors != 2 || s[0].Ratio != 200.0/150 {
+		t.Errorf("1 node: %+v", s[0])
+	}
+	if s[1].MetaStore.Rounds != 0 || s[1].Ratio != 0 || ratio(s[1]) != "—" {
+		t.Errorf("3 nodes without MetaStore figures: %+v", s[1])
+	}
+}
