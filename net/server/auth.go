@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"golang.org/x/crypto/bcrypt"
 
 	"metastore/core"
@@ -49,6 +51,17 @@ func (a *authServer) AuthStatus(ctx context.Context, r *pb.AuthStatusRequest) (*
 // assigned through raft (simple) or signs one (JWT). Apply refuses a
 // simple token if the auth revision moved since the check.
 func (a *authServer) Authenticate(ctx context.Context, r *pb.AuthenticateRequest) (*pb.AuthenticateResponse, error) {
+	// As etcd does, start over when users or roles changed between the
+	// password check and the token's assignment.
+	for attempt := 0; ; attempt++ {
+		resp, err := a.authenticate(ctx, r)
+		if !errors.Is(err, rpctypes.ErrGRPCAuthOldRevision) || attempt == 2 {
+			return resp, err
+		}
+	}
+}
+
+func (a *authServer) authenticate(ctx context.Context, r *pb.AuthenticateRequest) (*pb.AuthenticateResponse, error) {
 	s := a.s
 	var hash []byte
 	var rev uint64

@@ -14,6 +14,7 @@ import (
 
 	"metastore/core"
 	"metastore/core/auth"
+	"metastore/core/mvcc"
 )
 
 // caller is who sent a request, as far as the request goroutine can tell:
@@ -186,7 +187,7 @@ func gateOf(method string, req any) gate {
 			return authenticated
 		}
 		return admin
-	case *pb.StatusRequest:
+	case *pb.StatusRequest, *pb.LeaseGrantRequest, *pb.LeaseTimeToLiveRequest, *pb.LeaseLeasesRequest, *pb.MemberListRequest:
 		return authenticated
 	}
 	if adminMethods[method] {
@@ -222,4 +223,42 @@ func withCallerToken(ctx context.Context) context.Context {
 		return metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, tok)
 	}
 	return ctx
+}
+
+// checkLeaseKeysRead is etcd's rule for listing a lease's keys (TimeToLive
+// with keys, LeaseLeases): an admin may, anyone else needs read access to
+// every key attached to the leases ids (nil: every lease).
+func (s *Server) checkLeaseKeysRead(ctx context.Context, ids []int64) error {
+	c := s.callerOf(ctx)
+	var cerr error
+	err := s.node.exec(ctx, s.cfg.RequestTimeout, func(r *core.Replica) {
+		a := r.Store().Auth()
+		user, rev, err := s.resolve(r, c)
+		if err != nil || !a.Enabled() || a.CheckAdmin(user) == nil {
+			cerr = err
+			return
+		}
+		var leases []mvcc.LeaseInfo
+		if ids == nil {
+			leases = r.Store().Leases()
+		} else {
+			for _, id := range ids {
+				if li, ok := r.Store().Lease(id); ok {
+					leases = append(leases, li)
+				}
+			}
+		}
+		for _, li := range leases {
+			for _, k := range li.Keys {
+				if err := a.CheckRange(user, rev, k, nil); err != nil {
+					cerr = err
+					return
+				}
+			}
+		}
+	})
+	if err == nil {
+		err = cerr
+	}
+	return s.toGRPC(err)
 }

@@ -34,8 +34,10 @@ func isForwarded(ctx context.Context) bool {
 	return len(md.Get(mdForwarded)) > 0
 }
 
+// forwardedContext marks a call as forwarded and carries the caller's auth
+// token, so the leader checks the same user.
 func forwardedContext(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, mdForwarded, "1")
+	return metadata.AppendToOutgoingContext(withCallerToken(ctx), mdForwarded, "1")
 }
 
 // leader returns the leader's ID and a connection to its first client URL.

@@ -543,6 +543,29 @@ func authCases() []tcase {
 			rv, err = lc.LeaseRevoke(e.as(root), &pb.LeaseRevokeRequest{ID: 0x7a01})
 			e.rec("revoke as root", rv, err)
 		}),
+		authCase("auth-lease-and-member-calls-need-a-user", func(e *env) {
+			root, alice := withAlice(e, func(tok string) { e.grantPerm(tok, "app", r, "a", "") })
+			lc := pb.NewLeaseClient(e.rawConn())
+			cc := pb.NewClusterClient(e.rawConn())
+			g, err := lc.LeaseGrant(e.ctx, &pb.LeaseGrantRequest{ID: 0x7a02, TTL: 60})
+			e.rec("grant anonymously", g, err)
+			g, err = lc.LeaseGrant(e.as(root), &pb.LeaseGrantRequest{ID: 0x7a02, TTL: 60})
+			e.rec("grant as root", g, err)
+			p, err := e.rawKV().Put(e.as(root), &pb.PutRequest{Key: []byte(e.k("b")), Value: []byte("v"), Lease: 0x7a02})
+			e.rec("put b on lease", p, err)
+			for _, c := range []struct{ label, tok string }{{"anonymous", ""}, {"alice", alice}, {"root", root}} {
+				_, err := lc.LeaseTimeToLive(e.as(c.tok), &pb.LeaseTimeToLiveRequest{ID: 0x7a02})
+				e.note("timetolive as %s: %s", c.label, errOrOK(err))
+				_, err = lc.LeaseTimeToLive(e.as(c.tok), &pb.LeaseTimeToLiveRequest{ID: 0x7a02, Keys: true})
+				e.note("timetolive keys as %s: %s", c.label, errOrOK(err))
+				_, err = lc.LeaseLeases(e.as(c.tok), &pb.LeaseLeasesRequest{})
+				e.note("leases as %s: %s", c.label, errOrOK(err))
+				_, err = cc.MemberList(e.as(c.tok), &pb.MemberListRequest{})
+				e.note("member list as %s: %s", c.label, errOrOK(err))
+			}
+			rv, err := lc.LeaseRevoke(e.as(root), &pb.LeaseRevokeRequest{ID: 0x7a02})
+			e.rec("revoke as root", rv, err)
+		}),
 		authCase("auth-maintenance-root-only", func(e *env) {
 			root, alice := withAlice(e, func(string) {})
 			mc := pb.NewMaintenanceClient(e.rawConn())
