@@ -118,6 +118,8 @@ type Status struct {
 	LeaderChange uint64 // how many times this replica saw the leader change
 	// SnapshotsInstalled counts leader snapshots this replica installed.
 	SnapshotsInstalled uint64
+	// AuthEnabled tells whether authentication is on in the applied state.
+	AuthEnabled bool
 	// Alarms are the active alarms as applied here (replicated through
 	// raft), sorted by member then type; nil when none.
 	Alarms []mvcc.Alarm

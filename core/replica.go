@@ -265,6 +265,7 @@ func (r *Replica) Status() Status {
 		LeaderChange:       r.leaderChanges,
 		SnapshotsInstalled: r.installs,
 		Alarms:             r.store.Alarms(),
+		AuthEnabled:        r.store.Auth().Enabled(),
 	}
 	for _, id := range s.Learners {
 		if id == r.cfg.ID {

@@ -118,6 +118,12 @@ const (
 
 // checkGate resolves the caller and checks it against g.
 func (s *Server) checkGate(ctx context.Context, g gate) error {
+	// With auth off (the status of the last loop round says so) the
+	// user-only calls skip the loop round trip. NB: right after an enable,
+	// one round may still say off; admin calls always check exactly.
+	if g == authenticated && !s.node.Status().AuthEnabled {
+		return nil
+	}
 	c := s.callerOf(ctx)
 	var cerr error
 	err := s.node.exec(ctx, s.cfg.RequestTimeout, func(r *core.Replica) {
