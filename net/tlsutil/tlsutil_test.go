@@ -240,3 +240,45 @@ func TestParseCipherSuites(t *testing.T) {
 		t.Fatal("bad version accepted")
 	}
 }
+
+// TestClientTrustsARotatedCA: the dialing side re-reads its CA bundle too;
+// a server whose certificate the new CA signed is accepted by the same
+// configuration, and the old one no longer.
+func TestClientTrustsARotatedCA(t *testing.T) {
+	dir := t.TempDir()
+	ca1, ca2 := newCA(t, "one"), newCA(t, "two")
+	s1 := files(t, ca1, dir, "s1", "s1", "127.0.0.1")
+	s2 := files(t, ca2, dir, "s2", "s2", "127.0.0.1")
+	trust := filepath.Join(dir, "trust.crt")
+	if err := os.WriteFile(trust, ca1.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ccfg, err := Info{TrustedCAFile: trust}.ClientConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg1, _ := Info{CertFile: s1.Cert, KeyFile: s1.Key}.ServerConfig()
+	cfg2, _ := Info{CertFile: s2.Cert, KeyFile: s2.Key}.ServerConfig()
+	addr1, addr2 := serve(t, cfg1), serve(t, cfg2)
+	if _, err := dial(addr1, ccfg); err != nil {
+		t.Fatalf("server of the trusted CA: %v", err)
+	}
+	if _, err := dial(addr2, ccfg); err == nil {
+		t.Fatal("a server of an untrusted CA was accepted")
+	}
+	// A name the certificate does not carry is refused as well.
+	named := ccfg.Clone()
+	named.ServerName = "elsewhere.example"
+	if _, err := dial(addr1, named); err == nil {
+		t.Fatal("a certificate for another name was accepted")
+	}
+	if err := os.WriteFile(trust, append(ca2.CertPEM(), '\n'), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(addr2, ccfg); err != nil {
+		t.Fatalf("after the CA rotation: %v", err)
+	}
+	if _, err := dial(addr1, ccfg); err == nil {
+		t.Fatal("the retired CA is still trusted")
+	}
+}

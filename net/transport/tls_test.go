@@ -67,12 +67,15 @@ func TestExchangeOverMutualTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	rdir := t.TempDir()
-	if _, err := rogueCA.WriteFiles(rdir, "x", "x"); err != nil { // writes rogue-ca.crt
+	rf, err := rogueCA.WriteFiles(rdir, "x", "x", "127.0.0.1")
+	if err != nil {
 		t.Fatal(err)
 	}
-	r := startTLSMember(t, 3, rdir, rogueCA, rdir+"/rogue-ca.crt")
+	r := startTLSMember(t, 3, rdir, rogueCA, rf.CA)
 	// It trusts b's CA, so only b's check of r's certificate can refuse.
-	r.t.opts.TLS.RootCAs = b.t.opts.TLS.RootCAs
+	if r.t.opts.TLS, err = (tlsutil.Info{CertFile: rf.Cert, KeyFile: rf.Key, TrustedCAFile: trust}).ClientConfig(); err != nil {
+		t.Fatal(err)
+	}
 	if err := r.t.AddPeer(2, []string{b.url}); err != nil {
 		t.Fatal(err)
 	}
