@@ -21,7 +21,7 @@ func TestAuthSweep(t *testing.T) {
 			total[k] += v
 		}
 		if rep.Failed() {
-			t.Errorf("seed %d (auth): %d violations, first: %s\n    replay: %s", seed, len(rep.Violations), rep.Violations[0], replayLine(seed)+" -auth")
+			t.Errorf("seed %d (auth): %d violations, first: %s\n    replay: %s", seed, len(rep.Violations), rep.Violations[0], authReplayLine(seed))
 		}
 	}
 	t.Logf("auth sweep totals: %s", (&Report{Counts: total}).CountsLine())
@@ -30,4 +30,11 @@ func TestAuthSweep(t *testing.T) {
 			t.Errorf("coverage: no %s across %d auth seeds", need, n)
 		}
 	}
+}
+
+func authReplayLine(seed uint64) string {
+	if *authFlag {
+		return replayLine(seed)
+	}
+	return replayLine(seed) + " -auth"
 }

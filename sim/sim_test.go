@@ -43,7 +43,11 @@ func skipWhenReplaying(t *testing.T) {
 }
 
 func replayLine(seed uint64) string {
-	return fmt.Sprintf("go test ./sim -run '^TestSim$' -seed=%d -v", seed)
+	line := fmt.Sprintf("go test ./sim -run '^TestSim$' -seed=%d -v", seed)
+	if *authFlag {
+		line += " -auth"
+	}
+	return line
 }
 
 // TestSim runs one seed and prints everything needed to replay it.
