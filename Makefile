@@ -6,7 +6,7 @@ SEED      ?=
 SEEDS     ?= 200
 PKGS_RACE := ./core/... ./engines/... ./checker/... ./net/...
 
-.PHONY: all deps build run cluster test test-short vet fmt-check import-check sim sweep bench bench-compare clean
+.PHONY: all deps build run cluster test test-short vet fmt-check import-check sim sweep scenarios bench bench-compare clean
 
 all: build
 
@@ -47,6 +47,16 @@ sim:
 
 sweep:
 	$(GO) test ./sim -run '^TestSweep$$' -count=1 -v -seeds=$(SEEDS)
+
+# The named scenarios (scenarios/) with their controls: one row per scenario
+# (name, property, verdict, key figures), written to docs/scenarios.md and
+# into README.md's scenario table.
+scenarios:
+	$(GO) test ./scenarios -run '^TestScenarios$$' -count=1 -table=$(CURDIR)/docs/scenarios.md
+	@cat docs/scenarios.md
+	@awk 'BEGIN { t = ARGV[1]; ARGV[1] = "" } \
+		/<!-- scenarios:begin -->/ { print; while ((getline l < t) > 0) print l; skip = 1; next } \
+		/<!-- scenarios:end -->/ { skip = 0 } !skip' docs/scenarios.md README.md > README.md.tmp && mv README.md.tmp README.md
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./core/... ./engines/... ./sim/...

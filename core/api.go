@@ -54,6 +54,11 @@ type Canaries struct {
 	LeaseBasedReads      bool // C6: raft ReadOnlyLeaseBased
 	AppliedIndexApart    bool // C7: applied index written apart from the data
 	IgnoreAuth           bool // C8: apply writes without checking the user's permissions
+	// The scenarios' controls switch off one of raft's election safeguards
+	// to show what it buys; production always runs with both.
+	NoPreVote     bool // raft PreVote off: a rejoining member disrupts with its higher term
+	NoCheckQuorum bool // raft CheckQuorum off: an isolated leader never steps down
+	PlainCampaign bool // Campaign starts a plain election even under a live leader
 }
 
 // Config configures a replica. Zero values take the seed report's defaults.
@@ -120,6 +125,9 @@ type Status struct {
 	SnapshotsInstalled uint64
 	// AuthEnabled tells whether authentication is on in the applied state.
 	AuthEnabled bool
+	// MarkerRepaired: recovery found a snapshot file newer than the WAL's
+	// snapshot marker (a crash came between the two) and wrote the marker.
+	MarkerRepaired bool
 	// Alarms are the active alarms as applied here (replicated through
 	// raft), sorted by member then type; nil when none.
 	Alarms []mvcc.Alarm

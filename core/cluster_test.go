@@ -1,7 +1,9 @@
 package core_test
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -28,6 +30,15 @@ type testCluster struct {
 	clock   *testClock
 	cfgTune func(*core.Config)
 	sent    map[raftpb.MessageType]int // messages sent, by type
+	// snapBodies holds the file sent with each MsgSnap in the inbox, as a
+	// transport streams it after the message.
+	snapBodies map[*raftpb.Message][]byte
+	// maxSnapData is the largest Snapshot.Data a MsgSnap carried.
+	maxSnapData int
+	// holdSnapshots leaves snapshot jobs with the test (held) instead of
+	// running them at once.
+	holdSnapshots bool
+	held          map[uint64]*core.SnapshotJob
 }
 
 type testClock struct{ now time.Duration }
@@ -39,13 +50,19 @@ type testNet struct{ c *testCluster }
 func (n testNet) Send(msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		n.c.sent[m.GetType()]++
-		n.c.inbox = append(n.c.inbox, proto.Clone(m).(*raftpb.Message))
+		cp := proto.Clone(m).(*raftpb.Message)
+		n.c.inbox = append(n.c.inbox, cp)
+		if m.GetType() == raftpb.MsgSnap {
+			n.c.snapBodies[cp] = n.c.readSnapshotFile(m)
+			n.c.maxSnapData = max(n.c.maxSnapData, len(m.GetSnapshot().GetData()))
+		}
 	}
 }
 
 func newTestCluster(t *testing.T, n int, tune func(*core.Config)) *testCluster {
 	c := &testCluster{t: t, nodes: map[uint64]*core.Replica{}, disks: map[uint64]*disk.Mem{},
-		cut: map[uint64]bool{}, clock: &testClock{}, cfgTune: tune, sent: map[raftpb.MessageType]int{}}
+		cut: map[uint64]bool{}, clock: &testClock{}, cfgTune: tune, sent: map[raftpb.MessageType]int{},
+		snapBodies: map[*raftpb.Message][]byte{}, held: map[uint64]*core.SnapshotJob{}}
 	for i := 1; i <= n; i++ {
 		c.ids = append(c.ids, uint64(i))
 	}
@@ -96,14 +113,22 @@ func (c *testCluster) stabilize() {
 					c.t.Fatalf("replica %d: %v", id, err)
 				}
 			}
+			c.runSnapshotJob(id)
 		}
 		msgs := c.inbox
 		c.inbox = nil
 		for _, m := range msgs {
 			busy = true
 			to, from := m.GetTo(), m.GetFrom()
+			body, isSnap := c.snapBodies[m]
+			delete(c.snapBodies, m)
 			if c.cut[to] || c.cut[from] || c.nodes[to] == nil {
 				continue
+			}
+			if isSnap {
+				if err := c.nodes[to].SnapshotFiles().Receive(m, bytes.NewReader(body)); err != nil {
+					c.t.Fatalf("receive snapshot on %d: %v", to, err)
+				}
 			}
 			if err := c.nodes[to].Step(m); err != nil {
 				c.t.Fatalf("step %d: %v", to, err)
@@ -114,6 +139,39 @@ func (c *testCluster) stabilize() {
 		}
 	}
 	c.t.Fatal("cluster did not stabilize")
+}
+
+// runSnapshotJob runs replica id's snapshot job to completion, or holds it
+// for the test to finish (holdSnapshots).
+func (c *testCluster) runSnapshotJob(id uint64) {
+	c.t.Helper()
+	r := c.nodes[id]
+	job := r.SnapshotJob()
+	if job == nil {
+		return
+	}
+	if c.holdSnapshots {
+		c.held[id] = job
+		return
+	}
+	if err := r.SnapshotDone(job, job.Run()); err != nil {
+		c.t.Fatalf("snapshot on %d: %v", id, err)
+	}
+}
+
+// readSnapshotFile reads the file a MsgSnap stands for from its sender.
+func (c *testCluster) readSnapshotFile(m *raftpb.Message) []byte {
+	c.t.Helper()
+	rc, size, err := c.nodes[m.GetFrom()].SnapshotFiles().Open(m)
+	if err != nil {
+		c.t.Fatalf("open snapshot of %d: %v", m.GetFrom(), err)
+	}
+	defer rc.Close()
+	body, err := io.ReadAll(rc)
+	if err != nil || int64(len(body)) != size {
+		c.t.Fatalf("read snapshot of %d: %d of %d bytes: %v", m.GetFrom(), len(body), size, err)
+	}
+	return body
 }
 
 func (c *testCluster) tick(n int) {

@@ -38,17 +38,20 @@ func (r *Replica) HandleReady() error {
 	if r.cfg.Canary.SendBeforePersist {
 		r.cfg.Network.Send(rd.Messages)
 	}
+	var snapFile *wal.SnapFile // snapshot: see snapshot.go
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := r.saveSnapshot(rd.Snapshot); err != nil {
+		f, err := r.saveSnapshot(rd.Snapshot)
+		if err != nil {
 			return r.fail(err)
 		}
+		snapFile = f
 	}
 	sync := rd.MustSync && !r.cfg.Canary.SkipWALSync
 	if err := r.wal.Save(rd.HardState, rd.Entries, sync); err != nil {
 		return r.fail(fmt.Errorf("core: WAL save: %w", err))
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := r.installSnapshot(rd.Snapshot); err != nil {
+		if err := r.installSnapshot(rd.Snapshot, snapFile); err != nil {
 			return r.fail(err)
 		}
 	}
@@ -91,35 +94,6 @@ func (r *Replica) observeSoftState(ss *raft.SoftState) {
 	case wasLeader && !isLeader:
 		r.lessor.demote(r)
 	}
-}
-
-// saveSnapshot makes a snapshot received from the leader durable before
-// anything refers to it: the snapshot file first, then the WAL marker.
-func (r *Replica) saveSnapshot(snap *raftpb.Snapshot) error {
-	if err := wal.SaveSnapshot(r.cfg.Disk, r.snapDir, snap); err != nil {
-		return fmt.Errorf("core: save snapshot: %w", err)
-	}
-	md := snap.GetMetadata()
-	if err := r.wal.SaveSnapshot(wal.SnapMarker{Index: md.GetIndex(), Term: md.GetTerm()}); err != nil {
-		return fmt.Errorf("core: WAL snapshot marker: %w", err)
-	}
-	return nil
-}
-
-// installSnapshot replaces the log and the store with a leader's snapshot.
-func (r *Replica) installSnapshot(snap *raftpb.Snapshot) error {
-	if err := r.storage.ApplySnapshot(snap); err != nil {
-		return fmt.Errorf("core: raft storage snapshot: %w", err)
-	}
-	if err := r.store.Restore(snap.GetData()); err != nil {
-		return fmt.Errorf("core: restore snapshot %d: %w", snap.GetMetadata().GetIndex(), err)
-	}
-	r.snapIndex = snap.GetMetadata().GetIndex()
-	r.confState = snap.GetMetadata().GetConfState()
-	r.installs++
-	r.lessor.reset(r)
-	r.reads.serve(r)
-	return nil
 }
 
 // applyEntries applies committed entries in order. Entries at or below the
@@ -231,40 +205,6 @@ func (r *Replica) applyConfChange(index uint64, cc raftpb.ConfChangeI, id uint64
 	if cb, ok := r.pending[id]; ok && id != 0 {
 		delete(r.pending, id)
 		cb(Result{Index: index})
-	}
-	return nil
-}
-
-// maybeSnapshot takes a snapshot every SnapshotEntries applied entries and
-// compacts the raft log and the WAL behind it, keeping CatchUpEntries for
-// followers that lag a little.
-func (r *Replica) maybeSnapshot() error {
-	applied := r.store.AppliedIndex()
-	if applied-r.snapIndex < r.cfg.SnapshotEntries {
-		return nil
-	}
-	data, err := r.store.Snapshot()
-	if err != nil {
-		return fmt.Errorf("core: snapshot store: %w", err)
-	}
-	snap, err := r.storage.CreateSnapshot(applied, r.confState, data)
-	if err != nil {
-		return fmt.Errorf("core: create snapshot at %d: %w", applied, err)
-	}
-	if err := r.saveSnapshot(snap); err != nil {
-		return err
-	}
-	r.snapIndex = applied
-	if applied > r.cfg.CatchUpEntries {
-		if err := r.storage.Compact(applied - r.cfg.CatchUpEntries); err != nil && err != raft.ErrCompacted {
-			return fmt.Errorf("core: compact raft log: %w", err)
-		}
-	}
-	if err := r.wal.ReleaseTo(applied); err != nil {
-		return fmt.Errorf("core: release WAL: %w", err)
-	}
-	if err := wal.PurgeSnapshots(r.cfg.Disk, r.snapDir, 2); err != nil {
-		return fmt.Errorf("core: purge snapshots: %w", err)
 	}
 	return nil
 }

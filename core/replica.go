@@ -33,6 +33,13 @@ type Replica struct {
 	leaderChanges uint64
 	installs      uint64
 
+	// snapJob is the snapshot being written off the loop (snapshot.go);
+	// snapJobOut is set once the world took it.
+	snapJob    *SnapshotJob
+	snapJobOut bool
+	// markerRepaired: recover wrote a missing snapshot marker.
+	markerRepaired bool
+
 	// pending maps request IDs to the callbacks waiting for their apply.
 	pending map[uint64]Callback
 	reads   readQueue
@@ -117,7 +124,11 @@ func (r *Replica) recover() error {
 		return fmt.Errorf("core: open WAL: %w", err)
 	}
 	r.wal = w
-	snapIdx := snap.GetMetadata().GetIndex()
+	var md *raftpb.SnapshotMetadata
+	if snap != nil {
+		md = snap.Meta
+	}
+	snapIdx := md.GetIndex()
 	if rec.Snapshot.Index > snapIdx {
 		return fmt.Errorf("core: WAL has a snapshot marker at index %d but the newest readable snapshot file is at %d", rec.Snapshot.Index, snapIdx)
 	}
@@ -125,19 +136,20 @@ func (r *Replica) recover() error {
 		// A crash came between saving the snapshot file and its WAL marker.
 		// Write the marker now: the log continues from the snapshot, and a
 		// later recovery must not find those entries after a gap.
-		if err := r.wal.SaveSnapshot(wal.SnapMarker{Index: snapIdx, Term: snap.GetMetadata().GetTerm()}); err != nil {
+		if err := r.wal.SaveSnapshot(wal.SnapMarker{Index: snapIdx, Term: md.GetTerm()}); err != nil {
 			return fmt.Errorf("core: WAL snapshot marker for recovered snapshot %d: %w", snapIdx, err)
 		}
+		r.markerRepaired = true
 	}
 	if snap != nil {
-		if err := r.storage.ApplySnapshot(snap); err != nil {
+		if err := r.storage.ApplySnapshot(raftSnapshot(snap)); err != nil {
 			return fmt.Errorf("core: install snapshot: %w", err)
 		}
 		r.snapIndex = snapIdx
-		r.confState = snap.GetMetadata().GetConfState()
+		r.confState = md.GetConfState()
 		if !r.cfg.Engine.Durable() || r.store.AppliedIndex() < snapIdx {
-			if err := r.store.Restore(snap.GetData()); err != nil {
-				return fmt.Errorf("core: restore snapshot %d: %w", snapIdx, err)
+			if err := r.restoreStore(snap); err != nil {
+				return err
 			}
 		}
 	}
@@ -150,7 +162,6 @@ func (r *Replica) recover() error {
 		// snapshot newer than the HardState. Its contents are committed
 		// (a leader sent them), so commit and term may rise to it; the vote
 		// is dropped only with a term it was not cast in.
-		md := snap.GetMetadata()
 		if hs.GetCommit() < md.GetIndex() || hs.GetTerm() < md.GetTerm() {
 			hs = proto.Clone(hs).(*raftpb.HardState)
 			if hs.GetTerm() < md.GetTerm() {
@@ -202,6 +213,8 @@ func (r *Replica) raftConfig() *raft.Config {
 	if r.cfg.Canary.LeaseBasedReads {
 		c.ReadOnlyOption = raft.ReadOnlyLeaseBased
 	}
+	c.PreVote = !r.cfg.Canary.NoPreVote
+	c.CheckQuorum = !r.cfg.Canary.NoCheckQuorum
 	return c
 }
 
@@ -223,6 +236,11 @@ func (r *Replica) Step(m *raftpb.Message) error {
 	}
 	if m.GetType() == raftpb.MsgProp && len(m.GetEntries()) == 0 {
 		return nil
+	}
+	if m.GetType() == raftpb.MsgSnap {
+		if err := r.checkSnapshotMessage(m); err != nil {
+			return err
+		}
 	}
 	err := r.rn.Step(m)
 	if err == raft.ErrStepPeerNotFound || err == raft.ErrStepLocalMsg {
@@ -264,6 +282,7 @@ func (r *Replica) Status() Status {
 		SnapshotIdx:        r.snapIndex,
 		LeaderChange:       r.leaderChanges,
 		SnapshotsInstalled: r.installs,
+		MarkerRepaired:     r.markerRepaired,
 		Alarms:             r.store.Alarms(),
 		AuthEnabled:        r.store.Auth().Enabled(),
 	}
@@ -291,8 +310,18 @@ func roleName(s raft.StateType) string {
 // TransferLeader asks raft to hand leadership to another voter.
 func (r *Replica) TransferLeader(to uint64) { r.rn.TransferLeader(to) }
 
-// Campaign makes this replica start an election now (tests and MoveLeader).
-func (r *Replica) Campaign() error { return r.rn.Campaign() }
+// Campaign makes this replica take over leadership now. With PreVote and
+// CheckQuorum, every member that heard the leader within an election
+// timeout refuses a plain election, so while a leader is known the replica
+// asks it for a leader transfer (the one election members in lease grant);
+// with no leader it campaigns.
+func (r *Replica) Campaign() error {
+	if lead := r.rn.BasicStatus().Lead; lead != raft.None && lead != r.cfg.ID && !r.cfg.Canary.PlainCampaign {
+		r.rn.TransferLeader(r.cfg.ID)
+		return nil
+	}
+	return r.rn.Campaign()
+}
 
 // ReportUnreachable tells raft a message to id could not be delivered.
 func (r *Replica) ReportUnreachable(id uint64) { r.rn.ReportUnreachable(id) }
@@ -310,6 +339,10 @@ func (r *Replica) ReportSnapshot(id uint64, ok bool) {
 func (r *Replica) Close() error {
 	if r.failed == nil {
 		r.failed = ErrStopped
+	}
+	if r.snapJob != nil && !r.snapJobOut {
+		r.snapJob.Abandon()
+		r.snapJob = nil
 	}
 	return r.wal.Close()
 }

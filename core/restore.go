@@ -72,10 +72,6 @@ func Restore(c RestoreConfig) (uint64, error) {
 			return 0, fmt.Errorf("core: restore: %w", err)
 		}
 	}
-	data, err := store.Snapshot()
-	if err != nil {
-		return 0, fmt.Errorf("core: restore: %w", err)
-	}
 	cs := &raftpb.ConfState{}
 	for _, m := range c.Members {
 		if m.Learner {
@@ -84,14 +80,6 @@ func Restore(c RestoreConfig) (uint64, error) {
 			cs.Voters = append(cs.Voters, m.ID)
 		}
 	}
-	snap := &raftpb.Snapshot{
-		Data: data,
-		Metadata: &raftpb.SnapshotMetadata{
-			ConfState: cs,
-			Index:     proto.Uint64(index),
-			Term:      proto.Uint64(restoreTerm),
-		},
-	}
 	if err := c.Disk.MkdirAll(snapDir); err != nil {
 		return 0, fmt.Errorf("core: restore: %w", err)
 	}
@@ -99,10 +87,14 @@ func Restore(c RestoreConfig) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("core: restore: %w", err)
 	}
-	// Saved as a replica saves any snapshot (the file, then the WAL
-	// marker), by the same code, then committed.
-	r := &Replica{cfg: Config{Disk: c.Disk}, snapDir: snapDir, wal: w}
-	err = r.saveSnapshot(snap)
+	// Saved as a replica saves any snapshot it takes (the file, streamed
+	// from the engine by the same job code, then the WAL marker), then
+	// committed.
+	job := &SnapshotJob{Index: index, Term: restoreTerm, conf: cs, view: c.Engine.Snapshot(), disk: c.Disk, dir: snapDir}
+	err = job.Run()
+	if err == nil {
+		err = w.SaveSnapshot(wal.SnapMarker{Index: index, Term: restoreTerm})
+	}
 	if err == nil {
 		hs := &raftpb.HardState{Term: proto.Uint64(restoreTerm), Commit: proto.Uint64(index), Vote: proto.Uint64(0)}
 		err = w.Save(hs, nil, true)

@@ -43,4 +43,12 @@
 // Faults holds every fault rate of a run; DrawFaults draws a fresh mix per
 // seed (swarm testing), switching each fault kind off entirely some of the
 // time, and String prints it for the seed banner.
+//
+// # Scripts
+//
+// Script is the same cluster without the random fault scheduler, for the
+// named scenarios (scenarios/): the caller cuts links, crashes, pauses,
+// slows disks and clocks, sends requests and advances virtual time in
+// ticks. An observer checks raft's invariants after every member's step
+// and at every tick; Finish runs the liveness phase and every checker.
 package sim

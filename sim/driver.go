@@ -195,6 +195,7 @@ func (d *driver) drain(n *node) {
 	if n.rep == nil {
 		return
 	}
+	d.startSnapshot(n) // snapshot hook: a background stage (sim/snapshot.go)
 	d.observe(n)
 	end := n.host.Cursor()
 	n.busyUntil = end
@@ -225,6 +226,7 @@ func (d *driver) observe(n *node) {
 		d.s.counts["snapshot_install"] += int(st.SnapshotsInstalled - n.installs)
 	}
 	n.installs = st.SnapshotsInstalled
+	d.s.observeStep(n)
 }
 
 // boot opens the replica on the node's disk with a fresh memory engine, as
@@ -269,6 +271,9 @@ func (d *driver) boot(n *node) {
 	}
 	n.rep = rep
 	n.installs = 0
+	if rep.Status().MarkerRepaired { // snapshot hook: crash between snapshot file and marker
+		d.s.count("snapshot_marker_repaired")
+	}
 	rep.SetEventSink(func(rev int64, evs []*mvccpb.Event) { d.s.onEvents(n, rev, evs) })
 	d.s.count("boot")
 	d.drain(n)
@@ -325,6 +330,10 @@ func (d *driver) deliver(to uint64, m *raftpb.Message) {
 	if m.GetType() == raftpb.MsgSnap {
 		d.snapDelivered[snapKey{m.GetFrom(), to, m.GetSnapshot().GetMetadata().GetIndex()}] = true
 	}
+	if m.GetType() == raftpb.MsgSnap { // snapshot hook: store the file it brought (sim/snapshot.go)
+		d.exec(n, "step", func(r *core.Replica) { d.stepSnapshot(n, r, m) })
+		return
+	}
 	d.exec(n, "step", func(r *core.Replica) { _ = r.Step(m) })
 }
 
@@ -359,7 +368,7 @@ func (s *snapReporter) Send(msgs []*raftpb.Message) {
 			d.exec(n, "snapshot-report", func(r *core.Replica) { r.ReportSnapshot(key.to, ok) })
 		})
 	}
-	s.ep.Send(msgs)
+	s.ep.Send(s.d.attachSnapshotFiles(s.n, msgs)) // snapshot hook: files travel with MsgSnaps (sim/snapshot.go)
 }
 
 // crash kills the node's process: everything not yet durable on its disk

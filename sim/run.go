@@ -115,6 +115,8 @@ type Sim struct {
 
 	durableEngine  bool
 	memberChanging bool // one membership change at a time
+	// obs checks invariants after every step; set only by scripted runs.
+	obs *observer
 }
 
 type revRecord struct {

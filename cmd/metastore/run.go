@@ -127,6 +127,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		return nil, err
 	}
 	eng := server.NewSizedEngine(memory.New())
+	syncs := p.metrics.NewSyncTimer(realworld.OSDisk{})
 	topts := transport.Options{
 		TLS:              sec.peerDial,
 		ClusterToken:     cfg.InitialClusterToken,
@@ -134,10 +135,10 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		OnUnreachable:    func(peer uint64) { p.node.ReportUnreachable(peer) },
 		OnSnapshotStatus: func(peer uint64, ok bool) { p.node.ReportSnapshot(peer, ok) },
 		MaxMsgBytes:      int(cfg.Raft.MaxSizePerMsg) + 512<<10,
+		Snapshots:        core.NewSnapshotFiles(syncs, dir), // snapshot files stream beside MsgSnap
 		Logger:           log.With("component", "transport"),
 	}
 	p.tr = transport.New(id, topts)
-	syncs := p.metrics.NewSyncTimer(realworld.OSDisk{})
 	rc := core.Config{
 		ID:                        id,
 		Join:                      join,
@@ -255,6 +256,7 @@ func (p *process) start() {
 		}()
 	}
 	go p.observeLeader()
+	go server.TuneGC(p.stopc, p.log.With("component", "gc")) // bounded GC headroom on large heaps
 }
 
 func (p *process) serve(g *grpc.Server, l net.Listener) {

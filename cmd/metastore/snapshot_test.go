@@ -151,7 +151,7 @@ func TestSnapshotRestoreWritesTheNewMembership(t *testing.T) {
 	if err != nil || snap == nil {
 		t.Fatalf("restored snapshot: %v %v", snap, err)
 	}
-	if got := snap.GetMetadata().GetConfState().GetVoters(); len(got) != 3 || !slices.Contains(got, ids[0]) ||
+	if got := snap.Meta.GetConfState().GetVoters(); len(got) != 3 || !slices.Contains(got, ids[0]) ||
 		!slices.Contains(got, ids[1]) || !slices.Contains(got, ids[2]) {
 		t.Fatalf("voters %v, want %v", got, ids)
 	}
@@ -159,7 +159,7 @@ func TestSnapshotRestoreWritesTheNewMembership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Restore(snap.GetData()); err != nil {
+	if err := restoreFromFile(st, snap); err != nil {
 		t.Fatal(err)
 	}
 	names := map[uint64]string{}
@@ -213,10 +213,20 @@ func TestSnapshotRestoreBumpsTheRevision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := st.Restore(snap.GetData()); err != nil {
+	if err := restoreFromFile(st, snap); err != nil {
 		t.Fatal(err)
 	}
 	if st.Rev() != src.Rev()+1000 || st.CompactRev() != src.Rev()+1000 {
 		t.Fatalf("restored rev %d compact %d, want both %d", st.Rev(), st.CompactRev(), src.Rev()+1000)
 	}
+}
+
+// restoreFromFile restores st from the store stream in a snapshot file.
+func restoreFromFile(st *mvcc.Store, snap *wal.SnapFile) error {
+	body, err := snap.OpenPayload(realworld.OSDisk{})
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	return st.RestoreFrom(body)
 }

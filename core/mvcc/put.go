@@ -57,7 +57,7 @@ func (s *Store) put(w *writeTxn, p *pb.PutRequest) *pb.PutResponse {
 		s.readKVInto(ki, r, prev)
 	}
 	kv := &a.kv
-	kv.Key, kv.Value, kv.Lease = ki.key, p.Value, p.Lease
+	kv.Key, kv.Value, kv.Lease = ki.keyBytes(), p.Value, p.Lease
 	kv.CreateRevision, kv.ModRevision, kv.Version = w.rev(), w.rev(), 1
 	if prev != nil {
 		kv.CreateRevision = prev.CreateRevision

@@ -351,17 +351,25 @@ func checkIndex(t *rapid.T, s *Store) {
 	n := 0
 	s.idx.tree.Ascend(func(ki *keyIndex) bool {
 		n++
+		for i, r := range ki.revs {
+			// Generations start with a put: no tombstone first or twice.
+			if r.tomb() && (i == 0 || ki.revs[i-1].tomb()) {
+				t.Fatalf("key %q: revisions %v: a generation starts with a tombstone", ki.key, ki.revs)
+			}
+			if i > 0 && !ki.revs[i-1].plain().less(r.plain()) {
+				t.Fatalf("key %q: revisions %v out of order", ki.key, ki.revs)
+			}
+		}
 		if s.idx.byKey[string(ki.key)] != ki {
 			t.Fatalf("key %q: map and tree disagree", ki.key)
 		}
 		if ki.cur == nil {
 			return true
 		}
-		g := ki.gens[len(ki.gens)-1]
-		if g.closed {
+		if !ki.live() {
 			t.Fatalf("key %q: cached record of a deleted key", ki.key)
 		}
-		v, ok, err := s.eng.Get(appendRevKey(nil, g.revs[len(g.revs)-1]))
+		v, ok, err := s.eng.Get(appendRevKey(nil, ki.revs[len(ki.revs)-1]))
 		if err != nil || !ok || !bytes.Equal(v, ki.cur) {
 			t.Fatalf("key %q: cached record %x, engine %x (ok=%v err=%v)", ki.key, ki.cur, v, ok, err)
 		}

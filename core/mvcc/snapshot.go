@@ -1,81 +1,261 @@
 package mvcc
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
+	"io"
+
+	"metastore/core/engine"
 )
 
 // Snapshot format: magic, then every engine pair in key order as
 // <uvarint len><key><uvarint len><value>, then the CRC-32C of everything
-// before it (4 bytes, big-endian).
+// before it (4 bytes, big-endian). A pair takes at least two bytes, so a
+// reader that finds exactly four bytes left has reached the checksum.
 var snapMagic = []byte("MSMVCC1\n")
 
 var errBadSnapshot = errors.New("mvcc: malformed snapshot")
 
-// Snapshot serializes the whole state (including applied index) for a raft
-// snapshot.
-func (s *Store) Snapshot() ([]byte, error) {
-	out := append([]byte(nil), snapMagic...)
-	it := s.eng.NewIter(nil, nil)
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		out = binary.AppendUvarint(out, uint64(len(it.Key())))
-		out = append(out, it.Key()...)
-		out = binary.AppendUvarint(out, uint64(len(it.Value())))
-		out = append(out, it.Value()...)
-	}
-	return binary.BigEndian.AppendUint32(out, crc32.Checksum(out, castagnoli)), nil
-}
+// maxSnapshotField bounds a key or value length read from a snapshot, so a
+// damaged length cannot make Restore allocate without limit.
+const maxSnapshotField = 1 << 30
 
-// Restore replaces the store's state with bytes from Snapshot: it checks
-// them whole, replaces the engine's contents in one batch and rebuilds the
-// in-memory indexes. On a malformed snapshot nothing changes.
-func (s *Store) Restore(data []byte) error {
-	pairs, err := parseSnapshot(data)
-	if err != nil {
-		return err
-	}
-	b := s.eng.NewBatch()
-	it := s.eng.NewIter(nil, nil)
+// restoreBatchBytes is how much a restore writes per engine batch: memory
+// stays bounded however large the snapshot.
+const restoreBatchBytes = 4 << 20
+
+// WriteSnapshot streams every pair of view, in key order, to w in the
+// snapshot format and returns the bytes written. It only reads view, so it
+// may run on any goroutine: take view (engine.Snapshot) on the store's
+// owner, at the applied index the snapshot stands for, and stream it off
+// the owner's loop. It buffers w's writes in 64 KiB pieces.
+func WriteSnapshot(view engine.Reader, w io.Writer) (int64, error) {
+	// The checksum is taken over the buffered pieces, not over each small
+	// field: one CRC call per 64 KiB.
+	cw := &crcWriter{w: w, crc: crc32.New(castagnoli)}
+	bw := bufio.NewWriterSize(cw, 64<<10)
+	bw.Write(snapMagic)
+	it := view.NewIter(nil, nil)
+	var hdr []byte
 	for ok := it.First(); ok; ok = it.Next() {
-		b.Delete(it.Key())
+		hdr = binary.AppendUvarint(hdr[:0], uint64(len(it.Key())))
+		bw.Write(hdr)
+		bw.Write(it.Key())
+		hdr = binary.AppendUvarint(hdr[:0], uint64(len(it.Value())))
+		bw.Write(hdr)
+		if _, err := bw.Write(it.Value()); err != nil {
+			it.Close()
+			return cw.n, err // a bufio.Writer keeps its first error
+		}
 	}
 	if err := it.Close(); err != nil {
-		return fmt.Errorf("mvcc: restore: %w", err)
+		return cw.n, fmt.Errorf("mvcc: snapshot: %w", err)
 	}
-	for i := 0; i < len(pairs); i += 2 {
-		b.Set(pairs[i], pairs[i+1])
+	if err := bw.Flush(); err != nil {
+		return cw.n, err
 	}
-	if err := s.eng.Write(b); err != nil {
-		return fmt.Errorf("mvcc: restore: %w", err)
+	n, err := w.Write(binary.BigEndian.AppendUint32(nil, cw.crc.Sum32()))
+	return cw.n + int64(n), err
+}
+
+// crcWriter passes writes on, counting and checksumming them.
+type crcWriter struct {
+	w   io.Writer
+	crc hash.Hash32
+	n   int64
+}
+
+func (c *crcWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.crc.Write(p[:n])
+	c.n += int64(n)
+	return n, err
+}
+
+// Snapshot serializes the whole state (including applied index) into one
+// slice: for tests and small stores. The replica streams with
+// WriteSnapshot instead.
+func (s *Store) Snapshot() ([]byte, error) {
+	var buf bytes.Buffer
+	view := s.eng.Snapshot()
+	defer view.Close()
+	if _, err := WriteSnapshot(view, &buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// Restore replaces the store's state with bytes from Snapshot. It checks
+// them whole first, so on a malformed snapshot nothing changes.
+func (s *Store) Restore(data []byte) error {
+	if len(data) < len(snapMagic)+4 || !bytes.Equal(data[:len(snapMagic)], snapMagic) {
+		return errBadSnapshot
+	}
+	body, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
+	if crc32.Checksum(body, castagnoli) != sum {
+		return fmt.Errorf("%w: checksum mismatch", errBadSnapshot)
+	}
+	return s.RestoreFrom(bytes.NewReader(data))
+}
+
+// RestoreFrom replaces the store's state with a snapshot stream, reading
+// and writing it in bounded batches (restoreBatchBytes), and rebuilds the
+// in-memory indexes. The caller checks the stream's integrity beforehand
+// (the replica's snapshot file has its own checksum): the stream's own
+// checksum is verified only at its end, after the engine was rewritten.
+//
+// The applied index is removed in the first batch and written in the last,
+// so a crash in the middle leaves a durable engine at applied index 0, which
+// the replica restores again on restart. On an error the engine holds part
+// of the snapshot and the store must be restored again or discarded.
+func (s *Store) RestoreFrom(r io.Reader) error {
+	if err := s.restoreFrom(r); err != nil {
+		_ = s.load()
+		return err
 	}
 	return s.load()
 }
 
-// parseSnapshot returns the pairs as key, value, key, value, ... aliasing
-// data.
-func parseSnapshot(data []byte) ([][]byte, error) {
-	if len(data) < len(snapMagic)+4 || !bytes.Equal(data[:len(snapMagic)], snapMagic) {
-		return nil, errBadSnapshot
+func (s *Store) restoreFrom(r io.Reader) error {
+	sr := &snapReader{br: bufio.NewReaderSize(r, 64<<10), crc: crc32.New(castagnoli)}
+	magic := make([]byte, len(snapMagic))
+	if err := sr.readFull(magic); err != nil || !bytes.Equal(magic, snapMagic) {
+		return errBadSnapshot
 	}
-	body, sum := data[:len(data)-4], binary.BigEndian.Uint32(data[len(data)-4:])
-	if crc32.Checksum(body, castagnoli) != sum {
-		return nil, fmt.Errorf("%w: checksum mismatch", errBadSnapshot)
+	b := s.eng.NewBatch()
+	size := 0
+	flush := func() error {
+		if err := s.eng.Write(b); err != nil {
+			return fmt.Errorf("mvcc: restore: %w", err)
+		}
+		b.Reset()
+		size = 0
+		return nil
 	}
-	var pairs [][]byte
-	rest := body[len(snapMagic):]
-	for len(rest) > 0 {
-		for range 2 {
-			n, w := binary.Uvarint(rest)
-			if w <= 0 || n > uint64(len(rest)-w) {
-				return nil, errBadSnapshot
+	// Clear the engine, the applied index first of all.
+	b.Delete(keyApplied)
+	it := s.eng.NewIter(nil, nil)
+	for ok := it.First(); ok; ok = it.Next() {
+		b.Delete(it.Key())
+		if size += len(it.Key()); size >= restoreBatchBytes {
+			if err := flush(); err != nil {
+				it.Close()
+				return err
 			}
-			pairs = append(pairs, rest[w:w+int(n)])
-			rest = rest[w+int(n):]
 		}
 	}
-	return pairs, nil
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("mvcc: restore: %w", err)
+	}
+	var applied []byte
+	var key, val []byte
+	for {
+		more, err := sr.morePairs()
+		if err != nil {
+			return err
+		}
+		if !more {
+			break
+		}
+		if key, err = sr.field(key); err != nil {
+			return err
+		}
+		if val, err = sr.field(val); err != nil {
+			return err
+		}
+		if bytes.Equal(key, keyApplied) {
+			applied = bytes.Clone(val)
+			continue
+		}
+		b.Set(key, val) // Set copies
+		if size += len(key) + len(val); size >= restoreBatchBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	sum := sr.crc.Sum32()
+	var tail [4]byte
+	if _, err := io.ReadFull(sr.br, tail[:]); err != nil || binary.BigEndian.Uint32(tail[:]) != sum {
+		return fmt.Errorf("%w: checksum mismatch", errBadSnapshot)
+	}
+	if applied != nil {
+		b.Set(keyApplied, applied)
+	}
+	return flush()
+}
+
+// snapReader reads a snapshot stream, checksumming what it consumes.
+type snapReader struct {
+	br  *bufio.Reader
+	crc hash.Hash32
+	one [1]byte
+}
+
+func (r *snapReader) readFull(p []byte) error {
+	if _, err := io.ReadFull(r.br, p); err != nil {
+		return errBadSnapshot
+	}
+	r.crc.Write(p)
+	return nil
+}
+
+func (r *snapReader) ReadByte() (byte, error) {
+	c, err := r.br.ReadByte()
+	if err != nil {
+		return 0, errBadSnapshot
+	}
+	r.one[0] = c
+	r.crc.Write(r.one[:])
+	return c, nil
+}
+
+// morePairs reports whether a pair follows (false: only the checksum is
+// left).
+func (r *snapReader) morePairs() (bool, error) {
+	p, err := r.br.Peek(5)
+	switch {
+	case len(p) == 5:
+		return true, nil
+	case len(p) == 4 && errors.Is(err, io.EOF):
+		return false, nil
+	default:
+		return false, errBadSnapshot
+	}
+}
+
+// field reads one length-prefixed field into buf's storage.
+func (r *snapReader) field(buf []byte) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil || n > maxSnapshotField {
+		return nil, errBadSnapshot
+	}
+	if uint64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	return buf, r.readFull(buf)
+}
+
+// SnapshotSize returns the length of the stream WriteSnapshot would write
+// for view, walking it without copying: a caller that must announce the
+// length first (etcd's snapshot framing) streams in two passes instead of
+// buffering.
+func SnapshotSize(view engine.Reader) (int64, error) {
+	n := int64(len(snapMagic)) + 4
+	it := view.NewIter(nil, nil)
+	var tmp [binary.MaxVarintLen64]byte
+	for ok := it.First(); ok; ok = it.Next() {
+		k, v := len(it.Key()), len(it.Value())
+		n += int64(binary.PutUvarint(tmp[:], uint64(k)) + k + binary.PutUvarint(tmp[:], uint64(v)) + v)
+	}
+	if err := it.Close(); err != nil {
+		return 0, fmt.Errorf("mvcc: snapshot size: %w", err)
+	}
+	return n, nil
 }

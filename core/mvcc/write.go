@@ -104,7 +104,8 @@ func (s *Store) current(ki *keyIndex, atRev int64) *mvccpb.KeyValue {
 // engine has it). With it, a put's record is allocated once, here, and the
 // key index can keep referring to it as the key's cached latest record.
 type ownedSetter interface {
-	SetOwned(key, value []byte)
+	// SetOwnedPair stores kv[:keyLen] = kv[keyLen:], taking kv itself.
+	SetOwnedPair(kv []byte, keyLen int)
 }
 
 // writeRecord adds the record of kv at rev to the batch and returns the
@@ -115,7 +116,7 @@ func (s *Store) writeRecord(rev revision, kv *mvccpb.KeyValue, tomb bool) []byte
 		b := make([]byte, 0, keyLen+recHeaderSize+len(kv.Key)+len(kv.Value))
 		b = appendRevKey(b, rev)
 		b = appendRecord(b, kv, false)
-		o.SetOwned(b[:keyLen:keyLen], b[keyLen:])
+		o.SetOwnedPair(b, keyLen)
 		return b[keyLen:]
 	}
 	s.buf = appendRevKey(s.buf[:0], rev)
@@ -150,10 +151,10 @@ func (s *Store) putKV(w *writeTxn, ki *keyIndex, kv, prev *mvccpb.KeyValue, ev *
 // as the next change, detaches its lease and records the DELETE event.
 func (s *Store) deleteKey(w *writeTxn, ki *keyIndex, prev *mvccpb.KeyValue) {
 	rev := revision{main: w.rev(), sub: int64(len(w.pending))}
-	tomb := &mvccpb.KeyValue{Key: ki.key, ModRevision: rev.main}
+	tomb := &mvccpb.KeyValue{Key: ki.keyBytes(), ModRevision: rev.main}
 	s.writeRecord(rev, tomb, true)
 	ki.tombstone(rev)
 	w.pending = append(w.pending, nil)
-	s.detach(prev.Lease, ki.key)
+	s.detach(prev.Lease, ki.keyBytes())
 	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.DELETE, Kv: tomb, PrevKv: prev})
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"hash/crc32"
+	"io"
 	"path"
 	"slices"
 	"strconv"
@@ -18,12 +20,26 @@ import (
 )
 
 // Snapshot files are named %016x-%016x.snap (term, index) and hold
-// [crc32c u32 LE][raftpb.Snapshot protobuf], the CRC covering the rest.
+//
+//	"MSSNAP2\n" | u32 LE n | n bytes raftpb.SnapshotMetadata | payload | u32 LE crc32c
+//
+// where the checksum covers everything before it. The payload is the state
+// machine's own stream (core/mvcc's snapshot format). Files are written and
+// read in pieces: no snapshot is ever held whole in memory.
+//
+// A snapshot received from a leader is first stored as <name>.recv (checked
+// against the size and checksum the leader announced, and synced), then
+// renamed to <name> when raft accepts it (InstallReceived).
 
 const (
 	snapSuffix = ".snap"
 	tmpSuffix  = ".tmp"
+	recvSuffix = ".recv"
+	// snapIOBytes is the piece size of snapshot file reads and writes.
+	snapIOBytes = 256 << 10
 )
+
+var snapFileMagic = []byte("MSSNAP2\n")
 
 type snapName struct{ term, index uint64 }
 
@@ -42,55 +58,173 @@ func parseSnapName(name string) (snapName, bool) {
 	return snapName{term: term, index: index}, true
 }
 
-// SaveSnapshot makes snap durable in dir (which must exist): it writes and
-// syncs a temporary file, renames it into place and syncs dir. It returns
-// only once the snapshot would survive a crash; errors are fatal to the
-// replica as in Save.
-func SaveSnapshot(fsys disk.FS, dir string, snap *raftpb.Snapshot) error {
-	md := snap.GetMetadata()
-	if md.GetIndex() == 0 {
-		return errors.New("wal: save snapshot: empty snapshot (index 0)")
-	}
-	buf := make([]byte, 4, 4+proto.Size(snap))
-	buf, err := marshal.MarshalAppend(buf, snap)
-	if err != nil {
-		return fmt.Errorf("wal: encode snapshot: %w", err)
-	}
-	binary.LittleEndian.PutUint32(buf, crc32.Checksum(buf[4:], castagnoli))
-	final := path.Join(dir, snapName{md.GetTerm(), md.GetIndex()}.String())
-	tmp := final + tmpSuffix
-	if err := writeSynced(fsys, tmp, buf); err != nil {
-		return fmt.Errorf("wal: save snapshot: %w", err)
-	}
-	if err := fsys.Rename(tmp, final); err != nil {
-		return fmt.Errorf("wal: save snapshot: %w", err)
-	}
-	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("wal: save snapshot: %w", err)
-	}
-	return nil
+// SnapFile describes one intact snapshot file.
+type SnapFile struct {
+	Meta *raftpb.SnapshotMetadata
+	Path string
+	Size int64  // bytes of the whole file
+	CRC  uint32 // its trailing checksum
+
+	payloadOff int64
 }
 
-func writeSynced(fsys disk.FS, name string, data []byte) error {
-	f, err := fsys.Create(name)
+// PayloadSize is the length of the state machine's stream in the file.
+func (s *SnapFile) PayloadSize() int64 { return s.Size - 4 - s.payloadOff }
+
+// OpenPayload opens the state machine's stream for reading. Close it.
+func (s *SnapFile) OpenPayload(fsys disk.FS) (io.ReadCloser, error) {
+	f, err := fsys.Open(s.Path)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("wal: open snapshot: %w", err)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
+	return sectionCloser{io.NewSectionReader(f, s.payloadOff, s.PayloadSize()), f}, nil
+}
+
+// Open opens the whole file for reading (to send it to a peer). Close it.
+func (s *SnapFile) Open(fsys disk.FS) (io.ReadCloser, error) {
+	f, err := fsys.Open(s.Path)
+	if err != nil {
+		return nil, fmt.Errorf("wal: open snapshot: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
+	return sectionCloser{io.NewSectionReader(f, 0, s.Size), f}, nil
+}
+
+type sectionCloser struct {
+	*io.SectionReader
+	f disk.File
+}
+
+func (s sectionCloser) Close() error { return s.f.Close() }
+
+// SnapWriter writes one snapshot file: a temporary file, which Commit
+// completes, syncs and renames into place. It buffers the payload and
+// writes it in snapIOBytes pieces. It uses only its own file, so it may
+// run on another goroutine than the WAL's owner (given an FS that allows
+// that, as the OS's does).
+type SnapWriter struct {
+	fsys       disk.FS
+	dir        string
+	name       snapName
+	f          disk.File
+	buf        []byte
+	crc        hash.Hash32
+	size       int64
+	payloadOff int64
+	meta       *raftpb.SnapshotMetadata
+	err        error
+}
+
+// CreateSnapshot starts the snapshot file for md in dir (which must exist).
+func CreateSnapshot(fsys disk.FS, dir string, md *raftpb.SnapshotMetadata) (*SnapWriter, error) {
+	if md.GetIndex() == 0 {
+		return nil, errors.New("wal: save snapshot: empty snapshot (index 0)")
 	}
-	return f.Close()
+	meta, err := proto.Marshal(md)
+	if err != nil {
+		return nil, fmt.Errorf("wal: encode snapshot metadata: %w", err)
+	}
+	w := &SnapWriter{fsys: fsys, dir: dir, name: snapName{md.GetTerm(), md.GetIndex()},
+		crc: crc32.New(castagnoli), buf: make([]byte, 0, snapIOBytes), meta: md}
+	if w.f, err = fsys.Create(w.tmpPath()); err != nil {
+		return nil, fmt.Errorf("wal: save snapshot: %w", err)
+	}
+	w.Write(snapFileMagic)
+	w.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(meta))))
+	w.Write(meta)
+	w.payloadOff = w.size
+	return w, w.err
+}
+
+func (w *SnapWriter) tmpPath() string { return path.Join(w.dir, w.name.String()+tmpSuffix) }
+
+// Write appends p to the payload.
+func (w *SnapWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	w.crc.Write(p)
+	w.size += int64(len(p))
+	n := len(p)
+	for len(p) > 0 {
+		k := min(len(p), cap(w.buf)-len(w.buf))
+		w.buf = append(w.buf, p[:k]...)
+		p = p[k:]
+		if len(w.buf) == cap(w.buf) {
+			w.flush()
+		}
+	}
+	return n, w.err
+}
+
+func (w *SnapWriter) flush() {
+	if w.err == nil && len(w.buf) > 0 {
+		if _, err := w.f.Write(w.buf); err != nil {
+			w.err = fmt.Errorf("wal: save snapshot: %w", err)
+		}
+	}
+	w.buf = w.buf[:0]
+}
+
+// Commit writes the checksum, syncs the file, renames it into place and
+// syncs dir. It returns only once the snapshot would survive a crash;
+// errors are fatal to the replica as in Save.
+func (w *SnapWriter) Commit() (*SnapFile, error) {
+	sum := w.crc.Sum32()
+	w.buf = binary.LittleEndian.AppendUint32(w.buf, sum)
+	w.size += 4
+	w.flush()
+	if w.err != nil {
+		w.Abort()
+		return nil, w.err
+	}
+	if err := w.f.Sync(); err != nil {
+		w.Abort()
+		return nil, fmt.Errorf("wal: save snapshot: %w", err)
+	}
+	if err := w.f.Close(); err != nil {
+		return nil, fmt.Errorf("wal: save snapshot: %w", err)
+	}
+	w.f = nil
+	final := path.Join(w.dir, w.name.String())
+	if err := w.fsys.Rename(w.tmpPath(), final); err != nil {
+		return nil, fmt.Errorf("wal: save snapshot: %w", err)
+	}
+	if err := w.fsys.SyncDir(w.dir); err != nil {
+		return nil, fmt.Errorf("wal: save snapshot: %w", err)
+	}
+	return &SnapFile{Meta: w.meta, Path: final, Size: w.size, CRC: sum, payloadOff: w.payloadOff}, nil
+}
+
+// Abort gives the file up (closing it; PurgeSnapshots removes it later).
+func (w *SnapWriter) Abort() {
+	if w.f != nil {
+		_ = w.f.Close()
+		w.f = nil
+	}
+	if w.err == nil {
+		w.err = errors.New("wal: snapshot aborted")
+	}
+}
+
+// SaveSnapshot writes a whole snapshot file from md and payload and makes
+// it durable (CreateSnapshot, Write, Commit in one call).
+func SaveSnapshot(fsys disk.FS, dir string, md *raftpb.SnapshotMetadata, payload []byte) (*SnapFile, error) {
+	w, err := CreateSnapshot(fsys, dir, md)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(payload); err != nil {
+		w.Abort()
+		return nil, err
+	}
+	return w.Commit()
 }
 
 // LoadNewestSnapshot returns the snapshot of highest index (then term) in
-// dir that reads back intact, skipping damaged files; nil, nil when there is
-// none or dir does not exist. Read errors other than damage are returned.
-func LoadNewestSnapshot(fsys disk.FS, dir string) (*raftpb.Snapshot, error) {
+// dir that reads back intact (its whole checksum is verified), skipping
+// damaged files; nil, nil when there is none or dir does not exist. Read
+// errors other than damage are returned.
+func LoadNewestSnapshot(fsys disk.FS, dir string) (*SnapFile, error) {
 	names, err := listSnapshots(fsys, dir)
 	if err != nil {
 		return nil, err
@@ -105,23 +239,132 @@ func LoadNewestSnapshot(fsys disk.FS, dir string) (*raftpb.Snapshot, error) {
 	return nil, nil
 }
 
-// PurgeSnapshots removes all but the newest keep snapshot files of dir, and
-// leftover temporary files of interrupted saves. Removals are not synced:
-// a crash may bring back a purged file, which is harmless.
+// StatSnapshot describes the snapshot file of (term, index) in dir from its
+// header and size, without reading it whole (a file this replica wrote and
+// synced; a receiver checks the checksum itself).
+func StatSnapshot(fsys disk.FS, dir string, term, index uint64) (*SnapFile, error) {
+	n := snapName{term, index}
+	return readSnapshotHeader(fsys, path.Join(dir, n.String()), n)
+}
+
+// ReceiveSnapshot stores body, a whole snapshot file for (term, index) sent
+// by a peer, as <name>.recv in dir: it checks body against the size and
+// checksum the sender announced, syncs it, and renames it into place. An
+// existing copy is replaced. It may run on another goroutine than the
+// WAL's owner, given an FS that allows that.
+func ReceiveSnapshot(fsys disk.FS, dir string, term, index uint64, size int64, crc uint32, body io.Reader) error {
+	if size < int64(len(snapFileMagic))+8 {
+		return fmt.Errorf("%w: received snapshot of %d bytes", ErrCorrupt, size)
+	}
+	name := path.Join(dir, snapName{term, index}.String()+recvSuffix)
+	f, err := fsys.Create(name + tmpSuffix)
+	if err != nil {
+		return fmt.Errorf("wal: receive snapshot: %w", err)
+	}
+	h := crc32.New(castagnoli)
+	buf := make([]byte, snapIOBytes)
+	var got int64
+	var tail [4]byte // the last 4 bytes seen: the checksum once all are in
+	for got < size {
+		k, rerr := io.ReadFull(body, buf[:min(int64(len(buf)), size-got)])
+		// The trailing 4 bytes are the checksum, not covered by it.
+		if covered := size - 4 - got; covered > 0 {
+			h.Write(buf[:min(int64(k), covered)])
+		}
+		if _, err := f.Write(buf[:k]); err != nil {
+			f.Close()
+			return fmt.Errorf("wal: receive snapshot: %w", err)
+		}
+		got += int64(k)
+		if k >= len(tail) {
+			copy(tail[:], buf[k-len(tail):k])
+		} else {
+			copy(tail[:], append(tail[k:], buf[:k]...))
+		}
+		if rerr != nil {
+			f.Close()
+			return fmt.Errorf("wal: receive snapshot: %d of %d bytes: %w", got, size, rerr)
+		}
+	}
+	if sum := binary.LittleEndian.Uint32(tail[:]); sum != crc || h.Sum32() != crc {
+		f.Close()
+		return fmt.Errorf("%w: received snapshot %s: checksum mismatch", ErrCorrupt, name)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("wal: receive snapshot: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("wal: receive snapshot: %w", err)
+	}
+	if err := fsys.Rename(name+tmpSuffix, name); err != nil {
+		return fmt.Errorf("wal: receive snapshot: %w", err)
+	}
+	return nil
+}
+
+// HasSnapshot reports whether dir holds the snapshot of (term, index), of
+// size bytes, in place or received.
+func HasSnapshot(fsys disk.FS, dir string, term, index uint64, size int64) bool {
+	n := path.Join(dir, snapName{term, index}.String())
+	for _, name := range []string{n, n + recvSuffix} {
+		if f, err := fsys.Open(name); err == nil {
+			got, err := f.Size()
+			f.Close()
+			if err == nil && got == size {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// InstallReceived makes the received snapshot of (term, index) durable
+// under its final name (unless that is already there), verifies it, and
+// returns it.
+func InstallReceived(fsys disk.FS, dir string, term, index uint64) (*SnapFile, error) {
+	n := snapName{term, index}
+	final := path.Join(dir, n.String())
+	if snap, err := readSnapshot(fsys, final, n); err == nil {
+		return snap, nil
+	}
+	if err := fsys.Rename(final+recvSuffix, final); err != nil {
+		return nil, fmt.Errorf("wal: install received snapshot: %w", err)
+	}
+	if err := fsys.SyncDir(dir); err != nil {
+		return nil, fmt.Errorf("wal: install received snapshot: %w", err)
+	}
+	return readSnapshot(fsys, final, n)
+}
+
+// PurgeSnapshots removes all but the newest keep snapshot files of dir,
+// leftover temporary files of interrupted saves, and received files no
+// newer than the newest snapshot. Removals are not synced: a crash may
+// bring back a purged file, which is harmless.
 func PurgeSnapshots(fsys disk.FS, dir string, keep int) error {
 	all, err := fsys.List(dir)
 	if err != nil {
 		return fmt.Errorf("wal: purge snapshots: %w", err)
 	}
+	snaps, err := listSnapshots(fsys, dir)
+	if err != nil {
+		return err
+	}
+	var newest uint64
+	if len(snaps) > 0 {
+		newest = snaps[len(snaps)-1].index
+	}
 	var remove []string
 	for _, n := range all {
 		if strings.HasSuffix(n, snapSuffix+tmpSuffix) {
 			remove = append(remove, n)
+			continue
 		}
-	}
-	snaps, err := listSnapshots(fsys, dir)
-	if err != nil {
-		return err
+		base, _ := strings.CutSuffix(n, tmpSuffix)
+		base, recv := strings.CutSuffix(base, recvSuffix)
+		if s, isSnap := parseSnapName(base); recv && isSnap && s.index <= newest {
+			remove = append(remove, n)
+		}
 	}
 	for _, s := range snaps[:max(0, len(snaps)-keep)] {
 		remove = append(remove, s.String())
@@ -156,27 +399,70 @@ func listSnapshots(fsys disk.FS, dir string) ([]snapName, error) {
 	return names, nil
 }
 
-// readSnapshot reads one snapshot file; damage, including metadata that
+// readSnapshot reads one snapshot file's header and verifies its checksum
+// by reading it through in pieces; damage, including metadata that
 // disagrees with the name, wraps ErrCorrupt.
-func readSnapshot(fsys disk.FS, name string, want snapName) (*raftpb.Snapshot, error) {
+func readSnapshot(fsys disk.FS, name string, want snapName) (*SnapFile, error) {
+	snap, err := readSnapshotHeader(fsys, name, want)
+	if err != nil {
+		return nil, err
+	}
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("wal: load snapshot: %w", err)
 	}
-	buf, err := readAll(f)
-	f.Close()
+	defer f.Close()
+	h := crc32.New(castagnoli)
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, snap.Size-4)); err != nil {
+		return nil, fmt.Errorf("wal: load snapshot %s: %w", name, err)
+	}
+	if h.Sum32() != snap.CRC {
+		return nil, fmt.Errorf("%w: snapshot %s: checksum mismatch", ErrCorrupt, name)
+	}
+	return snap, nil
+}
+
+// readSnapshotHeader reads a snapshot file's metadata, size and stored
+// checksum, without verifying the checksum.
+func readSnapshotHeader(fsys disk.FS, name string, want snapName) (*SnapFile, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("wal: load snapshot: %w", err)
+	}
+	defer f.Close()
+	size, err := f.Size()
 	if err != nil {
 		return nil, fmt.Errorf("wal: load snapshot %s: %w", name, err)
 	}
-	if len(buf) < 4 || crc32.Checksum(buf[4:], castagnoli) != binary.LittleEndian.Uint32(buf) {
-		return nil, fmt.Errorf("%w: snapshot %s: checksum mismatch", ErrCorrupt, name)
+	hdr := len(snapFileMagic) + 4
+	if size < int64(hdr)+4 {
+		return nil, fmt.Errorf("%w: snapshot %s: %d bytes", ErrCorrupt, name, size)
 	}
-	snap := &raftpb.Snapshot{}
-	if err := proto.Unmarshal(buf[4:], snap); err != nil {
+	head := make([]byte, hdr)
+	if _, err := f.ReadAt(head, 0); err != nil {
+		return nil, fmt.Errorf("wal: load snapshot %s: %w", name, err)
+	}
+	if string(head[:len(snapFileMagic)]) != string(snapFileMagic) {
+		return nil, fmt.Errorf("%w: snapshot %s: bad magic", ErrCorrupt, name)
+	}
+	metaLen := int64(binary.LittleEndian.Uint32(head[len(snapFileMagic):]))
+	if int64(hdr)+metaLen+4 > size {
+		return nil, fmt.Errorf("%w: snapshot %s: metadata overruns the file", ErrCorrupt, name)
+	}
+	buf := make([]byte, metaLen+4)
+	if _, err := f.ReadAt(buf[:metaLen], int64(hdr)); err != nil {
+		return nil, fmt.Errorf("wal: load snapshot %s: %w", name, err)
+	}
+	if _, err := f.ReadAt(buf[metaLen:], size-4); err != nil && !(errors.Is(err, io.EOF)) {
+		return nil, fmt.Errorf("wal: load snapshot %s: %w", name, err)
+	}
+	md := &raftpb.SnapshotMetadata{}
+	if err := proto.Unmarshal(buf[:metaLen], md); err != nil {
 		return nil, fmt.Errorf("%w: snapshot %s: %v", ErrCorrupt, name, err)
 	}
-	if md := snap.GetMetadata(); md.GetIndex() != want.index || md.GetTerm() != want.term {
+	if md.GetIndex() != want.index || md.GetTerm() != want.term {
 		return nil, fmt.Errorf("%w: snapshot %s holds term %d index %d", ErrCorrupt, name, md.GetTerm(), md.GetIndex())
 	}
-	return snap, nil
+	return &SnapFile{Meta: md, Path: name, Size: size, CRC: binary.LittleEndian.Uint32(buf[metaLen:]),
+		payloadOff: int64(hdr) + metaLen}, nil
 }

@@ -1,8 +1,12 @@
 package wal_test
 
 import (
+	"bytes"
+	"errors"
+	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -14,15 +18,29 @@ import (
 
 const snapDir = "data/snap"
 
-func snapshot(index, term uint64, data string) *raftpb.Snapshot {
-	return &raftpb.Snapshot{
-		Data: []byte(data),
-		Metadata: &raftpb.SnapshotMetadata{
-			Index:     proto.Uint64(index),
-			Term:      proto.Uint64(term),
-			ConfState: &raftpb.ConfState{Voters: []uint64{1, 2, 3}},
-		},
+func meta(index, term uint64) *raftpb.SnapshotMetadata {
+	return &raftpb.SnapshotMetadata{
+		Index:     proto.Uint64(index),
+		Term:      proto.Uint64(term),
+		ConfState: &raftpb.ConfState{Voters: []uint64{1, 2, 3}},
 	}
+}
+
+func save(t *testing.T, fsys disk.FS, index, term uint64, payload string) *wal.SnapFile {
+	t.Helper()
+	f, err := wal.SaveSnapshot(fsys, snapDir, meta(index, term), []byte(payload))
+	must(t, err)
+	return f
+}
+
+func payloadOf(t *testing.T, fsys disk.FS, f *wal.SnapFile) string {
+	t.Helper()
+	rc, err := f.OpenPayload(fsys)
+	must(t, err)
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	must(t, err)
+	return string(b)
 }
 
 func TestSnapshotFileRoundTrip(t *testing.T) {
@@ -34,14 +52,19 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 	if s, err := wal.LoadNewestSnapshot(m, snapDir); s != nil || err != nil {
 		t.Fatalf("empty dir: %v, %v", s, err)
 	}
-	older, newer := snapshot(10, 2, "state@10"), snapshot(20, 3, "state@20")
-	must(t, wal.SaveSnapshot(m, snapDir, older))
-	must(t, wal.SaveSnapshot(m, snapDir, newer))
+	save(t, m, 10, 2, "state@10")
+	// A payload larger than one write piece goes out in several.
+	big := strings.Repeat("0123456789abcdef", 40_000)
+	saved := save(t, m, 20, 3, big)
 	// Saved means durable: a crash that keeps only synced state keeps it.
-	got, err := wal.LoadNewestSnapshot(m.CrashClone(rand.New(rand.NewPCG(1, 1)), 0), snapDir)
+	crashed := m.CrashClone(rand.New(rand.NewPCG(1, 1)), 0)
+	got, err := wal.LoadNewestSnapshot(crashed, snapDir)
 	must(t, err)
-	if !proto.Equal(got, newer) {
-		t.Fatalf("loaded %v, want %v", got, newer)
+	if !proto.Equal(got.Meta, meta(20, 3)) || got.Size != saved.Size || got.CRC != saved.CRC {
+		t.Fatalf("loaded %v size %d crc %x, want %v size %d crc %x", got.Meta, got.Size, got.CRC, meta(20, 3), saved.Size, saved.CRC)
+	}
+	if p := payloadOf(t, crashed, got); p != big {
+		t.Fatalf("payload of %d bytes differs from the %d saved", len(p), len(big))
 	}
 	names, _ := m.List(snapDir)
 	if want := []string{"0000000000000002-000000000000000a.snap", "0000000000000003-0000000000000014.snap"}; !slices.Equal(names, want) {
@@ -49,25 +72,77 @@ func TestSnapshotFileRoundTrip(t *testing.T) {
 	}
 }
 
+// A snapshot sent to a peer arrives whole or not at all: the receiver
+// checks it against the size and checksum the sender announced.
+func TestReceiveSnapshot(t *testing.T) {
+	src, dst := disk.NewMem(), disk.NewMem()
+	must(t, src.MkdirAll(snapDir))
+	must(t, dst.MkdirAll(snapDir))
+	f := save(t, src, 30, 4, strings.Repeat("x", 300_000))
+	file := func() []byte {
+		rc, err := f.Open(src)
+		must(t, err)
+		defer rc.Close()
+		b, err := io.ReadAll(rc)
+		must(t, err)
+		return b
+	}
+	body := file()
+	if int64(len(body)) != f.Size {
+		t.Fatalf("Open read %d bytes, file has %d", len(body), f.Size)
+	}
+	// Damaged in transit: refused, nothing installed.
+	bad := bytes.Clone(body)
+	bad[len(bad)/2] ^= 1
+	if err := wal.ReceiveSnapshot(dst, snapDir, 4, 30, f.Size, f.CRC, bytes.NewReader(bad)); !errors.Is(err, wal.ErrCorrupt) {
+		t.Fatalf("damaged body: %v, want ErrCorrupt", err)
+	}
+	// Cut short: refused.
+	if err := wal.ReceiveSnapshot(dst, snapDir, 4, 30, f.Size, f.CRC, bytes.NewReader(body[:len(body)-10])); err == nil {
+		t.Fatal("short body accepted")
+	}
+	if wal.HasSnapshot(dst, snapDir, 4, 30, f.Size) {
+		t.Fatal("a refused body counts as received")
+	}
+	must(t, wal.ReceiveSnapshot(dst, snapDir, 4, 30, f.Size, f.CRC, bytes.NewReader(body)))
+	if !wal.HasSnapshot(dst, snapDir, 4, 30, f.Size) {
+		t.Fatal("received snapshot not found")
+	}
+	// Received is not yet loaded at recovery; installed, it is.
+	if s, err := wal.LoadNewestSnapshot(dst, snapDir); s != nil || err != nil {
+		t.Fatalf("received snapshot loaded before install: %v, %v", s, err)
+	}
+	got, err := wal.InstallReceived(dst, snapDir, 4, 30)
+	must(t, err)
+	if got.CRC != f.CRC || payloadOf(t, dst, got) != payloadOf(t, src, f) {
+		t.Fatal("installed snapshot differs from the sent one")
+	}
+	loaded, err := wal.LoadNewestSnapshot(dst.CrashClone(rand.New(rand.NewPCG(1, 1)), 0), snapDir)
+	must(t, err)
+	if loaded == nil || loaded.Meta.GetIndex() != 30 {
+		t.Fatalf("installed snapshot not durable: %v", loaded)
+	}
+}
+
 func TestCorruptSnapshotSkipped(t *testing.T) {
 	m := disk.NewMem()
 	must(t, m.MkdirAll(snapDir))
-	must(t, wal.SaveSnapshot(m, snapDir, snapshot(10, 2, "state@10")))
-	must(t, wal.SaveSnapshot(m, snapDir, snapshot(20, 3, "state@20")))
+	save(t, m, 10, 2, "state@10")
+	save(t, m, 20, 3, "state@20")
 	name := snapDir + "/0000000000000003-0000000000000014.snap"
 	f, err := m.OpenAppend(name)
 	must(t, err)
 	size, _ := f.Size()
 	buf := make([]byte, size)
 	f.ReadAt(buf, 0)
-	buf[size/2] ^= 0x10
+	buf[size-6] ^= 0x10 // in the payload
 	must(t, f.Truncate(0))
 	f.Write(buf)
 	must(t, f.Close())
 	got, err := wal.LoadNewestSnapshot(m, snapDir)
 	must(t, err)
-	if got.GetMetadata().GetIndex() != 10 {
-		t.Fatalf("loaded index %d, want the intact older snapshot 10", got.GetMetadata().GetIndex())
+	if got.Meta.GetIndex() != 10 {
+		t.Fatalf("loaded index %d, want the intact older snapshot 10", got.Meta.GetIndex())
 	}
 	// A file whose contents disagree with its name is skipped too.
 	must(t, m.Rename(snapDir+"/0000000000000002-000000000000000a.snap", snapDir+"/0000000000000009-0000000000000063.snap"))
@@ -81,14 +156,24 @@ func TestPurgeSnapshots(t *testing.T) {
 	m := disk.NewMem()
 	must(t, m.MkdirAll(snapDir))
 	for i := uint64(1); i <= 4; i++ {
-		must(t, wal.SaveSnapshot(m, snapDir, snapshot(i*10, 1, "s")))
+		save(t, m, i*10, 1, "s")
 	}
-	f, err := m.Create(snapDir + "/0000000000000001-0000000000000050.snap.tmp") // an interrupted save
-	must(t, err)
-	f.Close()
+	for _, n := range []string{
+		"0000000000000001-0000000000000050.snap.tmp",      // an interrupted save
+		"0000000000000001-0000000000000014.snap.recv",     // received, older than the newest
+		"0000000000000001-0000000000000014.snap.recv.tmp", // an older interrupted receive
+		"0000000000000001-0000000000000063.snap.recv",     // received, newer: raft may still take it
+		"0000000000000001-0000000000000063.snap.recv.tmp", // a receive in progress
+	} {
+		f, err := m.Create(snapDir + "/" + n)
+		must(t, err)
+		f.Close()
+	}
 	must(t, wal.PurgeSnapshots(m, snapDir, 2))
 	names, _ := m.List(snapDir)
-	if want := []string{"0000000000000001-000000000000001e.snap", "0000000000000001-0000000000000028.snap"}; !slices.Equal(names, want) {
+	want := []string{"0000000000000001-000000000000001e.snap", "0000000000000001-0000000000000028.snap",
+		"0000000000000001-0000000000000063.snap.recv", "0000000000000001-0000000000000063.snap.recv.tmp"}
+	if !slices.Equal(names, want) {
 		t.Fatalf("after purge: %v, want %v", names, want)
 	}
 }

@@ -4,13 +4,14 @@ import "errors"
 
 var errForeignBatch = errors.New("memory: batch was not created by a memory engine")
 
-// op is one batched write. A set's slices are private copies made by Set,
-// or slices handed over by SetOwned, and become the tree's stored bytes on
-// Write, so they are never modified afterwards; Reset forgets them rather
-// than reusing them. A delete's key lives in the batch's delKeys.
+// op is one batched write. A set's item holds a private copy made by Set,
+// or bytes handed over by SetOwned or SetOwnedPair, and becomes the tree's
+// stored item on Write, so it is never modified afterwards; Reset forgets
+// it rather than reusing it. A delete's key (item.kv, klen = len) lives in
+// the batch's delKeys.
 type op struct {
-	delete     bool
-	key, value []byte
+	delete bool
+	item
 }
 
 // batch is the memory engine's engine.Batch. It is not safe for concurrent
@@ -31,25 +32,25 @@ const maxKeptDelKeys = 64 << 10
 // Set records key = value. key and value are copied: the caller may reuse
 // them as soon as Set returns.
 func (b *batch) Set(key, value []byte) {
-	// One allocation holds both; the capacity limits keep either from
-	// growing into the other.
 	buf := make([]byte, len(key)+len(value))
 	copy(buf, key)
 	copy(buf[len(key):], value)
-	b.ops = append(b.ops, op{
-		key:   buf[:len(key):len(key)],
-		value: buf[len(key):],
-	})
+	b.ops = append(b.ops, op{item: item{kv: buf, klen: len(key)}})
 }
 
-// SetOwned records key = value like Set, but takes the slices themselves as
-// the bytes to store instead of copying them: the caller gives them up and
-// must never modify them again (it may keep reading them, as they stay
+// SetOwned records key = value like Set; the engine stores key and value
+// together, so it copies them into one buffer. Callers that can lay the
+// pair out themselves use SetOwnedPair, which copies nothing.
+func (b *batch) SetOwned(key, value []byte) { b.Set(key, value) }
+
+// SetOwnedPair records kv[:keyLen] = kv[keyLen:] like Set, but takes kv
+// itself as the bytes to store instead of copying it: the caller gives it
+// up and must never modify it again (it may keep reading it, as it stays
 // immutable). It is an optional extension of engine.Batch for a caller
-// that keeps referring to what it wrote (core/mvcc caches each key's latest
-// record) and should not hold a second copy.
-func (b *batch) SetOwned(key, value []byte) {
-	b.ops = append(b.ops, op{key: key, value: value})
+// that keeps referring to what it wrote (core/mvcc caches each key's
+// latest record) and should not hold a second copy.
+func (b *batch) SetOwnedPair(kv []byte, keyLen int) {
+	b.ops = append(b.ops, op{item: item{kv: kv, klen: keyLen}})
 }
 
 // Delete records the removal of key, which is copied.
@@ -57,7 +58,7 @@ func (b *batch) Delete(key []byte) {
 	n := len(b.delKeys)
 	b.delKeys = append(b.delKeys, key...)
 	k := b.delKeys[n:len(b.delKeys):len(b.delKeys)]
-	b.ops = append(b.ops, op{delete: true, key: k})
+	b.ops = append(b.ops, op{delete: true, item: keyItem(k)})
 }
 
 // Len returns the number of recorded operations.

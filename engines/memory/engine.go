@@ -25,13 +25,26 @@ import (
 // stays shallow.
 const degree = 16
 
-// item is one key/value pair in the tree. Its slices are never modified
-// after insertion, which is what makes sharing them with clones safe.
+// item is one key/value pair in the tree: the key and then the value, back
+// to back in kv. One slice instead of two makes a tree slot 32 bytes
+// instead of 48 (the tree's nodes are about half full, so this is paid
+// twice per key). The bytes are never modified after insertion, which is
+// what makes sharing them with clones safe.
 type item struct {
-	key, value []byte
+	kv   []byte
+	klen int
 }
 
-func lessItem(a, b item) bool { return bytes.Compare(a.key, b.key) < 0 }
+// keyItem is an item for looking key up (no value).
+func keyItem(key []byte) item { return item{kv: key, klen: len(key)} }
+
+func (it item) key() []byte { return it.kv[:it.klen:it.klen] }
+
+// value returns the value; its capacity ends with it, so an append by a
+// careless caller cannot reach into shared bytes.
+func (it item) value() []byte { return it.kv[it.klen:len(it.kv):len(it.kv)] }
+
+func lessItem(a, b item) bool { return bytes.Compare(a.key(), b.key()) < 0 }
 
 // Stats counts the writes applied to an Engine.
 type Stats struct {
@@ -95,9 +108,9 @@ func (e *Engine) Write(b engine.Batch) error {
 	for i := range mb.ops {
 		op := &mb.ops[i]
 		if op.delete {
-			e.tree.Delete(item{key: op.key})
+			e.tree.Delete(keyItem(op.key()))
 		} else {
-			e.tree.ReplaceOrInsert(item{key: op.key, value: op.value})
+			e.tree.ReplaceOrInsert(op.item)
 		}
 	}
 	e.stats.Batches++
@@ -152,11 +165,11 @@ func (e *Engine) clone() *btree.BTreeG[item] {
 
 // get looks key up in t and returns a copy of its value.
 func get(t *btree.BTreeG[item], key []byte) ([]byte, bool) {
-	it, ok := t.Get(item{key: key})
+	it, ok := t.Get(keyItem(key))
 	if !ok {
 		return nil, false
 	}
-	return bytes.Clone(nonNil(it.value)), true
+	return bytes.Clone(nonNil(it.value())), true
 }
 
 // nonNil maps nil to an empty slice so that a present empty value is never

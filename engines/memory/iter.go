@@ -57,11 +57,11 @@ func (it *iter) belowLower(k []byte) bool {
 func (it *iter) fillForward(pivot []byte, inclusive bool, n int) bool {
 	it.buf = it.buf[:0]
 	if it.tree != nil {
-		it.tree.AscendGreaterOrEqual(item{key: pivot}, func(x item) bool {
-			if !inclusive && bytes.Equal(x.key, pivot) {
+		it.tree.AscendGreaterOrEqual(keyItem(pivot), func(x item) bool {
+			if !inclusive && bytes.Equal(x.key(), pivot) {
 				return true
 			}
-			if it.aboveUpper(x.key) {
+			if it.aboveUpper(x.key()) {
 				return false
 			}
 			it.buf = append(it.buf, x)
@@ -79,10 +79,10 @@ func (it *iter) fillForward(pivot []byte, inclusive bool, n int) bool {
 func (it *iter) fillBackward(pivot []byte, inclusive bool, n int) bool {
 	it.buf = it.buf[:0]
 	visit := func(x item) bool {
-		if pivot != nil && !inclusive && bytes.Equal(x.key, pivot) {
+		if pivot != nil && !inclusive && bytes.Equal(x.key(), pivot) {
 			return true
 		}
-		if it.belowLower(x.key) {
+		if it.belowLower(x.key()) {
 			return false
 		}
 		it.buf = append(it.buf, x)
@@ -92,7 +92,7 @@ func (it *iter) fillBackward(pivot []byte, inclusive bool, n int) bool {
 		if pivot == nil {
 			it.tree.Descend(visit)
 		} else {
-			it.tree.DescendLessOrEqual(item{key: pivot}, visit)
+			it.tree.DescendLessOrEqual(keyItem(pivot), visit)
 		}
 	}
 	for i, j := 0, len(it.buf)-1; i < j; i, j = i+1, j-1 {
@@ -139,7 +139,7 @@ func (it *iter) Next() bool {
 		it.pos++
 		return true
 	}
-	return it.fillForward(it.buf[it.pos].key, false, it.nextChunk())
+	return it.fillForward(it.buf[it.pos].key(), false, it.nextChunk())
 }
 
 func (it *iter) Prev() bool {
@@ -150,7 +150,7 @@ func (it *iter) Prev() bool {
 		it.pos--
 		return true
 	}
-	return it.fillBackward(it.buf[it.pos].key, false, it.nextChunk())
+	return it.fillBackward(it.buf[it.pos].key(), false, it.nextChunk())
 }
 
 func (it *iter) Valid() bool { return it.valid }
@@ -161,7 +161,7 @@ func (it *iter) Key() []byte {
 	if !it.valid {
 		return nil
 	}
-	return it.buf[it.pos].key
+	return it.buf[it.pos].key()
 }
 
 // Value returns the current value, or nil when invalid. A present empty
@@ -171,7 +171,7 @@ func (it *iter) Value() []byte {
 	if !it.valid {
 		return nil
 	}
-	return nonNil(it.buf[it.pos].value)
+	return nonNil(it.buf[it.pos].value())
 }
 
 // Close releases the iterator's view; it is invalid afterwards.

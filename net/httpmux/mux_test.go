@@ -139,6 +139,9 @@ func TestTLSGRPCAndHTTP(t *testing.T) {
 
 func TestCloseEndsServe(t *testing.T) {
 	m, addr := setup(t, func(l net.Listener) net.Listener { return l })
+	// One answered request proves Serve has taken the listener: Close
+	// before that would race with Serve's start, not test Close.
+	checkHTTP(t, &http.Client{Timeout: 5 * time.Second}, "http://"+addr+"/", "hello HTTP/1.1")
 	m.Close()
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()

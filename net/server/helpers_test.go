@@ -97,6 +97,7 @@ func (m *member) startWith(t *testing.T, rc core.Config, d core.Disk, peers map[
 			OnSnapshotStatus: func(id uint64, ok bool) { node.ReportSnapshot(id, ok) },
 			RetryMin:         10 * time.Millisecond,
 			RetryMax:         200 * time.Millisecond,
+			Snapshots:        core.NewSnapshotFiles(d, rc.Dir),
 		})
 		rc.Network = m.tr
 		incoming = m.tr.Incoming()

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 
 	"metastore/core"
+	"metastore/core/engine"
 	"metastore/core/mvcc"
 )
 
@@ -142,18 +143,17 @@ func (m *maintenanceServer) MoveLeader(ctx context.Context, req *pb.MoveLeaderRe
 }
 
 // Snapshot streams the store's snapshot in etcd's framing (see
-// snapshotfile.go): chunks, then the sha256 of all of them.
+// snapshotfile.go): chunks, then the sha256 of all of them. The loop only
+// freezes a view of the engine; serializing it runs on this RPC's
+// goroutine, in pieces.
 func (m *maintenanceServer) Snapshot(_ *pb.SnapshotRequest, stream grpc.ServerStreamingServer[pb.SnapshotResponse]) error {
-	var data []byte
-	var serr error
+	var view engine.Snapshot
 	err := m.s.node.exec(stream.Context(), m.s.cfg.RequestTimeout, func(r *core.Replica) {
-		data, serr = r.Store().Snapshot()
+		view = r.EngineSnapshot()
 	})
-	if err == nil {
-		err = serr
-	}
 	if err != nil {
 		return m.s.toGRPC(err)
 	}
-	return sendSnapshot(stream, EncodeSnapshotFile(data), m.s.header(nil))
+	defer view.Close()
+	return streamSnapshot(stream, view, m.s.header(nil))
 }

@@ -42,6 +42,8 @@ type Node struct {
 
 	stopc    chan struct{}
 	done     chan struct{}
+	quit     chan struct{}  // closed when the loop ends, before done
+	snapWG   sync.WaitGroup // snapshot goroutines (node_snapshot.go)
 	stopOnce sync.Once
 	started  atomic.Bool
 	err      error // why the loop ended; written before done is closed
@@ -67,6 +69,7 @@ func NewNode(r *core.Replica, cfg NodeConfig) *Node {
 		reqs:  make(chan func(*core.Replica), cfg.QueueRequests),
 		stopc: make(chan struct{}),
 		done:  make(chan struct{}),
+		quit:  make(chan struct{}),
 	}
 	st := r.Status()
 	n.status.Store(&st)
@@ -164,6 +167,9 @@ func (n *Node) run() {
 		}
 		n.drain()
 		err = n.handleReady()
+		if err == nil {
+			n.startSnapshot() // snapshot hook: off the loop (node_snapshot.go)
+		}
 		st := n.r.Status()
 		n.status.Store(&st)
 	}
@@ -211,6 +217,8 @@ func (n *Node) handleReady() error {
 // finish records why the loop ended, closes the replica and wakes waiters.
 func (n *Node) finish(err error) {
 	n.err = err
+	close(n.quit)
+	n.snapWG.Wait() // no snapshot file is written after the replica closes
 	if cerr := n.r.Close(); cerr != nil && err == nil {
 		n.cfg.Logger.Warn("closing replica", "err", cerr)
 	}

@@ -4,10 +4,15 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash"
 	"strconv"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
+
+	"metastore/core/engine"
+	"metastore/core/mvcc"
 )
 
 // A snapshot file, as `etcdctl snapshot save` stores it, is the database
@@ -59,21 +64,76 @@ func DecodeSnapshotFile(file []byte) ([]byte, error) {
 	return img[h : h+int(n)], nil
 }
 
-// sendSnapshot streams img in chunks with RemainingBytes counting down,
-// then its sha256 as a last blob, as etcd's server does.
-func sendSnapshot(stream grpc.ServerStreamingServer[pb.SnapshotResponse], img []byte, hdr *pb.ResponseHeader) error {
-	h := sha256.New()
-	for sent := 0; sent < len(img); {
-		n := min(snapshotChunkBytes, len(img)-sent)
-		blob := img[sent : sent+n]
-		sent += n
-		h.Write(blob)
-		resp := &pb.SnapshotResponse{Header: hdr, RemainingBytes: uint64(len(img) - sent), Blob: blob, Version: Version}
-		if err := stream.Send(resp); err != nil {
-			return err
+// streamSnapshot streams the image of view in snapshotChunkBytes chunks
+// with RemainingBytes counting down, then its sha256 as a last blob, as
+// etcd's server does. The image is never whole in memory: a first pass over
+// view measures it (the framing announces the length), a second writes it.
+func streamSnapshot(stream grpc.ServerStreamingServer[pb.SnapshotResponse], view engine.Reader, hdr *pb.ResponseHeader) error {
+	n, err := mvcc.SnapshotSize(view)
+	if err != nil {
+		return err
+	}
+	total := imageSize(n)
+	w := &chunkSender{stream: stream, hdr: hdr, remaining: total, sum: sha256.New(),
+		buf: make([]byte, 0, snapshotChunkBytes)}
+	w.Write(snapFileMagic)
+	w.Write(binary.BigEndian.AppendUint64(nil, uint64(n)))
+	if _, err := mvcc.WriteSnapshot(view, w); err != nil {
+		return err
+	}
+	if w.written != int64(len(snapFileMagic))+8+n {
+		return fmt.Errorf("server: snapshot changed size while streamed (%d bytes, measured %d)", w.written, n)
+	}
+	w.Write(make([]byte, total-w.written)) // zero padding to whole pages
+	if err := w.flush(); err != nil {
+		return err
+	}
+	return stream.Send(&pb.SnapshotResponse{Header: hdr, Blob: w.sum.Sum(nil), Version: Version})
+}
+
+// imageSize is the framed image length for a store snapshot of n bytes.
+func imageSize(n int64) int64 {
+	h := int64(len(snapFileMagic)) + 8 + n
+	return (h + snapFileAlign - 1) / snapFileAlign * snapFileAlign
+}
+
+// chunkSender is an io.Writer that sends what it is given as Snapshot
+// responses of snapshotChunkBytes, hashing them.
+type chunkSender struct {
+	stream    grpc.ServerStreamingServer[pb.SnapshotResponse]
+	hdr       *pb.ResponseHeader
+	remaining int64
+	written   int64
+	sum       hash.Hash
+	buf       []byte
+	err       error
+}
+
+func (w *chunkSender) Write(p []byte) (int, error) {
+	n := len(p)
+	w.written += int64(n)
+	for len(p) > 0 && w.err == nil {
+		k := min(len(p), cap(w.buf)-len(w.buf))
+		w.buf = append(w.buf, p[:k]...)
+		p = p[k:]
+		if len(w.buf) == cap(w.buf) {
+			w.err = w.flush()
 		}
 	}
-	return stream.Send(&pb.SnapshotResponse{Header: hdr, Blob: h.Sum(nil), Version: Version})
+	return n, w.err
+}
+
+func (w *chunkSender) flush() error {
+	if w.err != nil || len(w.buf) == 0 {
+		return w.err
+	}
+	w.sum.Write(w.buf)
+	w.remaining -= int64(len(w.buf))
+	err := w.stream.Send(&pb.SnapshotResponse{Header: w.hdr, RemainingBytes: uint64(w.remaining), Blob: w.buf, Version: Version})
+	// NB: gRPC forbids touching a sent message again (stats handlers may
+	// read it late), so each chunk gets a fresh buffer.
+	w.buf = make([]byte, 0, snapshotChunkBytes)
+	return err
 }
 
 func uitoa(v uint64) string { return strconv.FormatUint(v, 10) }

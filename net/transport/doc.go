@@ -5,16 +5,24 @@
 // # Wire format
 //
 // The service "metastore.transport.v1.Raft" is declared by hand (no protoc)
-// and has two methods, both moving google.protobuf.BytesValue frames whose
-// payload is a proto-marshalled raftpb.Message:
+// and has three methods, all moving google.protobuf.BytesValue frames whose
+// payload is a proto-marshalled raftpb.Message (or, on Snapshot, file
+// bytes after the first frame):
 //
 //   - Message: a long-lived bidirectional stream per (sender, receiver) pair.
 //     The sender writes one frame per message; the receiver never writes and
 //     ends the stream only to reject it (wrong token) or on shutdown.
-//   - Large: a client stream per large message. A MsgSnap (which carries the
-//     whole snapshot) or any message whose encoding exceeds
-//     Options.MaxMsgBytes is cut into Options.ChunkBytes frames; the receiver
-//     reassembles them, delivers the message and answers one empty frame.
+//   - Large: a client stream per large message. Any message whose encoding
+//     exceeds Options.MaxMsgBytes (or a MsgSnap, without Options.Snapshots)
+//     is cut into Options.ChunkBytes frames; the receiver reassembles them,
+//     delivers the message and answers one empty frame.
+//   - Snapshot: a client stream per MsgSnap when Options.Snapshots is set.
+//     The MsgSnap carries only a descriptor of the snapshot file; the first
+//     frame is the message, the following ones the file in ChunkBytes
+//     pieces, read from disk one at a time (Snapshots.Open). The receiver
+//     stores the file as it arrives (Snapshots.Receive, which checks it),
+//     then delivers the message and answers one empty frame; neither side
+//     holds the snapshot whole in memory.
 //
 // Every stream carries the sender's cluster token, cluster ID and member ID
 // as metadata; a receiver whose token differs, or whose cluster ID differs

@@ -3,14 +3,17 @@ package transport
 import (
 	"fmt"
 
+	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
 // sendLarge sends b (an encoded MsgSnap, or a message too big for one frame)
-// in chunks on its own goroutine, so Send does not wait for it. The caller
+// in chunks on its own goroutine, so Send does not wait for it; with
+// snapMsg (a MsgSnap, when Options.Snapshots is set) it sends b and then
+// the snapshot file on a Snapshot stream. The caller
 // holds t.mu and has checked !t.closed. Beyond MaxLargePending the message
 // is dropped: a MsgSnap is reported failed, anything else unreachable.
-func (p *peer) sendLarge(b []byte, snap bool) {
+func (p *peer) sendLarge(b []byte, snap bool, snapMsg *raftpb.Message) {
 	select {
 	case p.large <- struct{}{}:
 	default:
@@ -23,7 +26,12 @@ func (p *peer) sendLarge(b []byte, snap bool) {
 	}
 	p.t.goLocked(func() {
 		defer func() { <-p.large }()
-		err := p.sendChunks(b)
+		var err error
+		if snapMsg != nil {
+			err = p.sendSnapshot(b, snapMsg)
+		} else {
+			err = p.sendChunks(b)
+		}
 		if err != nil {
 			p.t.opts.Logger.Info("chunked send failed", "peer", fmt.Sprintf("%x", p.id), "bytes", len(b), "err", err)
 		}

@@ -64,6 +64,12 @@ type Options struct {
 	// per MsgSnap passed to Send before Close.
 	OnSnapshotStatus func(id uint64, ok bool)
 
+	// Snapshots, when set, sends each MsgSnap's snapshot file after it on a
+	// Snapshot stream, and stores received ones before delivering their
+	// MsgSnap (core.SnapshotFiles). Without it a MsgSnap travels alone on
+	// a Large stream, its Data inside.
+	Snapshots SnapshotFiles
+
 	// Logger receives connection events; default: discard.
 	Logger *slog.Logger
 }

@@ -20,6 +20,8 @@ const (
 	ServiceName   = "metastore.transport.v1.Raft"
 	MessageMethod = "/" + ServiceName + "/Message"
 	LargeMethod   = "/" + ServiceName + "/Large"
+	// SnapshotMethod carries a MsgSnap and then its snapshot file.
+	SnapshotMethod = "/" + ServiceName + "/Snapshot"
 )
 
 // Metadata keys every stream carries.
@@ -33,6 +35,7 @@ const (
 type peerService interface {
 	serveMessages(grpc.ServerStream) error
 	serveLarge(grpc.ServerStream) error
+	serveSnapshot(grpc.ServerStream) error
 }
 
 var serviceDesc = grpc.ServiceDesc{
@@ -48,6 +51,11 @@ var serviceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Large",
 			Handler:       func(srv any, s grpc.ServerStream) error { return srv.(peerService).serveLarge(s) },
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Snapshot",
+			Handler:       func(srv any, s grpc.ServerStream) error { return srv.(peerService).serveSnapshot(s) },
 			ClientStreams: true,
 		},
 	},
@@ -134,14 +142,27 @@ func (t *Transport) serveLarge(s grpc.ServerStream) error {
 	return s.SendMsg(&wrapperspb.BytesValue{})
 }
 
-// deliver decodes a message and hands it to Incoming, waiting while that is
-// full. Messages addressed to another member are dropped: they come from a
-// peer with a stale idea of who lives at this address.
+// deliver decodes a message and hands it to Incoming (deliverMsg).
 func (t *Transport) deliver(ctx context.Context, b []byte) error {
+	m, err := t.decode(b)
+	if err != nil {
+		return err
+	}
+	return t.deliverMsg(ctx, m)
+}
+
+func (t *Transport) decode(b []byte) (*raftpb.Message, error) {
 	m := new(raftpb.Message)
 	if err := proto.Unmarshal(b, m); err != nil {
-		return status.Errorf(codes.InvalidArgument, "transport: bad raft message: %v", err)
+		return nil, status.Errorf(codes.InvalidArgument, "transport: bad raft message: %v", err)
 	}
+	return m, nil
+}
+
+// deliverMsg hands m to Incoming, waiting while that is full. Messages
+// addressed to another member are dropped: they come from a peer with a
+// stale idea of who lives at this address.
+func (t *Transport) deliverMsg(ctx context.Context, m *raftpb.Message) error {
 	if m.GetTo() != t.self {
 		t.opts.Logger.Warn("dropping message for another member", "to", m.GetTo(), "self", t.self)
 		return nil

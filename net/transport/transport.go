@@ -138,7 +138,13 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 			panic(fmt.Sprintf("transport: marshal %v: %v", m.GetType(), err))
 		}
 		if snap || len(b) > t.opts.MaxMsgBytes {
-			p.sendLarge(b, snap)
+			var sm *raftpb.Message
+			if snap && t.opts.Snapshots != nil {
+				// The goroutine opens the file after Send returns, when
+				// the caller may have reused m.
+				sm = proto.Clone(m).(*raftpb.Message)
+			}
+			p.sendLarge(b, snap, sm)
 			continue
 		}
 		select {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -28,6 +29,9 @@ type member struct {
 	peer    string // host:port for raft traffic
 	metrics string // host:port for /metrics
 	logPath string
+	// peerListen, when set, is where the member really listens for peers
+	// and peer is a proxy in front of it (peerNet).
+	peerListen string
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -204,7 +208,7 @@ func defaultFlags(c *cluster, m *member) []string {
 		"--data-dir=" + m.dataDir,
 		"--listen-client-urls=" + c.clientScheme() + m.client,
 		"--advertise-client-urls=" + c.clientScheme() + m.client,
-		"--listen-peer-urls=" + c.peerScheme() + m.peer,
+		"--listen-peer-urls=" + c.peerScheme() + cmp.Or(m.peerListen, m.peer),
 		"--initial-advertise-peer-urls=" + c.peerScheme() + m.peer,
 		"--listen-metrics-urls=http://" + m.metrics,
 		"--initial-cluster=" + c.initial,

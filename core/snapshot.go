@@ -1,0 +1,306 @@
+package core
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"metastore/core/engine"
+	"metastore/core/mvcc"
+	"metastore/core/wal"
+)
+
+// Snapshots stay off the driving loop, and out of memory.
+//
+// Taking one: once SnapshotEntries entries were applied since the last
+// snapshot, HandleReady freezes the engine (engine.Snapshot, a consistent
+// view; the memory engine's is a copy-on-write tree clone) at the applied
+// index and hands the work out as data: SnapshotJob. The world runs
+// job.Run off the loop (production: a goroutine; the simulator: a
+// background event on virtual time), which streams the view into the
+// snapshot file, and then calls SnapshotDone on the loop. Only then does
+// the replica write the WAL marker, give raft the snapshot, compact raft's
+// log and release WAL segments. A crash between the file and the marker is
+// handled by recover (a snapshot file newer than the marker). One job is in
+// flight at a time.
+//
+// What raft holds: the raftpb.Snapshot in raft's storage, and in a MsgSnap,
+// carries a descriptor (the file's size and checksum), never the store.
+// The world's transport sends the file itself beside the MsgSnap
+// (SnapshotFiles.Open) and the receiving world stores it before stepping
+// the message (SnapshotFiles.Receive); Step refuses a MsgSnap whose file is
+// not there. Installing restores the store from the file in bounded
+// batches.
+
+// ErrSnapshotMissing is returned by Step for a MsgSnap whose snapshot file
+// was not received (SnapshotFiles.Receive) first.
+var ErrSnapshotMissing = errors.New("core: snapshot file not received")
+
+// snapDescMagic starts the descriptor raft's snapshots carry as Data:
+// magic | u64 BE file size | u32 BE file checksum.
+var snapDescMagic = []byte("MSSNAPD1")
+
+func encodeSnapDesc(f *wal.SnapFile) []byte {
+	b := append([]byte(nil), snapDescMagic...)
+	b = binary.BigEndian.AppendUint64(b, uint64(f.Size))
+	return binary.BigEndian.AppendUint32(b, f.CRC)
+}
+
+func decodeSnapDesc(data []byte) (size int64, crc uint32, ok bool) {
+	if len(data) != len(snapDescMagic)+12 || string(data[:len(snapDescMagic)]) != string(snapDescMagic) {
+		return 0, 0, false
+	}
+	d := data[len(snapDescMagic):]
+	return int64(binary.BigEndian.Uint64(d)), binary.BigEndian.Uint32(d[8:]), true
+}
+
+// raftSnapshot is the snapshot raft stores and sends for file f.
+func raftSnapshot(f *wal.SnapFile) *raftpb.Snapshot {
+	return &raftpb.Snapshot{Metadata: f.Meta, Data: encodeSnapDesc(f)}
+}
+
+// SnapshotJob is a snapshot to write off the driving loop: a frozen engine
+// view at Index, to be streamed into the snapshot file. Run it once, on
+// any goroutine, then hand the result to Replica.SnapshotDone on the
+// driving goroutine; or call Abandon if the replica is gone.
+type SnapshotJob struct {
+	Index, Term uint64
+	// Bytes is the size of the file written; set by Run.
+	Bytes int64
+
+	conf *raftpb.ConfState
+	view engine.Snapshot
+	disk Disk
+	dir  string
+	file *wal.SnapFile
+}
+
+// Run writes the snapshot file from the frozen view, streaming it in
+// pieces, and makes it durable. It touches nothing of the replica but its
+// Disk (which must allow use from Run's goroutine) and the view.
+func (j *SnapshotJob) Run() error {
+	defer j.view.Close()
+	md := &raftpb.SnapshotMetadata{Index: proto.Uint64(j.Index), Term: proto.Uint64(j.Term), ConfState: j.conf}
+	w, err := wal.CreateSnapshot(j.disk, j.dir, md)
+	if err != nil {
+		return err
+	}
+	if _, err := mvcc.WriteSnapshot(j.view, w); err != nil {
+		w.Abort()
+		return fmt.Errorf("core: write snapshot %d: %w", j.Index, err)
+	}
+	f, err := w.Commit()
+	if err != nil {
+		return err
+	}
+	j.file, j.Bytes = f, f.Size
+	return nil
+}
+
+// Abandon releases the view of a job that will not run.
+func (j *SnapshotJob) Abandon() { _ = j.view.Close() }
+
+// SnapshotJob returns the snapshot job HandleReady prepared and not yet
+// handed out, or nil. The caller must run it and report it (SnapshotDone):
+// until then no other snapshot is taken and the raft log is not compacted.
+func (r *Replica) SnapshotJob() *SnapshotJob {
+	if r.snapJob == nil || r.snapJobOut {
+		return nil
+	}
+	r.snapJobOut = true
+	return r.snapJob
+}
+
+// SnapshotDone completes a job handed out by SnapshotJob, with Run's error.
+// A write error is fatal (fail-stop), as any persistence error. On success
+// the WAL marker is written, raft is given the snapshot, and the raft log
+// and the WAL are compacted behind it.
+func (r *Replica) SnapshotDone(job *SnapshotJob, runErr error) error {
+	if r.failed != nil {
+		return r.failed
+	}
+	if job != r.snapJob {
+		return nil // not this replica's job
+	}
+	r.snapJob, r.snapJobOut = nil, false
+	if runErr != nil {
+		return r.fail(fmt.Errorf("core: snapshot at %d: %w", job.Index, runErr))
+	}
+	if job.Index <= r.snapIndex {
+		// A leader's snapshot was installed meanwhile; this one is older.
+		return r.failIf(wal.PurgeSnapshots(r.cfg.Disk, r.snapDir, 2))
+	}
+	if err := r.wal.SaveSnapshot(wal.SnapMarker{Index: job.Index, Term: job.Term}); err != nil {
+		return r.fail(fmt.Errorf("core: WAL snapshot marker: %w", err))
+	}
+	if _, err := r.storage.CreateSnapshot(job.Index, job.conf, encodeSnapDesc(job.file)); err != nil {
+		return r.fail(fmt.Errorf("core: create snapshot at %d: %w", job.Index, err))
+	}
+	r.snapIndex = job.Index
+	if job.Index > r.cfg.CatchUpEntries {
+		if err := r.storage.Compact(job.Index - r.cfg.CatchUpEntries); err != nil && err != raft.ErrCompacted {
+			return r.fail(fmt.Errorf("core: compact raft log: %w", err))
+		}
+	}
+	if err := r.wal.ReleaseTo(job.Index); err != nil {
+		return r.fail(fmt.Errorf("core: release WAL: %w", err))
+	}
+	return r.failIf(wal.PurgeSnapshots(r.cfg.Disk, r.snapDir, 2))
+}
+
+// SnapshotInline runs a pending snapshot job to completion on the calling
+// goroutine: for drivers without a background stage (tests, tools).
+func (r *Replica) SnapshotInline() error {
+	job := r.SnapshotJob()
+	if job == nil {
+		return nil
+	}
+	return r.SnapshotDone(job, job.Run())
+}
+
+func (r *Replica) failIf(err error) error {
+	if err != nil {
+		return r.fail(err)
+	}
+	return nil
+}
+
+// maybeSnapshot prepares a snapshot job every SnapshotEntries applied
+// entries; the log is compacted when it completes, keeping CatchUpEntries
+// for followers that lag a little.
+func (r *Replica) maybeSnapshot() error {
+	applied := r.store.AppliedIndex()
+	if r.snapJob != nil || applied-r.snapIndex < r.cfg.SnapshotEntries {
+		return nil
+	}
+	term, err := r.storage.Term(applied)
+	if err != nil {
+		return fmt.Errorf("core: term of applied index %d: %w", applied, err)
+	}
+	r.snapJob = &SnapshotJob{
+		Index: applied, Term: term,
+		conf: proto.Clone(r.confState).(*raftpb.ConfState),
+		view: r.cfg.Engine.Snapshot(),
+		disk: r.cfg.Disk, dir: r.snapDir,
+	}
+	return nil
+}
+
+// saveSnapshot makes a snapshot received from the leader durable before
+// anything refers to it: its file (received beforehand) under its final
+// name, then the WAL marker.
+func (r *Replica) saveSnapshot(snap *raftpb.Snapshot) (*wal.SnapFile, error) {
+	md := snap.GetMetadata()
+	f, err := wal.InstallReceived(r.cfg.Disk, r.snapDir, md.GetTerm(), md.GetIndex())
+	if err != nil {
+		return nil, fmt.Errorf("core: save snapshot: %w", err)
+	}
+	if err := r.wal.SaveSnapshot(wal.SnapMarker{Index: md.GetIndex(), Term: md.GetTerm()}); err != nil {
+		return nil, fmt.Errorf("core: WAL snapshot marker: %w", err)
+	}
+	return f, nil
+}
+
+// installSnapshot replaces the log and the store with a leader's snapshot.
+func (r *Replica) installSnapshot(snap *raftpb.Snapshot, f *wal.SnapFile) error {
+	if err := r.storage.ApplySnapshot(snap); err != nil {
+		return fmt.Errorf("core: raft storage snapshot: %w", err)
+	}
+	if err := r.restoreStore(f); err != nil {
+		return err
+	}
+	r.snapIndex = snap.GetMetadata().GetIndex()
+	r.confState = snap.GetMetadata().GetConfState()
+	r.installs++
+	r.lessor.reset(r)
+	r.reads.serve(r)
+	return nil
+}
+
+// restoreStore replaces the store with the contents of snapshot file f.
+func (r *Replica) restoreStore(f *wal.SnapFile) error {
+	body, err := f.OpenPayload(r.cfg.Disk)
+	if err != nil {
+		return err
+	}
+	defer body.Close()
+	if err := r.store.RestoreFrom(body); err != nil {
+		return fmt.Errorf("core: restore snapshot %d: %w", f.Meta.GetIndex(), err)
+	}
+	return nil
+}
+
+// checkSnapshotMessage refuses a MsgSnap whose file was not received.
+func (r *Replica) checkSnapshotMessage(m *raftpb.Message) error {
+	md := m.GetSnapshot().GetMetadata()
+	size, _, ok := decodeSnapDesc(m.GetSnapshot().GetData())
+	if !ok || !wal.HasSnapshot(r.cfg.Disk, r.snapDir, md.GetTerm(), md.GetIndex(), size) {
+		return ErrSnapshotMissing
+	}
+	return nil
+}
+
+// SnapshotFiles is a replica's snapshot directory as the world's transport
+// uses it: Open on the sending side, Receive on the receiving side. Its
+// methods touch only the Disk, so they may run on any goroutine when the
+// Disk allows that (the OS's does).
+type SnapshotFiles struct {
+	disk Disk
+	dir  string
+}
+
+// NewSnapshotFiles returns the snapshot files of the replica whose
+// Config.Dir is dataDir on d.
+func NewSnapshotFiles(d Disk, dataDir string) SnapshotFiles {
+	return SnapshotFiles{disk: d, dir: path.Join(dataDir, "snap")}
+}
+
+// SnapshotFiles returns this replica's snapshot files.
+func (r *Replica) SnapshotFiles() SnapshotFiles {
+	return SnapshotFiles{disk: r.cfg.Disk, dir: r.snapDir}
+}
+
+// Open opens the file the snapshot of MsgSnap m stands for, to be sent
+// after m: its whole contents, and its length. Close it.
+func (s SnapshotFiles) Open(m *raftpb.Message) (io.ReadCloser, int64, error) {
+	md := m.GetSnapshot().GetMetadata()
+	size, _, ok := decodeSnapDesc(m.GetSnapshot().GetData())
+	if !ok {
+		return nil, 0, fmt.Errorf("core: MsgSnap %d carries no snapshot descriptor", md.GetIndex())
+	}
+	f, err := wal.StatSnapshot(s.disk, s.dir, md.GetTerm(), md.GetIndex())
+	if err != nil {
+		return nil, 0, err
+	}
+	if f.Size != size {
+		return nil, 0, fmt.Errorf("core: snapshot %d is %d bytes, its descriptor says %d", md.GetIndex(), f.Size, size)
+	}
+	rc, err := f.Open(s.disk)
+	return rc, size, err
+}
+
+// Receive stores body, the file sent with MsgSnap m, checking it against
+// m's descriptor (size and checksum), and syncs it. Call it before
+// stepping m.
+func (s SnapshotFiles) Receive(m *raftpb.Message, body io.Reader) error {
+	md := m.GetSnapshot().GetMetadata()
+	size, crc, ok := decodeSnapDesc(m.GetSnapshot().GetData())
+	if !ok {
+		return fmt.Errorf("core: MsgSnap %d carries no snapshot descriptor", md.GetIndex())
+	}
+	if err := s.disk.MkdirAll(s.dir); err != nil {
+		return err
+	}
+	return wal.ReceiveSnapshot(s.disk, s.dir, md.GetTerm(), md.GetIndex(), size, crc, body)
+}
+
+// EngineSnapshot returns a consistent view of the engine at the applied
+// index, for streaming the store elsewhere (etcd's snapshot save) off the
+// driving goroutine with mvcc.WriteSnapshot. Close it.
+func (r *Replica) EngineSnapshot() engine.Snapshot { return r.cfg.Engine.Snapshot() }

@@ -1,0 +1,75 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"metastore/core"
+)
+
+// A member that was down while the others snapshotted and compacted their
+// logs past it catches up from a snapshot: written by the leader's
+// background job, streamed as a file over the peer transport, stored and
+// installed by the returning member.
+func TestClusterMemberCatchesUpFromStreamedSnapshot(t *testing.T) {
+	ms := make([]*member, 3)
+	peers := map[uint64]string{}
+	var ids []uint64
+	for i := range ms {
+		ms[i] = newMember(t, uint64(i+1))
+		peers[ms[i].id] = ms[i].peerURL()
+		ids = append(ids, ms[i].id)
+	}
+	cfg := func(id uint64) core.Config {
+		return core.Config{ID: id, Peers: ids, SnapshotEntries: 20, CatchUpEntries: 5}
+	}
+	for _, m := range ms {
+		m.start(t, cfg(m.id), peers)
+	}
+	lead, fs := leaderOf(t, ms)
+	lag := fs[0]
+	clientAddr, peerAddr := lag.lis.Addr().String(), lag.peerLis.Addr().String()
+	lag.stop()
+
+	ctx := ctxT(t)
+	val := strings.Repeat("x", 2000)
+	for i := 0; i < 150; i++ {
+		if _, err := lead.cli.Put(ctx, fmt.Sprintf("k%03d", i), val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 20*time.Second, func() error {
+		if st := lead.node.Status(); st.SnapshotIdx < 100 {
+			return fmt.Errorf("leader's snapshot index %d", st.SnapshotIdx)
+		}
+		return nil
+	})
+
+	var err error
+	if lag.lis, err = net.Listen("tcp", clientAddr); err != nil {
+		t.Skipf("cannot listen on %s again: %v", clientAddr, err)
+	}
+	if lag.peerLis, err = net.Listen("tcp", peerAddr); err != nil {
+		t.Skipf("cannot listen on %s again: %v", peerAddr, err)
+	}
+	lag.start(t, cfg(lag.id), peers)
+	eventually(t, 20*time.Second, func() error {
+		st, lst := lag.node.Status(), lead.node.Status()
+		if st.SnapshotsInstalled == 0 || st.Applied < lst.Applied {
+			return fmt.Errorf("returning member: installed %d snapshots, applied %d of %d", st.SnapshotsInstalled, st.Applied, lst.Applied)
+		}
+		return nil
+	})
+	resp, err := lag.cli.Get(ctx, "k", clientv3.WithPrefix(), clientv3.WithSerializable(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Count != 150 {
+		t.Fatalf("returning member holds %d keys, want 150", resp.Count)
+	}
+}

@@ -1,0 +1,157 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"metastore/core"
+)
+
+// Snapshots in the simulated world, as production runs them:
+//
+//   - a replica's snapshot job (core.SnapshotJob) is a background stage: it
+//     writes the file at the end of the step that handed it out, its
+//     fsyncs taking virtual time of their own (drawn from the seed's disk)
+//     instead of the node's, and its completion (SnapshotDone: the WAL
+//     marker, log compaction) is stepped into the replica a while after
+//     they return. A crash can fall between the file and the marker;
+//     recovery must cope (counted as snapshot_marker_repaired at boot);
+//   - a MsgSnap carries only a descriptor; the sender's snapshot file
+//     travels with it (packed into the copy on the wire, since simulated
+//     nodes have separate disks), and the receiver stores it on its disk
+//     (SnapshotFiles.Receive) inside the step that then steps the message.
+
+// startSnapshot takes a replica's pending snapshot job, if any, and runs it
+// as a background stage after the current step.
+func (d *driver) startSnapshot(n *node) {
+	job := n.rep.SnapshotJob()
+	if job == nil {
+		return
+	}
+	inc := n.host.Incarnation
+	d.s.world.Schedule(n.host.Cursor(), func() { d.writeSnapshot(n, inc, job) })
+}
+
+// writeSnapshot runs job's file write now, beside whatever step the node is
+// in: its fsync latencies advance a cursor of their own. The replica hears
+// of it (SnapshotDone) once the last fsync returned.
+func (d *driver) writeSnapshot(n *node, inc int, job *core.SnapshotJob) {
+	w := d.s.world
+	if n.host.Incarnation != inc || !n.alive() {
+		job.Abandon()
+		return
+	}
+	start, cost := n.host.StepStart, n.host.StepCost
+	n.host.BeginStep(w.Now)
+	runErr := job.Run()
+	// The completion reaches the loop some time after the last fsync (in
+	// production it waits in the request queue): a window in which a
+	// crash leaves the file without its WAL marker.
+	done := n.host.Cursor() + d.s.faultRng.Int64N(int64(snapshotDoneDelayMax)+1)
+	n.host.StepStart, n.host.StepCost = start, cost
+	d.s.count("snapshot_written")
+	w.Schedule(done, func() {
+		if n.host.Incarnation != inc {
+			return // recovery finds the file (if durable) without a marker
+		}
+		d.exec(n, "snapshot-done", func(r *core.Replica) {
+			if err := r.SnapshotDone(job, runErr); err != nil {
+				d.s.count("failstop")
+				d.s.logf("node %d fail-stop at %s: %v", n.id, vt(w.Now), err)
+				d.crashAt(n, n.host.Cursor())
+				d.restartLater(n)
+			}
+		})
+	})
+}
+
+// snapshotDoneDelayMax bounds the wait between a snapshot file's last
+// fsync and its completion stepping into the replica.
+const snapshotDoneDelayMax = 200 * Millisecond
+
+// simFileMagic marks a MsgSnap copy on the simulated wire whose Data holds
+// the descriptor and then the snapshot file.
+var simFileMagic = []byte("SIMSNAPF")
+
+// attachSnapshotFiles returns msgs with each MsgSnap replaced by a copy
+// that carries its snapshot file. A MsgSnap whose file cannot be read is
+// dropped (its snapshot report then says it failed).
+func (d *driver) attachSnapshotFiles(n *node, msgs []*raftpb.Message) []*raftpb.Message {
+	var out []*raftpb.Message
+	for i, m := range msgs {
+		if m.GetType() != raftpb.MsgSnap {
+			if out != nil {
+				out = append(out, m)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]*raftpb.Message, 0, len(msgs)), msgs[:i]...)
+		}
+		body, err := d.readSnapshotFile(n, m)
+		if err != nil {
+			d.s.count("snapshot_send_failed")
+			continue
+		}
+		cp := proto.Clone(m).(*raftpb.Message)
+		desc := m.GetSnapshot().GetData()
+		data := append(bytes.Clone(simFileMagic), binary.AppendUvarint(nil, uint64(len(desc)))...)
+		data = append(append(data, desc...), body...)
+		cp.Snapshot.Data = data
+		out = append(out, cp)
+	}
+	if out == nil {
+		return msgs
+	}
+	return out
+}
+
+func (d *driver) readSnapshotFile(n *node, m *raftpb.Message) ([]byte, error) {
+	if n.rep == nil {
+		return nil, core.ErrStopped
+	}
+	rc, size, err := n.rep.SnapshotFiles().Open(m)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	body, err := io.ReadAll(rc)
+	if err == nil && int64(len(body)) != size {
+		err = io.ErrUnexpectedEOF
+	}
+	return body, err
+}
+
+// stepSnapshot stores the file a MsgSnap brought on node n's disk, then
+// steps the message with its descriptor back in place. An fsync error
+// while storing it is fatal, as anywhere else.
+func (d *driver) stepSnapshot(n *node, r *core.Replica, m *raftpb.Message) {
+	data := m.GetSnapshot().GetData()
+	rest, ok := bytes.CutPrefix(data, simFileMagic)
+	if !ok {
+		_ = r.Step(m)
+		return
+	}
+	k, w := binary.Uvarint(rest)
+	if w <= 0 || k > uint64(len(rest)-w) {
+		panic("sim: malformed snapshot attachment")
+	}
+	desc, body := rest[w:w+int(k)], rest[w+int(k):]
+	m = proto.Clone(m).(*raftpb.Message)
+	m.Snapshot.Data = bytes.Clone(desc)
+	if err := r.SnapshotFiles().Receive(m, bytes.NewReader(body)); err != nil {
+		d.s.count("snapshot_receive_failed")
+		if errors.Is(err, ErrSyncFailed) {
+			d.s.count("failstop")
+			d.crashAt(n, n.host.Cursor())
+			d.restartLater(n)
+		}
+		return
+	}
+	_ = r.Step(m)
+}
