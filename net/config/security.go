@@ -49,8 +49,12 @@ func registerSecurityFlags(fs *flag.FlagSet, cfg *Config) {
 			"PEM private key `file` of --"+prefix+"cert-file")
 		fs.StringVar(&s.TrustedCAFile, prefix+"trusted-ca-file", s.TrustedCAFile,
 			"PEM CA bundle `file` that verifies "+who+"' certificates (with --"+prefix+"client-cert-auth)")
+		cnNote := ""
+		if prefix == "" {
+			cnNote = "; with auth enabled, the certificate's common name logs in as that user"
+		}
 		fs.BoolVar(&s.ClientCertAuth, prefix+"client-cert-auth", s.ClientCertAuth,
-			"refuse "+who+" without a certificate signed by --"+prefix+"trusted-ca-file")
+			"refuse "+who+" without a certificate signed by --"+prefix+"trusted-ca-file"+cnNote)
 		fs.BoolVar(&s.AutoTLS, prefix+"auto-tls", s.AutoTLS,
 			"without --"+prefix+"cert-file, serve https:// with a generated self-signed certificate (kept under --data-dir)")
 	}
