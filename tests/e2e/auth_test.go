@@ -103,9 +103,9 @@ func TestAuthEtcdctl(t *testing.T) {
 	})
 
 	t.Run("watch", func(t *testing.T) {
-		w := startCtl(t, eps, alice, "watch", "app/w")
-		time.Sleep(300 * time.Millisecond) // let the watch be created before the put
+		// Watching from revision 1 replays the put: no race with creation.
 		ctl(t, eps, "", alice, "put", "app/w", "v")
+		w := startCtl(t, eps, alice, "watch", "--rev=1", "app/w")
 		if got := w.next(t, 10*time.Second); got != "PUT" {
 			t.Fatalf("watch printed %q, want PUT", got)
 		}
