@@ -53,6 +53,7 @@ type Canaries struct {
 	NoDedup              bool // C5: apply a duplicated request twice
 	LeaseBasedReads      bool // C6: raft ReadOnlyLeaseBased
 	AppliedIndexApart    bool // C7: applied index written apart from the data
+	IgnoreAuth           bool // C8: apply writes without checking the user's permissions
 	// The scenarios' controls switch off one of raft's election safeguards
 	// to show what it buys; production always runs with both.
 	NoPreVote     bool // raft PreVote off: a rejoining member disrupts with its higher term
@@ -122,6 +123,8 @@ type Status struct {
 	LeaderChange uint64 // how many times this replica saw the leader change
 	// SnapshotsInstalled counts leader snapshots this replica installed.
 	SnapshotsInstalled uint64
+	// AuthEnabled tells whether authentication is on in the applied state.
+	AuthEnabled bool
 	// MarkerRepaired: recovery found a snapshot file newer than the WAL's
 	// snapshot marker (a crash came between the two) and wrote the marker.
 	MarkerRepaired bool

@@ -77,6 +77,7 @@ func Open(cfg Config) (*Replica, error) {
 	r.store = store
 	r.store.NoDedup = cfg.Canary.NoDedup
 	r.store.SplitAppliedIndex = cfg.Canary.AppliedIndexApart
+	r.store.NoAuthCheck = cfg.Canary.IgnoreAuth
 	if err := cfg.Disk.MkdirAll(r.snapDir); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
@@ -283,6 +284,7 @@ func (r *Replica) Status() Status {
 		SnapshotsInstalled: r.installs,
 		MarkerRepaired:     r.markerRepaired,
 		Alarms:             r.store.Alarms(),
+		AuthEnabled:        r.store.Auth().Enabled(),
 	}
 	for _, id := range s.Learners {
 		if id == r.cfg.ID {

@@ -42,6 +42,7 @@ func canaries() []canary {
 			}},
 		{name: "C7_applied_index_apart", seeds: 50, canary: core.Canaries{AppliedIndexApart: true},
 			opts: Options{Engine: "durable"}, tune: lossyCrashes},
+		{name: "C8_ignore_auth", seeds: 5, canary: core.Canaries{IgnoreAuth: true}, opts: Options{Auth: true}},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"metastore/checker"
 	"metastore/core"
+	"metastore/core/auth"
 )
 
 // Client timing: one outstanding request at a time, sent to any member.
@@ -58,6 +59,12 @@ func (c *client) next() {
 }
 
 func (c *client) pick() checker.Input {
+	in := c.pickKV()
+	in.Limited = c.s.authOn() && c.rng.IntN(2) == 0
+	return in
+}
+
+func (c *client) pickKV() checker.Input {
 	k := c.key()
 	switch p := c.rng.IntN(100); {
 	case p < 35:
@@ -78,17 +85,56 @@ func (c *client) pick() checker.Input {
 	}
 }
 
-// request turns a checker input into the replica call that serves it.
-func request(in checker.Input) func(r *core.Replica, cb core.Callback) {
+// request turns a checker input into the replica call that serves it. With
+// the auth workload on, every request carries its user (writes are checked
+// at apply) and reads are checked against the replica's state first, as the
+// server does.
+func (s *Sim) request(in checker.Input) func(r *core.Replica, cb core.Callback) {
+	if in.Kind == checker.GrantWrite || in.Kind == checker.RevokeWrite {
+		return authRequest(in)
+	}
+	if s.auth == nil {
+		return request(in, "")
+	}
+	user := auth.RootUser
+	if in.Limited {
+		user = limitedUser
+	}
+	send := request(in, user)
+	return func(r *core.Replica, cb core.Callback) {
+		if in.Kind == checker.Get || in.Kind == checker.Range {
+			var end []byte
+			if in.Kind == checker.Range {
+				end = []byte(checker.PrefixEnd(in.Key))
+			}
+			a := r.Store().Auth()
+			if err := a.CheckRange(user, a.Revision(), []byte(in.Key), end); err != nil {
+				cb(core.Result{Err: err})
+				return
+			}
+		}
+		send(r, cb)
+	}
+}
+
+// request turns a checker input into the replica call that serves it,
+// proposing as user ("": no header).
+func request(in checker.Input, user string) func(r *core.Replica, cb core.Callback) {
 	key := []byte(in.Key)
+	propose := func(r *core.Replica, req *pb.InternalRaftRequest, cb core.Callback) {
+		if user != "" {
+			asUser(r, user, req)
+		}
+		r.Propose(req, cb)
+	}
 	switch in.Kind {
 	case checker.Put:
 		return func(r *core.Replica, cb core.Callback) {
-			r.Propose(&pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key, Value: []byte(in.Value)}}, cb)
+			propose(r, &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key, Value: []byte(in.Value)}}, cb)
 		}
 	case checker.Delete:
 		return func(r *core.Replica, cb core.Callback) {
-			r.Propose(&pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: key}}, cb)
+			propose(r, &pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: key}}, cb)
 		}
 	case checker.Get:
 		return func(r *core.Replica, cb core.Callback) { r.Read(&pb.RangeRequest{Key: key}, cb) }
@@ -115,7 +161,7 @@ func request(in checker.Input) func(r *core.Replica, cb core.Callback) {
 		if in.ElseGet {
 			txn.Failure = []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: key}}}}
 		}
-		return func(r *core.Replica, cb core.Callback) { r.Propose(&pb.InternalRaftRequest{Txn: txn}, cb) }
+		return func(r *core.Replica, cb core.Callback) { propose(r, &pb.InternalRaftRequest{Txn: txn}, cb) }
 	}
 	panic(fmt.Sprintf("sim: no request for %v", in.Kind))
 }
@@ -202,11 +248,21 @@ func (s *Sim) doAt(clientID int, in checker.Input, nodeID uint64, after func(*ch
 			finish(nil)
 		}
 	})
-	s.call(s.drv.nodes[nodeID], request(in), func(res core.Result, ok bool) {
+	s.call(s.drv.nodes[nodeID], s.request(in), func(res core.Result, ok bool) {
 		if done {
 			return
 		}
 		timeout.Cancel()
+		if out, isOutcome := authOutput(in, res); ok && isOutcome {
+			out.Status = checker.OK
+			s.history.Return(id, out, w.Now)
+			s.count("op_ok")
+			if out.Denied {
+				s.count("op_denied")
+			}
+			finish(&out)
+			return
+		}
 		switch {
 		case !ok:
 			s.history.Fail(id, w.Now)
@@ -234,6 +290,8 @@ func definiteFailure(err error) bool {
 	switch err {
 	case core.ErrDropped, core.ErrStopped, core.ErrTooManyReads:
 		return true
+	case auth.ErrAuthOldRevision:
+		return true // applied as a refusal: nothing changed
 	}
 	return false
 }

@@ -42,6 +42,10 @@ type Options struct {
 	// Faults overrides the drawn fault mix; Tune edits the drawn one.
 	Faults *Faults
 	Tune   func(*Faults)
+	// Auth runs the auth workload (sim/auth.go): auth enabled early in the
+	// run, half of the KV operations as a user whose write grants change
+	// while they run. Off, no request carries a user.
+	Auth bool
 	// VisualizeDir receives porcupine's HTML file when a history is not
 	// linearizable.
 	VisualizeDir string
@@ -106,6 +110,7 @@ type Sim struct {
 	watch   *watcher
 	clients []*client
 	leases  *leaseClient
+	auth    *authClient // nil unless Options.Auth
 	lin     checker.Result
 
 	durableEngine  bool
@@ -189,6 +194,10 @@ func newSim(opts Options) *Sim {
 		c := &client{id: i, s: s, rng: Split(clientRng), keys: s.opts.Keys, lastValue: map[string]string{}}
 		s.clients = append(s.clients, c)
 	}
+	if opts.Auth {
+		// NB: split last, so the streams above are the same with auth off.
+		s.auth = &authClient{s: s, rng: Split(root), id: s.opts.Clients + 2}
+	}
 	return s
 }
 
@@ -268,8 +277,8 @@ func (s *Sim) onEvents(n *node, rev int64, evs []*mvccpb.Event) {
 // runSafety runs the clients under the fault mix for the safety phase.
 func (s *Sim) runSafety() {
 	s.logf("replay: go test ./sim -run '^TestSim$' -seed=%d -v", s.opts.Seed)
-	s.logf("SEED=%d nodes=%d snapshot_entries=%d duration=%s clients=%d keys=%d durable_engine=%v", s.opts.Seed, s.opts.Nodes,
-		s.opts.SnapshotEntries, s.opts.Duration, s.opts.Clients, s.opts.Keys, s.durableEngine)
+	s.logf("SEED=%d nodes=%d snapshot_entries=%d duration=%s clients=%d keys=%d durable_engine=%v auth=%v", s.opts.Seed, s.opts.Nodes,
+		s.opts.SnapshotEntries, s.opts.Duration, s.opts.Clients, s.opts.Keys, s.durableEngine, s.opts.Auth)
 	for _, line := range strings.Split(strings.TrimSpace(s.faults.String()), "\n") {
 		s.logf("  %s", line)
 	}
@@ -280,6 +289,9 @@ func (s *Sim) runSafety() {
 		c.start()
 	}
 	s.leases.start()
+	if s.auth != nil {
+		s.auth.start()
+	}
 	s.watch.attach(s.drv.nodes[s.drv.ids[0]], 1)
 	s.scheduleFaults()
 	s.world.RunUntil(s.safetyEnd)

@@ -274,7 +274,7 @@ func (sc *Script) op(id uint64, in checker.Input, done func(Outcome, *checker.Ou
 		}
 	})
 	n := s.drv.nodes[id]
-	send := request(in)
+	send := s.request(in)
 	if in.Kind == checker.Get {
 		inner := send
 		send = func(r *core.Replica, cb core.Callback) {

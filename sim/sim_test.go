@@ -43,17 +43,23 @@ func skipWhenReplaying(t *testing.T) {
 }
 
 func replayLine(seed uint64) string {
-	return fmt.Sprintf("go test ./sim -run '^TestSim$' -seed=%d -v", seed)
+	line := fmt.Sprintf("go test ./sim -run '^TestSim$' -seed=%d -v", seed)
+	if *authFlag {
+		line += " -auth"
+	}
+	return line
 }
 
 // TestSim runs one seed and prints everything needed to replay it.
+var authFlag = flag.Bool("auth", false, "TestSim: run the seed with the auth workload (Options.Auth)")
+
 func TestSim(t *testing.T) {
 	seed := *seedFlag
 	if seed == 0 {
 		seed = defaultSeed
 	}
 	t.Logf("replay: %s", replayLine(seed))
-	rep := runSeed(t, seed, Options{Logf: t.Logf})
+	rep := runSeed(t, seed, Options{Logf: t.Logf, Auth: *authFlag})
 	t.Logf("seed=%d nodes=%d virtual=%s trace=%016x", seed, rep.Nodes, vt(rep.VirtualTime), rep.TraceHash)
 	t.Logf("counts: %s", rep.CountsLine())
 	t.Logf("linearizability: %s", rep.Lin)

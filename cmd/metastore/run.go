@@ -2,6 +2,7 @@ package main
 
 import (
 	crand "crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"metastore/net/config"
 	"metastore/net/metrics"
 	"metastore/net/server"
+	"metastore/net/tlsutil"
 	"metastore/net/transport"
 )
 
@@ -116,9 +118,18 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
+	sec, err := buildSecurity(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := server.ParseAuthToken(cfg.AuthToken, time.Duration(cfg.AuthTokenTTL)*time.Second)
+	if err != nil {
+		return nil, err
+	}
 	eng := server.NewSizedEngine(memory.New())
 	syncs := p.metrics.NewSyncTimer(realworld.OSDisk{})
 	topts := transport.Options{
+		TLS:              sec.peerDial,
 		ClusterToken:     cfg.InitialClusterToken,
 		ClusterID:        peerClusterID(join, ids),
 		OnUnreachable:    func(peer uint64) { p.node.ReportUnreachable(peer) },
@@ -174,6 +185,10 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		DBSize:            eng.Size,
 		ObservePropose:    func(d time.Duration) { metrics.ObserveDuration(p.metrics.ProposeDuration, d) },
 		Transport:         p.tr,
+		DialTLS:           sec.clientDial,
+		Tokens:            tokens,
+		BcryptCost:        cfg.BcryptCost,
+		ClientCertAuth:    cfg.ClientTransportSecurity.ClientCertAuth,
 		Logger:            log.With("component", "server"),
 
 		// etcd flags of issue 11 (http).
@@ -192,18 +207,21 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		p.srv.Seed(mb.ID, mb.PeerURLs)
 	}
 
-	p.peerSrv = grpc.NewServer(transport.ServerOptions(topts)...)
+	// Listeners do TLS themselves (https URLs); the servers' credentials
+	// pass the handshake's client certificate on to the services.
+	p.peerSrv = grpc.NewServer(append(transport.ServerOptions(topts), grpc.Creds(tlsutil.ServerCredentials()))...)
 	p.tr.Register(p.peerSrv)
-	p.clientSrv = grpc.NewServer(slices.Concat(clientOptions(cfg), p.metrics.ServerOptions(), p.srv.Interceptors())...)
+	p.clientSrv = grpc.NewServer(slices.Concat(clientOptions(cfg), p.metrics.ServerOptions(), p.srv.Interceptors(),
+		[]grpc.ServerOption{grpc.Creds(tlsutil.ServerCredentials())})...)
 	p.srv.Register(p.clientSrv)
 	if err := p.buildClientHTTP(cfg); err != nil {
 		p.abort()
 		return nil, err
 	}
 	p.metricsSrv = &http.Server{Handler: p.metricsHandler(cfg), ReadHeaderTimeout: 10 * time.Second}
-	if p.peerLis, err = listen(cfg.ListenPeerURLs); err == nil {
-		if p.clientLis, err = listen(cfg.ListenClientURLs); err == nil {
-			p.metricsLis, err = listen(cfg.ListenMetricsURLs)
+	if p.peerLis, err = listen(cfg.ListenPeerURLs, sec.peer); err == nil {
+		if p.clientLis, err = listen(cfg.ListenClientURLs, sec.client); err == nil {
+			p.metricsLis, err = listen(cfg.ListenMetricsURLs, nil)
 		}
 	}
 	if err != nil {
@@ -305,17 +323,21 @@ func (p *process) abort() {
 	p.tr.Close()
 }
 
-// listen opens a TCP listener for each http URL.
-func listen(urls config.URLs) ([]net.Listener, error) {
+// listen opens a TCP listener for each http URL, and a TLS listener with
+// tlsCfg for each https URL.
+func listen(urls config.URLs, tlsCfg *tls.Config) ([]net.Listener, error) {
 	var out []net.Listener
 	for _, u := range urls {
 		pu, err := url.Parse(u)
-		if err == nil && pu.Scheme != "http" {
-			err = fmt.Errorf("listen %s: only http is supported", u)
+		if err == nil && pu.Scheme != "http" && (pu.Scheme != "https" || tlsCfg == nil) {
+			err = fmt.Errorf("listen %s: want http, or https with a certificate", u)
 		}
 		var l net.Listener
 		if err == nil {
 			l, err = net.Listen("tcp", pu.Host)
+		}
+		if err == nil && pu.Scheme == "https" {
+			l = tls.NewListener(l, tlsCfg)
 		}
 		if err != nil {
 			for _, o := range out {

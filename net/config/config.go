@@ -75,6 +75,16 @@ type Config struct {
 	// EnablePprof serves /debug/pprof/ on the client URLs.
 	EnablePprof bool `yaml:"enable-pprof"`
 
+	// TLS and authentication (security.go).
+	ClientTransportSecurity SecurityConfig `yaml:"client-transport-security"`
+	PeerTransportSecurity   SecurityConfig `yaml:"peer-transport-security"`
+	CipherSuites            []string       `yaml:"cipher-suites"`
+	TLSMinVersion           string         `yaml:"tls-min-version"`
+	TLSMaxVersion           string         `yaml:"tls-max-version"`
+	AuthToken               string         `yaml:"auth-token"`
+	AuthTokenTTL            uint           `yaml:"auth-token-ttl"` // seconds
+	BcryptCost              int            `yaml:"bcrypt-cost"`
+
 	Raft RaftConfig `yaml:"raft"`
 	GRPC GRPCConfig `yaml:"grpc"`
 
@@ -129,6 +139,9 @@ func Default() *Config {
 		HeartbeatIntervalMs: 100,
 		ElectionTimeoutMs:   1000,
 		LogLevel:            "info",
+		AuthToken:           "simple",
+		AuthTokenTTL:        300,
+		BcryptCost:          10,
 		LogOutputs:          URLs{"default"},
 		Logger:              "zap",
 

@@ -73,6 +73,8 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.Var(&cfg.LogOutputs, "log-outputs",
 		"comma-separated `outputs` for logs: stderr (also \"default\"), stdout, or a file path (appended to)")
 
+	registerSecurityFlags(fs, cfg)
+
 	fs.StringVar(&cfg.ConfigFile, "config-file", cfg.ConfigFile,
 		"YAML `file` with these settings under the same names, plus raft: and grpc: tuning sections.\n"+
 			"Flags given explicitly on the command line override the file (unlike etcd, which ignores them)")

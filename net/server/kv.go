@@ -22,7 +22,16 @@ type kvServer struct {
 func (k *kvServer) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
 	// The replica validates the request (core.Replica.Read) and answers
 	// mvcc's error, which toGRPC maps like any other.
+	c := k.s.callerOf(ctx)
 	res, err := k.s.node.call(ctx, k.s.cfg.RequestTimeout, func(r *core.Replica, cb core.Callback) {
+		user, rev, err := k.s.resolve(r, c)
+		if err == nil {
+			err = r.Store().Auth().CheckRange(user, rev, req.Key, req.RangeEnd)
+		}
+		if err != nil {
+			cb(core.Result{Err: err})
+			return
+		}
 		r.Read(req, cb)
 	})
 	if err != nil {
@@ -84,10 +93,15 @@ func propose[T any](ctx context.Context, s *Server, req *pb.InternalRaftRequest)
 	}
 	start := time.Now()
 	deadline := start.Add(s.cfg.RequestTimeout)
+	c := s.callerOf(ctx)
 	var res core.Result
 	var err error
 	for {
 		res, err = s.node.call(ctx, time.Until(deadline), func(r *core.Replica, cb core.Callback) {
+			if err := s.stamp(r, c, req); err != nil {
+				cb(core.Result{Err: err})
+				return
+			}
 			r.Propose(req, cb)
 		})
 		// raft drops a proposal at once while there is no leader; it is not

@@ -12,6 +12,7 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 )
 
 var dump = flag.Bool("dump", false, "log etcd's normalized output of every case")
@@ -36,6 +37,7 @@ type env struct {
 	prefix string
 	n      *normalizer
 	out    []string
+	raw    *grpc.ClientConn // cases_auth_test.go: gRPC without clientv3's retries
 }
 
 // k is a key of the case.
@@ -132,7 +134,7 @@ func TestDifferential(t *testing.T) {
 func allCases() []tcase {
 	var all []tcase
 	for _, group := range [][]tcase{kvCases(), rangeCases(), txnCases(), compactCases(),
-		watchCases(), leaseCases(), errorCases(), edgeCases()} {
+		watchCases(), leaseCases(), errorCases(), edgeCases(), authCases()} {
 		all = append(all, group...)
 	}
 	return all

@@ -62,6 +62,7 @@ func startEtcd(t *testing.T) *clientv3.Client {
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.BcryptCost = 4 // the auth cases hash many passwords; cost is not compared
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		t.Fatalf("start etcd: %v", err)
@@ -110,6 +111,7 @@ func startMetaStore(t *testing.T) *clientv3.Client {
 		ClusterID:  0xd1ff,
 		ClientURLs: []string{endpoint},
 		DBSize:     eng.Size,
+		BcryptCost: 4,
 	})
 	g := grpc.NewServer(srv.GRPCOptions()...)
 	srv.Register(g)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,6 +55,9 @@ type cluster struct {
 
 	adminOnce sync.Once
 	admin     *clientv3.Client
+
+	// tls, when set, makes client and/or peer URLs https (tls_test.go).
+	tls *clusterTLS
 }
 
 // newCluster starts n members on free ports of 127.0.0.1, each with the
@@ -64,13 +68,24 @@ func newCluster(t *testing.T, n int, args ...string) *cluster {
 	return startCluster(t, n, nil, args...)
 }
 
+// newClusterTLS is newCluster with the TLS setup sec (nil: plaintext).
+func newClusterTLS(t *testing.T, n int, sec *clusterTLS, args ...string) *cluster {
+	t.Helper()
+	return startClusterWith(t, n, nil, sec, args...)
+}
+
 // startCluster is newCluster with the members' flags made by flags (nil:
 // defaultFlags).
 func startCluster(t *testing.T, n int, flags func(c *cluster, m *member) []string, args ...string) *cluster {
 	t.Helper()
+	return startClusterWith(t, n, flags, nil, args...)
+}
+
+func startClusterWith(t *testing.T, n int, flags func(c *cluster, m *member) []string, sec *clusterTLS, args ...string) *cluster {
+	t.Helper()
 	base := t.TempDir()
 	ports := freePorts(t, 3*n)
-	c := &cluster{t: t, token: "e2e-" + sanitize(t.Name()), args: args, flags: flags}
+	c := &cluster{t: t, token: "e2e-" + sanitize(t.Name()), args: args, flags: flags, tls: sec}
 	var peers []string
 	for i := range n {
 		m := &member{
@@ -82,7 +97,7 @@ func startCluster(t *testing.T, n int, flags func(c *cluster, m *member) []strin
 		m.dataDir = filepath.Join(base, m.name)
 		m.logPath = filepath.Join(base, m.name+".log")
 		c.members = append(c.members, m)
-		peers = append(peers, m.name+"=http://"+m.peer)
+		peers = append(peers, m.name+"="+c.peerScheme()+m.peer)
 	}
 	c.initial = strings.Join(peers, ",")
 	t.Cleanup(c.cleanup)
@@ -136,7 +151,7 @@ func (c *cluster) published(ctx context.Context, clis []*clientv3.Client) error 
 			}
 		}
 		for _, o := range c.members {
-			if names[o.name] != "http://"+o.client {
+			if names[o.name] != c.clientScheme()+o.client {
 				return fmt.Errorf("%s lists %v, without %s", m.name, resp.Members, o.name)
 			}
 		}
@@ -164,7 +179,7 @@ func (c *cluster) start(m *member) {
 	if c.flags != nil {
 		flags = c.flags(c, m)
 	}
-	cmd := exec.Command(metastoreBin, append(flags, c.args...)...)
+	cmd := exec.Command(metastoreBin, slices.Concat(flags, c.tls.flags(), c.args)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
@@ -191,10 +206,10 @@ func defaultFlags(c *cluster, m *member) []string {
 	return []string{
 		"--name=" + m.name,
 		"--data-dir=" + m.dataDir,
-		"--listen-client-urls=http://" + m.client,
-		"--advertise-client-urls=http://" + m.client,
-		"--listen-peer-urls=http://" + cmp.Or(m.peerListen, m.peer),
-		"--initial-advertise-peer-urls=http://" + m.peer,
+		"--listen-client-urls=" + c.clientScheme() + m.client,
+		"--advertise-client-urls=" + c.clientScheme() + m.client,
+		"--listen-peer-urls=" + c.peerScheme() + cmp.Or(m.peerListen, m.peer),
+		"--initial-advertise-peer-urls=" + c.peerScheme() + m.peer,
 		"--listen-metrics-urls=http://" + m.metrics,
 		"--initial-cluster=" + c.initial,
 		"--initial-cluster-token=" + c.token,
@@ -267,7 +282,7 @@ func (c *cluster) cleanup() {
 // when none are given), closed at the end of the test.
 func (c *cluster) client(eps ...string) *clientv3.Client {
 	c.t.Helper()
-	cli, err := newClient(eps...)
+	cli, err := c.tls.newClient(eps...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -287,7 +302,7 @@ func newClient(eps ...string) (*clientv3.Client, error) {
 func (c *cluster) status(ctx context.Context, m *member) (*clientv3.StatusResponse, error) {
 	c.adminOnce.Do(func() {
 		var err error
-		if c.admin, err = newClient(c.endpoints()...); err != nil {
+		if c.admin, err = c.tls.newClient(c.endpoints()...); err != nil {
 			c.t.Fatal(err)
 		}
 	})
