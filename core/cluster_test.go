@@ -28,6 +28,10 @@ type testCluster struct {
 	clock   *testClock
 	cfgTune func(*core.Config)
 	sent    map[raftpb.MessageType]int // messages sent, by type
+	// holdAppends: replicas whose append jobs stabilize leaves out (the
+	// test runs them); the others' jobs run at once (Config.Pipeline).
+	holdAppends map[uint64]bool
+	held        map[uint64]*core.AppendJob
 }
 
 type testClock struct{ now time.Duration }
@@ -45,7 +49,8 @@ func (n testNet) Send(msgs []*raftpb.Message) {
 
 func newTestCluster(t *testing.T, n int, tune func(*core.Config)) *testCluster {
 	c := &testCluster{t: t, nodes: map[uint64]*core.Replica{}, disks: map[uint64]*disk.Mem{},
-		cut: map[uint64]bool{}, clock: &testClock{}, cfgTune: tune, sent: map[raftpb.MessageType]int{}}
+		cut: map[uint64]bool{}, clock: &testClock{}, cfgTune: tune, sent: map[raftpb.MessageType]int{},
+		holdAppends: map[uint64]bool{}, held: map[uint64]*core.AppendJob{}}
 	for i := 1; i <= n; i++ {
 		c.ids = append(c.ids, uint64(i))
 	}
@@ -77,6 +82,7 @@ func (c *testCluster) start(id uint64) {
 func (c *testCluster) crash(id uint64) {
 	c.nodes[id].Close()
 	delete(c.nodes, id)
+	delete(c.held, id)
 	c.disks[id] = c.disks[id].CrashClone(rand.New(rand.NewPCG(1, 2)), 0)
 }
 
@@ -90,7 +96,7 @@ func (c *testCluster) stabilize() {
 			if r == nil {
 				continue
 			}
-			for r.HasReady() {
+			for r.HasReady() || c.runStages(id) {
 				busy = true
 				if err := r.HandleReady(); err != nil {
 					c.t.Fatalf("replica %d: %v", id, err)
@@ -114,6 +120,38 @@ func (c *testCluster) stabilize() {
 		}
 	}
 	c.t.Fatal("cluster did not stabilize")
+}
+
+// runStages runs a pipelined replica's stages at once, as a world with
+// instant disks would (nothing to do without Config.Pipeline): its apply
+// jobs, and its append job unless the test holds them. It reports whether
+// it ran anything.
+func (c *testCluster) runStages(id uint64) bool {
+	c.t.Helper()
+	r := c.nodes[id]
+	ran := false
+	if c.held[id] == nil {
+		if j := r.NextAppend(); j != nil {
+			ran = true
+			if c.holdAppends[id] {
+				c.held[id] = j
+			} else if err := c.finishAppend(id, j); err != nil {
+				c.t.Fatalf("replica %d: append: %v", id, err)
+			}
+		}
+	}
+	for j := r.NextApply(); j != nil; j = r.NextApply() {
+		ran = true
+		if err := r.Apply(j); err != nil {
+			c.t.Fatalf("replica %d: apply: %v", id, err)
+		}
+	}
+	return ran
+}
+
+func (c *testCluster) finishAppend(id uint64, j *core.AppendJob) error {
+	_ = j.Run()
+	return c.nodes[id].AppendDone(j)
 }
 
 func (c *testCluster) tick(n int) {

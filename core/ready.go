@@ -13,17 +13,30 @@ import (
 	"metastore/core/wal"
 )
 
-// HandleReady does one round of raft's work, in the order raft requires:
+// HandleReady does one round of raft's work. raft runs with asynchronous
+// storage writes: the slow work comes out of the Ready as data (stage.go),
+// and the rules that make the pipeline safe are applied here, once:
 //
-//  1. a received snapshot is saved (file, then WAL marker);
-//  2. entries and HardState are appended to the WAL and synced;
-//  3. only then are messages sent — a vote or an append acknowledged to a
-//     peer must survive a crash of this replica;
-//  4. committed entries are applied and their callbacks answered;
-//  5. linearizable reads whose read index is applied are served.
+//  1. messages to peers that promise nothing about this replica's disk —
+//     a leader's appends and heartbeats, campaign requests, read index
+//     rounds — leave at once (a leader may replicate before its own fsync,
+//     raft thesis 10.2.1);
+//  2. entries, HardState and a received snapshot are queued for the append
+//     stage (NextAppend) with the responses that depend on them: a vote or
+//     an append acknowledgement leaves, and the leader counts its own copy
+//     towards commitment, only once AppendDone reports the job synced;
+//  3. committed entries are queued for the apply stage (NextApply). raft
+//     hands out only entries that are committed and already durable here,
+//     and Apply answers their callbacks in log order;
+//  4. linearizable reads learn their read index, and are served once the
+//     apply stage has applied up to it (readQueue.serve, after each apply);
+//  5. a snapshot, taken after an apply when one is due (maybeSnapshot),
+//     queues its WAL marker and segment release behind the appends already
+//     queued: only the append stage writes the WAL.
 //
-// A returned error is fatal: the replica has failed-stop and must be
-// discarded (a persistence error is never retried).
+// With Config.Pipeline off, HandleReady runs both stages itself before it
+// returns, in the same order. A returned error is fatal: the replica has
+// failed-stop and must be discarded (a persistence error is never retried).
 func (r *Replica) HandleReady() error {
 	if r.failed != nil {
 		return r.failed
@@ -35,44 +48,25 @@ func (r *Replica) HandleReady() error {
 	if rd.SoftState != nil {
 		r.observeSoftState(rd.SoftState)
 	}
-	if r.cfg.Canary.SendBeforePersist {
-		r.cfg.Network.Send(rd.Messages)
-	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := r.saveSnapshot(rd.Snapshot); err != nil {
-			return r.fail(err)
+	out := r.outBuf[:0]
+	for _, m := range rd.Messages {
+		switch m.GetTo() {
+		case raft.LocalAppendThread:
+			r.queueAppend(m)
+		case raft.LocalApplyThread:
+			r.applyq = append(r.applyq, m)
+		default:
+			out = append(out, m)
 		}
 	}
-	sync := rd.MustSync && !r.cfg.Canary.SkipWALSync
-	if err := r.wal.Save(rd.HardState, rd.Entries, sync); err != nil {
-		return r.fail(fmt.Errorf("core: WAL save: %w", err))
+	if len(out) > 0 {
+		r.cfg.Network.Send(out)
 	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := r.installSnapshot(rd.Snapshot); err != nil {
-			return r.fail(err)
-		}
-	}
-	if rd.HardState != nil {
-		if err := r.storage.SetHardState(rd.HardState); err != nil {
-			return r.fail(err)
-		}
-	}
-	if err := r.storage.Append(rd.Entries); err != nil {
-		return r.fail(fmt.Errorf("core: raft storage append: %w", err))
-	}
-	if r.cfg.Canary.AckOnAppend && r.role == raft.StateLeader {
-		r.ackOnAppend(rd.Entries)
-	}
-	if !r.cfg.Canary.SendBeforePersist {
-		r.cfg.Network.Send(rd.Messages)
-	}
-	if err := r.applyEntries(rd.CommittedEntries); err != nil {
-		return r.fail(err)
-	}
+	clear(out)
+	r.outBuf = out[:0]
 	r.reads.onReadStates(r, rd.ReadStates)
-	r.rn.Advance(rd)
-	if err := r.maybeSnapshot(); err != nil {
-		return r.fail(err)
+	if !r.cfg.Pipeline {
+		return r.runStages()
 	}
 	return nil
 }
@@ -91,19 +85,6 @@ func (r *Replica) observeSoftState(ss *raft.SoftState) {
 	case wasLeader && !isLeader:
 		r.lessor.demote(r)
 	}
-}
-
-// saveSnapshot makes a snapshot received from the leader durable before
-// anything refers to it: the snapshot file first, then the WAL marker.
-func (r *Replica) saveSnapshot(snap *raftpb.Snapshot) error {
-	if err := wal.SaveSnapshot(r.cfg.Disk, r.snapDir, snap); err != nil {
-		return fmt.Errorf("core: save snapshot: %w", err)
-	}
-	md := snap.GetMetadata()
-	if err := r.wal.SaveSnapshot(wal.SnapMarker{Index: md.GetIndex(), Term: md.GetTerm()}); err != nil {
-		return fmt.Errorf("core: WAL snapshot marker: %w", err)
-	}
-	return nil
 }
 
 // installSnapshot replaces the log and the store with a leader's snapshot.
@@ -251,20 +232,25 @@ func (r *Replica) maybeSnapshot() error {
 	if err != nil {
 		return fmt.Errorf("core: create snapshot at %d: %w", applied, err)
 	}
-	if err := r.saveSnapshot(snap); err != nil {
-		return err
+	if err := wal.SaveSnapshot(r.cfg.Disk, r.snapDir, snap); err != nil {
+		return fmt.Errorf("core: save snapshot: %w", err)
 	}
+	// The marker, then the release of the segments it covers, go through
+	// the append stage, which owns the WAL (HandleReady, rule 5).
+	r.queueWAL(wal.SnapMarker{Index: applied, Term: snap.GetMetadata().GetTerm()}, applied)
 	r.snapIndex = applied
 	if applied > r.cfg.CatchUpEntries {
 		if err := r.storage.Compact(applied - r.cfg.CatchUpEntries); err != nil && err != raft.ErrCompacted {
 			return fmt.Errorf("core: compact raft log: %w", err)
 		}
 	}
-	if err := r.wal.ReleaseTo(applied); err != nil {
-		return fmt.Errorf("core: release WAL: %w", err)
-	}
-	if err := wal.PurgeSnapshots(r.cfg.Disk, r.snapDir, 2); err != nil {
-		return fmt.Errorf("core: purge snapshots: %w", err)
+	// NB: a purge also removes unfinished temporary files, which an append
+	// job out may be writing (a received snapshot); the next snapshot
+	// purges instead.
+	if r.appending == nil {
+		if err := wal.PurgeSnapshots(r.cfg.Disk, r.snapDir, 2); err != nil {
+			return fmt.Errorf("core: purge snapshots: %w", err)
+		}
 	}
 	return nil
 }

@@ -134,6 +134,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		MaxUncommittedEntriesSize: cfg.Raft.MaxUncommittedEntriesSize,
 		SnapshotEntries:           cfg.SnapshotCount,
 		CatchUpEntries:            cfg.Raft.CatchUpEntries,
+		Pipeline:                  true,
 	}
 	if !join {
 		rc.Peers = ids
@@ -147,7 +148,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		TickInterval: cfg.TickInterval(),
 		Incoming:     p.tr.Incoming(),
 		Logger:       log.With("component", "node"),
-		ObserveReady: p.metrics.ReadyObserver(syncs),
+		ObserveApply: p.metrics.ApplyObserver(),
 	})
 	p.srv = server.New(p.node, server.Config{
 		Name:              cfg.Name,
