@@ -96,11 +96,15 @@ func (c *testCluster) stabilize() {
 			if r == nil {
 				continue
 			}
-			for r.HasReady() || c.runStages(id) {
-				busy = true
-				if err := r.HandleReady(); err != nil {
-					c.t.Fatalf("replica %d: %v", id, err)
+			for {
+				if r.HasReady() {
+					if err := r.HandleReady(); err != nil {
+						c.t.Fatalf("replica %d: %v", id, err)
+					}
+				} else if !c.runStages(id) {
+					break
 				}
+				busy = true
 			}
 		}
 		msgs := c.inbox

@@ -41,9 +41,8 @@ func (r *Replica) HandleReady() error {
 	if r.failed != nil {
 		return r.failed
 	}
-	if !r.rn.HasReady() {
-		return nil
-	}
+	// NB: no HasReady check here: callers ask first, and an empty Ready
+	// does nothing below (HasReady allocates raft's HardState each time).
 	rd := r.rn.Ready()
 	if rd.SoftState != nil {
 		r.observeSoftState(rd.SoftState)

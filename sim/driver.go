@@ -448,7 +448,19 @@ func (d *driver) deliver(to uint64, m *raftpb.Message) {
 	if m.GetType() == raftpb.MsgSnap {
 		d.snapDelivered[snapKey{m.GetFrom(), to, m.GetSnapshot().GetMetadata().GetIndex()}] = true
 	}
-	d.exec(n, "step", func(r *core.Replica) { _ = r.Step(m) })
+	if max(n.busyUntil, n.pausedTil) > d.s.world.Now {
+		d.exec(n, "step", func(r *core.Replica) { _ = r.Step(m) })
+		return
+	}
+	d.stepNow(n, m) // exec's free path, without a closure per message
+}
+
+func (d *driver) stepNow(n *node, m *raftpb.Message) {
+	d.s.trace("step", n.id)
+	n.host.BeginStep(d.s.world.Now)
+	defer d.recoverPanic(n, "step")
+	_ = n.rep.Step(m)
+	d.drain(n)
 }
 
 // snapReportDelay is how long the sending side waits before it reports a

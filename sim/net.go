@@ -71,7 +71,15 @@ type Net struct {
 	crashAt map[epochKey]int64 // crash time of (node, epoch)
 }
 
-type linkKey struct{ from, to uint64 }
+// linkKey names the link from one node to another; node ids in a
+// simulation are small, so both fit one word (a map keyed by a word hashes
+// on a fast path, and every message looks its link up twice).
+type linkKey uint64
+
+func lk(from, to uint64) linkKey { return linkKey(from<<32 | to) }
+
+func (k linkKey) from() uint64 { return uint64(k) >> 32 }
+func (k linkKey) to() uint64   { return uint64(k) & (1<<32 - 1) }
 
 type epochKey struct {
 	id    uint64
@@ -120,14 +128,17 @@ func (n *Net) AddNode(h *Host) {
 	if _, ok := n.hosts[id]; ok {
 		panic(fmt.Sprintf("sim: node %d added twice", id))
 	}
+	if id == 0 || id >= 1<<32 {
+		panic(fmt.Sprintf("sim: node id %d does not fit a link key", id))
+	}
 	n.hosts[id] = h
 	n.eps[id] = &Endpoint{net: n, id: id, rng: Split(n.topo)}
 	n.ids = append(n.ids, id)
 	slices.Sort(n.ids)
 	for _, other := range n.ids {
-		n.links[linkKey{id, other}] = &link{LinkParams: n.drawLink()}
+		n.links[lk(id, other)] = &link{LinkParams: n.drawLink()}
 		if other != id {
-			n.links[linkKey{other, id}] = &link{LinkParams: n.drawLink()}
+			n.links[lk(other, id)] = &link{LinkParams: n.drawLink()}
 		}
 	}
 }
@@ -143,7 +154,7 @@ func (n *Net) RemoveNode(id uint64) {
 	delete(n.eps, id)
 	n.ids = slices.DeleteFunc(n.ids, func(x uint64) bool { return x == id })
 	for k := range n.links {
-		if k.from == id || k.to == id {
+		if k.from() == id || k.to() == id {
 			delete(n.links, k)
 		}
 	}
@@ -192,7 +203,7 @@ func (e *Endpoint) Send(msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		n.Stats.Sent++
 		to := m.GetTo()
-		l := n.links[linkKey{e.id, to}]
+		l := n.links[lk(e.id, to)]
 		switch {
 		case !h.Alive:
 			n.Stats.DroppedCrashedSender++
@@ -200,7 +211,7 @@ func (e *Endpoint) Send(msgs []*raftpb.Message) {
 		case l == nil:
 			n.Stats.DroppedUnknown++
 			continue
-		case n.blocked[linkKey{e.id, to}]:
+		case n.blocked[lk(e.id, to)]:
 			n.Stats.BlockedByPartition++
 			continue
 		case chance(e.rng, l.DropProb):
@@ -228,11 +239,11 @@ func (n *Net) arrive(f *flight) {
 		n.Stats.DroppedCrashedSender++
 		return
 	}
-	if n.blocked[linkKey{f.from, f.to}] {
+	if n.blocked[lk(f.from, f.to)] {
 		n.Stats.BlockedByPartition++
 		return
 	}
-	l := n.links[linkKey{f.from, f.to}]
+	l := n.links[lk(f.from, f.to)]
 	h := n.hosts[f.to]
 	if l == nil || h == nil {
 		n.Stats.DroppedUnknown++
