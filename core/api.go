@@ -23,6 +23,7 @@ var (
 	ErrLeaseExpired  = errors.New("core: lease expired")
 	ErrTooManyReads  = errors.New("core: too many pending reads")
 	ErrRequestTooBig = errors.New("core: request is too large")
+	ErrNotReadOnly   = errors.New("core: txn writes; propose it")
 )
 
 // Result is what a request's callback receives.
@@ -101,6 +102,13 @@ type Config struct {
 	MaxTxnOps int
 	// WALSegmentBytes is the WAL segment size; 0 takes the WAL's default.
 	WALSegmentBytes int64
+
+	// Pipeline says the world runs the stages (stage.go): it takes append
+	// jobs with NextAppend, runs them (on another goroutine if it likes) and
+	// hands them back with AppendDone, and runs apply jobs from NextApply
+	// with Apply on the driving goroutine. Off, HandleReady runs both
+	// itself before returning: one fsync per round, nothing overlapped.
+	Pipeline bool
 
 	Canary Canaries
 	Logger raft.Logger // default: discard

@@ -46,6 +46,17 @@ type Replica struct {
 	lessor  lessor
 	sink    EventSink
 
+	// The stages (stage.go): appendq waits for the next append job,
+	// appending is the job out with the world, applyq holds the apply work
+	// raft handed out. queuedHS is the newest HardState queued, against
+	// which the next one decides whether a sync is needed.
+	appendq   []appendOp
+	appending *AppendJob
+	applyq    []*raftpb.Message
+	queuedHS  *raftpb.HardState
+	outBuf    []*raftpb.Message // reused by HandleReady
+	sendBuf   []*raftpb.Message // reused by deliver
+
 	// failed is set when a persistence error made the replica fail-stop.
 	failed error
 }
@@ -91,6 +102,9 @@ func Open(cfg Config) (*Replica, error) {
 		}
 	} else if err := r.recover(); err != nil {
 		return nil, err
+	}
+	if hs, _, err := r.storage.InitialState(); err == nil {
+		r.queuedHS = hs
 	}
 	rn, err := raft.NewRawNode(r.raftConfig())
 	if err != nil {
@@ -209,6 +223,9 @@ func (r *Replica) raftConfig() *raft.Config {
 		ReadOnlyOption:            raft.ReadOnlySafe,
 		Logger:                    r.cfg.Logger,
 		StepDownOnRemoval:         true,
+		// The slow work leaves the Ready as data (stage.go): the world
+		// decides where and when it runs, core decides what waits for it.
+		AsyncStorageWrites: true,
 	}
 	if r.cfg.Canary.LeaseBasedReads {
 		c.ReadOnlyOption = raft.ReadOnlyLeaseBased
@@ -294,6 +311,14 @@ func (r *Replica) Status() Status {
 	return s
 }
 
+// Leading reports whether this replica leads, as of its last Ready
+// (Status().Role == "leader", without Status's copies).
+func (r *Replica) Leading() bool { return r.role == raft.StateLeader }
+
+// SnapshotsInstalled counts the leader snapshots this replica installed
+// (Status().SnapshotsInstalled).
+func (r *Replica) SnapshotsInstalled() uint64 { return r.installs }
+
 func roleName(s raft.StateType) string {
 	switch s {
 	case raft.StateLeader:
@@ -336,6 +361,7 @@ func (r *Replica) ReportSnapshot(id uint64, ok bool) {
 }
 
 // Close releases the WAL. Pending callbacks are dropped (never called).
+// It must not be called while an AppendJob is running.
 func (r *Replica) Close() error {
 	if r.failed == nil {
 		r.failed = ErrStopped

@@ -156,6 +156,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		SnapshotEntries:           cfg.SnapshotCount,
 		CatchUpEntries:            cfg.Raft.CatchUpEntries,
 		MaxTxnOps:                 int(cfg.MaxTxnOps),
+		Pipeline:                  true,
 	}
 	if !join {
 		rc.Peers = ids
@@ -169,7 +170,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		TickInterval: cfg.TickInterval(),
 		Incoming:     p.tr.Incoming(),
 		Logger:       log.With("component", "node"),
-		ObserveReady: p.metrics.ReadyObserver(syncs),
+		ObserveApply: p.metrics.ApplyObserver(),
 	})
 	compactPeriod, compactRevs, _ := cfg.AutoCompaction() // validated
 	p.srv = server.New(p.node, server.Config{

@@ -101,6 +101,8 @@ func startMetaStore(t *testing.T) *clientv3.Client {
 		Network: dropNetwork{},
 		Engine:  eng,
 		Rand:    rand.New(rand.NewPCG(1, 2)),
+		// The production loop runs the append stage on its own goroutine.
+		Pipeline: true,
 	})
 	if err != nil {
 		t.Fatalf("open replica: %v", err)
