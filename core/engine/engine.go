@@ -33,6 +33,10 @@ type Iterator interface {
 	Valid() bool
 	Key() []byte
 	Value() []byte
+	// Error reports a read failure that ended the walk early: a move that
+	// returns false is either the end of the range (Error nil) or a
+	// failure. Callers that walk to the end check it; Close returns it too.
+	Error() error
 	Close() error
 }
 
