@@ -20,8 +20,10 @@ import (
 	"google.golang.org/grpc"
 
 	"metastore/core"
+	"metastore/core/engine"
 	"metastore/core/realworld"
 	"metastore/engines/memory"
+	"metastore/engines/rocksdb"
 	"metastore/net/config"
 	"metastore/net/metrics"
 	"metastore/net/server"
@@ -73,6 +75,7 @@ type process struct {
 	metricsSrv *http.Server
 	metricsLis []net.Listener
 	stopc      chan struct{} // ends the leader observer
+	eng        engine.Engine // closed last
 }
 
 // memberID is this member's raft ID: derived from --initial-cluster for a
@@ -108,7 +111,12 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	eng := server.NewSizedEngine(memory.New())
+	base, err := openEngine(cfg, dir)
+	if err != nil {
+		return nil, err
+	}
+	p.eng = base
+	eng := server.NewSizedEngine(base)
 	topts := transport.Options{
 		ClusterToken:     cfg.InitialClusterToken,
 		OnUnreachable:    func(peer uint64) { p.node.ReportUnreachable(peer) },
@@ -141,6 +149,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	r, err := core.Open(rc)
 	if err != nil {
 		p.tr.Close()
+		p.eng.Close()
 		return nil, err
 	}
 	p.node = server.NewNode(r, server.NodeConfig{
@@ -265,6 +274,9 @@ func (p *process) stop() error {
 	p.node.Stop()
 	p.peerSrv.Stop()
 	p.tr.Close()
+	if err := p.eng.Close(); err != nil {
+		p.log.Error("closing the engine", "err", err)
+	}
 	if err := p.node.Err(); err != nil {
 		p.log.Error("replica failed", "err", err)
 		return err
@@ -284,6 +296,17 @@ func (p *process) abort() {
 		p.node.Stop()
 	}
 	p.tr.Close()
+	p.eng.Close()
+}
+
+// openEngine opens the --engine: a fresh memory engine (the replica fills
+// it from the snapshot and WAL), or the RocksDB database under dir, which
+// keeps its contents across restarts.
+func openEngine(cfg *config.Config, dir string) (engine.Engine, error) {
+	if cfg.Engine != "rocksdb" {
+		return memory.New(), nil
+	}
+	return rocksdb.Open(filepath.Join(dir, "rocksdb"), cfg.RocksDB.Options())
 }
 
 // listen opens a TCP listener for each http URL.

@@ -183,7 +183,8 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--engine=rocksdb"}, "not built yet"},
+		{[]string{"--engine=rocksdb", "--rocksdb-compression=brotli"}, "brotli"},
+		{[]string{"--engine=rocksdb", "--rocksdb-max-open-files=-2"}, "max-open-files"},
 		{[]string{"--engine=bolt"}, "--engine"},
 		{[]string{"--initial-cluster-state=old"}, "--initial-cluster-state"},
 		{[]string{"--initial-cluster=a=http://127.0.0.1:2380"}, `no entry for --name="default"`},
@@ -203,8 +204,8 @@ func TestValidateNamesTheFlag(t *testing.T) {
 			t.Errorf("%v: got %v, want an error mentioning %q", tc.args, err, tc.want)
 		}
 	}
-	if _, err := fromArgs(t, "--engine=rocksdb"); !errors.Is(err, ErrNotBuilt) {
-		t.Errorf("rocksdb error %v does not wrap ErrNotBuilt", err)
+	if _, err := fromArgs(t, "--engine=rocksdb", "--rocksdb-compression=zstd", "--rocksdb-sync"); err != nil {
+		t.Errorf("valid rocksdb settings rejected: %v", err)
 	}
 	// A listener on all interfaces is fine when a reachable address is advertised.
 	if _, err := fromArgs(t, "--listen-client-urls=http://0.0.0.0:2379", "--advertise-client-urls=http://10.1.1.1:2379"); err != nil {
