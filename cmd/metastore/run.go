@@ -169,6 +169,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		MaxRequestBytes:   cfg.MaxRequestBytes,
 		QuotaBackendBytes: cfg.QuotaBackendBytes,
 		DBSize:            eng.Size,
+		Defragment:        defragmenter(base),
 		ObservePropose:    func(d time.Duration) { metrics.ObserveDuration(p.metrics.ProposeDuration, d) },
 		Transport:         p.tr,
 		Logger:            log.With("component", "server"),
@@ -307,6 +308,14 @@ func openEngine(cfg *config.Config, dir string) (engine.Engine, error) {
 		return memory.New(), nil
 	}
 	return rocksdb.Open(filepath.Join(dir, "rocksdb"), cfg.RocksDB.Options())
+}
+
+// defragmenter is etcd's Defragment for an engine that compacts its files.
+func defragmenter(e engine.Engine) func() error {
+	if r, ok := e.(*rocksdb.Engine); ok {
+		return r.Compact
+	}
+	return nil
 }
 
 // listen opens a TCP listener for each http URL.
