@@ -41,9 +41,10 @@ type node struct {
 	crashedAt   []int64 // virtual time of each crash, by incarnation
 
 	installs uint64
-	// engine survives crashes when the run uses a durable engine; nil for
-	// the memory engine, rebuilt from snapshot and WAL at every boot.
-	engine *durableEngine
+	// engine survives crashes when the run uses a durable engine (the
+	// stand-in or a real one, sim/engine*.go); nil for the memory engine,
+	// rebuilt from snapshot and WAL at every boot.
+	engine crashEngine
 }
 
 // driver steps the replicas through the same methods production uses, on
@@ -293,7 +294,7 @@ func (d *driver) engineFor(n *node) engine.Engine {
 		return memory.New()
 	}
 	if n.engine == nil {
-		n.engine = newDurableEngine(Split(n.rng), n.host)
+		n.engine = d.newDurableEngine(n)
 	}
 	return n.engine
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/cryptotest"
 	"time"
+
+	"metastore/engines/rocksdb"
 )
 
 var (
@@ -25,6 +27,10 @@ func runSeed(t *testing.T, seed uint64, opts Options) *Report {
 	t.Helper()
 	cryptotest.SetGlobalRandom(t, seed)
 	opts.Seed = seed
+	if opts.Engines == nil {
+		// Real engines live in this seed's own temporary directory.
+		opts.Engines = rocksdb.SimStore{Dir: t.TempDir(), Options: rocksdb.SimOptions}
+	}
 	if opts.VisualizeDir == "" {
 		opts.VisualizeDir = *vizFlag
 		if opts.VisualizeDir == "" {
