@@ -35,7 +35,7 @@ type Options struct {
 	// snapshot and WAL at every restart), "durable" (an in-memory stand-in
 	// that survives crashes), "rocksdb" (the real engine from Engines), or
 	// "" to draw one per seed: half memory, and the durable half split
-	// between the stand-in and, when Engines is set, RocksDB.
+	// between the stand-in (a third) and, when Engines is set, RocksDB.
 	Engine string
 	// Engines opens real durable engines (nil: none; see EngineStore).
 	Engines EngineStore
@@ -174,7 +174,7 @@ func newSim(opts Options) *Sim {
 	switch s.opts.Engine {
 	case "":
 		s.durableEngine = s.rng.IntN(2) == 0
-		s.realEngine = s.durableEngine && opts.Engines != nil && engineRng.IntN(2) == 0
+		s.realEngine = s.durableEngine && opts.Engines != nil && engineRng.IntN(3) != 0
 	case "durable":
 		s.durableEngine = true
 	case "rocksdb":
@@ -182,6 +182,9 @@ func newSim(opts Options) *Sim {
 			panic("sim: Engine \"rocksdb\" needs Options.Engines")
 		}
 		s.durableEngine, s.realEngine = true, true
+	}
+	if s.realEngine {
+		s.count("engine_rocksdb")
 	}
 	s.safetyEnd = int64(s.opts.Duration)
 	s.net = NewNet(s.world, netRng, s.faults)

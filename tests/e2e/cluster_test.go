@@ -27,6 +27,7 @@ type member struct {
 	peer    string // host:port for raft traffic
 	metrics string // host:port for /metrics
 	logPath string
+	args    []string // this member's own extra flags
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -54,6 +55,14 @@ type cluster struct {
 // member has published its name and client URL.
 func newCluster(t *testing.T, n int, args ...string) *cluster {
 	t.Helper()
+	return newClusterOf(t, make([][]string, n), args...)
+}
+
+// newClusterOf is newCluster with extra flags per member as well: member i
+// gets memberArgs[i] after args (a mixed-engine cluster, for instance).
+func newClusterOf(t *testing.T, memberArgs [][]string, args ...string) *cluster {
+	t.Helper()
+	n := len(memberArgs)
 	base := t.TempDir()
 	ports := freePorts(t, 3*n)
 	c := &cluster{t: t, token: "e2e-" + sanitize(t.Name()), args: args}
@@ -64,6 +73,7 @@ func newCluster(t *testing.T, n int, args ...string) *cluster {
 			client:  fmt.Sprintf("127.0.0.1:%d", ports[3*i]),
 			peer:    fmt.Sprintf("127.0.0.1:%d", ports[3*i+1]),
 			metrics: fmt.Sprintf("127.0.0.1:%d", ports[3*i+2]),
+			args:    memberArgs[i],
 		}
 		m.dataDir = filepath.Join(base, m.name)
 		m.logPath = filepath.Join(base, m.name+".log")
@@ -156,7 +166,7 @@ func (c *cluster) start(m *member) {
 		"--listen-metrics-urls=http://" + m.metrics,
 		"--initial-cluster=" + c.initial,
 		"--initial-cluster-token=" + c.token,
-	}, c.args...)...)
+	}, append(c.args, m.args...)...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
