@@ -80,9 +80,15 @@ func wantLines(t *testing.T, what, got string, want ...string) {
 }
 
 // TestEtcdctlSingleNode drives one member with the official etcdctl, one
-// command family per subtest, and checks what it prints.
+// command family per subtest, and checks what it prints, on each engine.
 func TestEtcdctlSingleNode(t *testing.T) {
-	c := newCluster(t, 1)
+	for _, engine := range []string{"memory", "rocksdb"} {
+		t.Run(engine, func(t *testing.T) { testEtcdctlSingleNode(t, "--engine="+engine) })
+	}
+}
+
+func testEtcdctlSingleNode(t *testing.T, args ...string) {
+	c := newCluster(t, 1, args...)
 	eps := c.endpoints()
 
 	t.Run("put_get_prefix_rev_json", func(t *testing.T) {
