@@ -74,3 +74,13 @@ type Engine interface {
 	Durable() bool
 	Close() error
 }
+
+// Syncer is implemented by a durable engine whose writes survive a process
+// crash at once but a machine crash only once synced (RocksDB with its WAL
+// unsynced). Until then the raft WAL is what covers the applied entries, so
+// a replica that would drop raft log entries on the strength of the engine
+// alone (a raft snapshot that does not carry the data) must call Sync first.
+type Syncer interface {
+	// Sync makes every Write that returned survive a machine crash.
+	Sync() error
+}

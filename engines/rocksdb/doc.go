@@ -38,6 +38,12 @@
 //     was synced in a quorum's raft WALs before the answer, so it is
 //     replayed, and none is applied twice.
 //
+// The argument leans on the raft snapshot file holding the whole state. A
+// raft snapshot that carried only metadata (the engine being the data) would
+// let the replica drop raft log entries that RocksDB holds only in its
+// unsynced WAL: before that, the replica must call Engine.Sync
+// (engine.Syncer), which fsyncs RocksDB's WAL.
+//
 // Syncing RocksDB's WAL on every batch (Options.Sync, --rocksdb-sync) would
 // buy nothing the raft WAL does not already give, for a second fsync per
 // apply. Turning RocksDB's WAL off instead would make a process crash lose

@@ -35,6 +35,9 @@ func TestReopen(t *testing.T) {
 	if err := e.Write(b); err != nil {
 		t.Fatal(err)
 	}
+	if err := e.Sync(); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,10 @@ type Engine struct {
 // view is an iterator or snapshot that Close must release first.
 type view interface{ release() }
 
-var _ engine.Engine = (*Engine)(nil)
+var (
+	_ engine.Engine = (*Engine)(nil)
+	_ engine.Syncer = (*Engine)(nil)
+)
 
 // Open opens (creating it if missing) the database in dir.
 func Open(dir string, o Options) (*Engine, error) {
@@ -209,9 +212,9 @@ func (e *Engine) Snapshot() engine.Snapshot {
 // Durable reports true: what Write returned from survives a process crash.
 func (e *Engine) Durable() bool { return true }
 
-// SyncWAL makes every write so far survive a machine crash too (an fsync of
-// RocksDB's WAL).
-func (e *Engine) SyncWAL() error {
+// Sync makes every write so far survive a machine crash too (an fsync of
+// RocksDB's WAL): engine.Syncer.
+func (e *Engine) Sync() error {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {

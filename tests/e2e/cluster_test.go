@@ -40,7 +40,7 @@ type member struct {
 // member gracefully and fails the test if one had died on its own or does
 // not stop cleanly.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	token   string
 	initial string   // --initial-cluster
 	args    []string // extra flags for every member
@@ -53,14 +53,14 @@ type cluster struct {
 // newCluster starts n members on free ports of 127.0.0.1, each with the
 // extra flags args, and waits until they agree on a leader and every
 // member has published its name and client URL.
-func newCluster(t *testing.T, n int, args ...string) *cluster {
+func newCluster(t testing.TB, n int, args ...string) *cluster {
 	t.Helper()
 	return newClusterOf(t, make([][]string, n), args...)
 }
 
 // newClusterOf is newCluster with extra flags per member as well: member i
 // gets memberArgs[i] after args (a mixed-engine cluster, for instance).
-func newClusterOf(t *testing.T, memberArgs [][]string, args ...string) *cluster {
+func newClusterOf(t testing.TB, memberArgs [][]string, args ...string) *cluster {
 	t.Helper()
 	n := len(memberArgs)
 	base := t.TempDir()
@@ -325,7 +325,7 @@ func (c *cluster) agreedLeader(ctx context.Context, among []*member) (*member, e
 
 // freePorts returns n distinct free TCP ports of 127.0.0.1. All listeners
 // are held until every port is chosen, so the ports differ.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ls []net.Listener
 	defer func() {
