@@ -17,8 +17,8 @@ import (
 	"google.golang.org/grpc"
 
 	"metastore/core"
-	"metastore/core/realworld"
 	"metastore/core/engine"
+	"metastore/core/realworld"
 	"metastore/engines/memory"
 	"metastore/engines/rocksdb"
 	"metastore/net/server"
