@@ -20,8 +20,14 @@ import (
 // step.
 
 // rocksChecks is how many runs the RocksDB variants make by default: each
-// run opens databases on disk, so fewer than the memory test's.
-const rocksChecks = 50
+// run opens databases on disk, so fewer than the memory test's, and fewer
+// still under the race detector (-rapid.checks overrides it).
+func rocksChecks() int {
+	if raceEnabled {
+		return 15
+	}
+	return 50
+}
 
 var rocksTestOptions = rocksdb.Options{BlockCacheBytes: 4 << 20, WriteBufferBytes: 1 << 20, BackgroundJobs: 1}
 
@@ -66,7 +72,7 @@ func rocksMachine(t *rapid.T, dirs *rocksDirs, sm *storeMachine) {
 }
 
 func TestStoreMatchesModelRocksDB(t *testing.T) {
-	setDefaultFlag(t, "rapid.checks", fmt.Sprint(rocksChecks))
+	setDefaultFlag(t, "rapid.checks", fmt.Sprint(rocksChecks()))
 	setDefaultFlag(t, "rapid.steps", fmt.Sprint(defaultRapidSteps))
 	dirs := &rocksDirs{root: t.TempDir()}
 	rapid.Check(t, func(t *rapid.T) {
@@ -86,7 +92,7 @@ func TestStoreMatchesModelRocksDB(t *testing.T) {
 // engine and one on RocksDB: every answer, Hash, HashKV and every key's
 // revisions and records must be the same.
 func TestEnginesAgree(t *testing.T) {
-	setDefaultFlag(t, "rapid.checks", fmt.Sprint(rocksChecks))
+	setDefaultFlag(t, "rapid.checks", fmt.Sprint(rocksChecks()))
 	setDefaultFlag(t, "rapid.steps", fmt.Sprint(defaultRapidSteps))
 	dirs := &rocksDirs{root: t.TempDir()}
 	rapid.Check(t, func(t *rapid.T) {
