@@ -137,8 +137,12 @@ raft:
   max-inflight-msgs: 64
 grpc:
   keepalive-time: 30s
+engine: rocksdb
+rocksdb:
+  block-cache-bytes: 33554432
+  compression: zstd
 `)
-	c, err := fromArgs(t, "--config-file", path, "--snapshot-count=7")
+	c, err := fromArgs(t, "--config-file", path, "--snapshot-count=7", "--rocksdb-sync")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +152,10 @@ grpc:
 	}
 	if c.SnapshotCount != 7 {
 		t.Fatalf("snapshot-count %d: the explicit flag must win over the file", c.SnapshotCount)
+	}
+	if o := c.RocksDB.Options(); c.Engine != "rocksdb" || o.BlockCacheBytes != 32<<20 || o.Compression != "zstd" || !o.Sync ||
+		o.WriteBufferBytes != 64<<20 || o.MaxOpenFiles != 1024 {
+		t.Fatalf("rocksdb settings from file, flag and defaults: engine %q, %+v", c.Engine, o)
 	}
 	if c.Raft.MaxSizePerMsg != 4<<20 || c.ElectionTimeoutMs != 1000 {
 		t.Fatal("keys absent from the file lost their defaults")
