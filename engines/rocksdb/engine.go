@@ -44,8 +44,9 @@ type Engine struct {
 type view interface{ release() }
 
 var (
-	_ engine.Engine = (*Engine)(nil)
-	_ engine.Syncer = (*Engine)(nil)
+	_ engine.Engine       = (*Engine)(nil)
+	_ engine.Syncer       = (*Engine)(nil)
+	_ engine.RangeDeleter = (*batch)(nil)
 )
 
 // Open opens (creating it if missing) the database in dir.
