@@ -94,6 +94,10 @@ func TestCloseWithOpenViews(t *testing.T) {
 	if err := e.Close(); !errors.Is(err, engine.ErrClosed) {
 		t.Fatalf("second Close: %v", err)
 	}
+	// A positioned iterator whose engine closed reads nothing, safely.
+	if it.Key() != nil || it.Value() != nil {
+		t.Fatal("iterator read a closed engine")
+	}
 	if it.Next() || it.Valid() {
 		t.Fatal("iterator moved on a closed engine")
 	}

@@ -94,9 +94,11 @@ func (it *iter) Key() []byte {
 	}
 	if !it.haveK {
 		it.e.mu.RLock()
-		s := it.it.Key()
-		it.key = append(it.key[:0], s.Data()...)
-		it.e.mu.RUnlock()
+		defer it.e.mu.RUnlock()
+		if it.gone { // the engine closed under a positioned iterator
+			return nil
+		}
+		it.key = append(it.key[:0], it.it.Key().Data()...)
 		it.haveK = true
 	}
 	return it.key
@@ -110,9 +112,11 @@ func (it *iter) Value() []byte {
 	}
 	if !it.haveV {
 		it.e.mu.RLock()
-		s := it.it.Value()
-		it.value = append(it.value[:0], s.Data()...)
-		it.e.mu.RUnlock()
+		defer it.e.mu.RUnlock()
+		if it.gone {
+			return nil
+		}
+		it.value = append(it.value[:0], it.it.Value().Data()...)
 		if it.value == nil {
 			it.value = []byte{}
 		}
