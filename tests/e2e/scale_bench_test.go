@@ -150,6 +150,12 @@ func loadKeys(b *testing.B, cli *clientv3.Client, from, to int, key func(int) st
 	next.Store(int64(from))
 	var wg sync.WaitGroup
 	var failed atomic.Value
+	var retries atomic.Int64
+	defer func() {
+		if n := retries.Load(); n > 0 {
+			b.Logf("load: %d transactions retried after an error (timeouts)", n)
+		}
+	}()
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -163,9 +169,19 @@ func loadKeys(b *testing.B, cli *clientv3.Client, from, to int, key func(int) st
 				for i := lo; i < min(lo+perTxn, to); i++ {
 					ops = append(ops, clientv3.OpPut(key(i), value))
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err := cli.Txn(ctx).Then(ops...).Commit()
-				cancel()
+				// A timeout (the member busy taking a snapshot of the whole
+				// store on its loop) is retried: the puts are idempotent.
+				var err error
+				for try := 0; try < 10; try++ {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					_, err = cli.Txn(ctx).Then(ops...).Commit()
+					cancel()
+					if err == nil {
+						break
+					}
+					retries.Add(1)
+					time.Sleep(time.Second)
+				}
 				if err != nil {
 					failed.Store(err)
 					return
@@ -186,6 +202,7 @@ func throughput(b *testing.B, cli *clientv3.Client, n int, key func(int) string,
 	run := func(op func(ctx context.Context, r *rand.Rand) error) float64 {
 		var wg sync.WaitGroup
 		var failed atomic.Value
+		var errs atomic.Int64
 		start := time.Now()
 		for w := range workers {
 			wg.Add(1)
@@ -198,16 +215,20 @@ func throughput(b *testing.B, cli *clientv3.Client, n int, key func(int) string,
 					cancel()
 					if err != nil {
 						failed.Store(err)
-						return
+						if errs.Add(1) > ops/10 {
+							return
+						}
 					}
 				}
 			}()
 		}
 		wg.Wait()
-		if err, _ := failed.Load().(error); err != nil {
-			b.Fatal(err)
+		if n := errs.Load(); n > ops/10 {
+			b.Fatalf("more than a tenth of the requests failed; last: %v", failed.Load())
+		} else if n > 0 {
+			b.Logf("%d of %d requests failed (last: %v)", n, ops, failed.Load())
 		}
-		return ops / time.Since(start).Seconds()
+		return float64(ops-errs.Load()) / time.Since(start).Seconds()
 	}
 	puts = run(func(ctx context.Context, r *rand.Rand) error {
 		_, err := cli.Put(ctx, key(r.IntN(n)), value)
