@@ -2,8 +2,15 @@ package sim
 
 import (
 	"flag"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"metastore/core/engine"
+	"metastore/engines/rocksdb"
 )
 
 var rocksSeedsFlag = flag.Int("rocks-seeds", 12, "TestSweepRocksDB: how many seeds run on the real RocksDB engine")
@@ -64,4 +71,84 @@ func TestDeterminismRocksDB(t *testing.T) {
 			t.Errorf("seed %d: trace %016x vs %016x\n  %s\n  %s", seed, a.TraceHash, b.TraceHash, a.CountsLine(), b.CountsLine())
 		}
 	}
+}
+
+// TestRealEngineCrashModel: a crash of the real engine leaves exactly the
+// state after a prefix of the batches: all of those before the last
+// modeled flush, none issued after the crash instant, and, between the two,
+// a prefix drawn with probability keep per batch.
+func TestRealEngineCrashModel(t *testing.T) {
+	store := rocksdb.SimStore{Dir: t.TempDir(), Options: rocksdb.SimOptions}
+	host := NewHost(1, 1)
+	e := newRealEngine(store, "n1", NewRand(7), host)
+	e.flushIn = 1 << 30 // flushes only where the test says
+	var states []map[string]string // states[i]: after batch i-1
+	cur := map[string]string{}
+	snap := func() { states = append(states, maps.Clone(cur)) }
+	snap()
+	write := func(at int64, ops ...string) { // "k=v" sets, "k" deletes
+		host.BeginStep(at)
+		b := e.NewBatch()
+		for _, op := range ops {
+			if k, v, ok := strings.Cut(op, "="); ok {
+				b.Set([]byte(k), []byte(v))
+				cur[k] = v
+			} else {
+				b.Delete([]byte(op))
+				delete(cur, op)
+			}
+		}
+		if err := e.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		snap()
+	}
+	contents := func(eng engine.Engine) map[string]string {
+		got := map[string]string{}
+		it := eng.NewIter(nil, nil)
+		defer it.Close()
+		for ok := it.First(); ok; ok = it.Next() {
+			got[string(it.Key())] = string(it.Value())
+		}
+		return got
+	}
+	write(10, "a=1", "b=1")
+	write(20, "a=2", "c=1")
+	e.flushIn = 1
+	e.stepDone() // batches 1-2 are now beyond any crash's reach
+	write(30, "a=3", "b", "a=4")
+	write(40, "d=1", "c")
+	write(50, "a=5", "b=2")
+
+	// keep=1, crash at 45: the batch issued at 50 never happened.
+	next, lost := e.crash(1, 45)
+	if !lost || !maps.Equal(contents(next), states[4]) {
+		t.Fatalf("crash at 45, keep 1: lost=%v, state %v, want %v", lost, contents(next), states[4])
+	}
+	// The reopened engine holds batches 1-4 and starts flushed: keep=0
+	// loses everything written since, and nothing before.
+	e = next.(*realEngine)
+	e.flushIn = 1 << 30
+	cur = maps.Clone(states[4])
+	states = states[:5]
+	write(60, "e=1")
+	write(70, "a=6")
+	next, lost = e.crash(0, 100)
+	if !lost || !maps.Equal(contents(next), states[4]) {
+		t.Fatalf("crash at 100, keep 0: lost=%v, state %v, want %v", lost, contents(next), states[4])
+	}
+	// keep=0.5 over ten batches: the survivors are a prefix of them.
+	e = next.(*realEngine)
+	e.flushIn = 1 << 30
+	states = states[:5]
+	cur = maps.Clone(states[4])
+	for i := range 10 {
+		write(int64(200+i), fmt.Sprintf("k%d=%d", i%3, i), fmt.Sprintf("x%d", (i+1)%3))
+	}
+	next, _ = e.crash(0.5, 1000)
+	got := contents(next)
+	if !slices.ContainsFunc(states[4:], func(s map[string]string) bool { return maps.Equal(s, got) }) {
+		t.Fatalf("crash with keep 0.5 left %v, which is no prefix of the batches", got)
+	}
+	next.(*realEngine).close()
 }
