@@ -81,7 +81,7 @@ func TestRealEngineCrashModel(t *testing.T) {
 	store := rocksdb.SimStore{Dir: t.TempDir(), Options: rocksdb.SimOptions}
 	host := NewHost(1, 1)
 	e := newRealEngine(store, "n1", NewRand(7), host)
-	e.flushIn = 1 << 30 // flushes only where the test says
+	e.flushIn = 1 << 30            // flushes only where the test says
 	var states []map[string]string // states[i]: after batch i-1
 	cur := map[string]string{}
 	snap := func() { states = append(states, maps.Clone(cur)) }
