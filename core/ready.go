@@ -177,6 +177,18 @@ func (r *Replica) applyConfChange(index uint64, cc raftpb.ConfChangeI, id uint64
 	r.confState = r.rn.ApplyConfChange(cc)
 	v2 := cc.AsV2()
 	for _, ch := range v2.GetChanges() {
+		switch ch.GetType() {
+		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+			// NB: a new member that needs a snapshot ignores one whose
+			// ConfState lacks it (raft's restore), and raft sends the newest
+			// one taken: once the log was compacted, take one now that
+			// names the member, or it waits for the next SnapshotEntries.
+			// (A promotion takes one too; a learner needs none, but it
+			// costs only a snapshot.)
+			if r.snapIndex > 0 {
+				r.snapshotDue = true
+			}
+		}
 		// The learner flag comes from the resulting configuration, so an
 		// UpdateNode of a learner keeps it.
 		m := mvcc.Member{ID: ch.GetNodeId(), Context: ctx,

@@ -35,8 +35,11 @@ type Replica struct {
 
 	// snapJob is the snapshot being written off the loop (snapshot.go);
 	// snapJobOut is set once the world took it.
-	snapJob    *SnapshotJob
-	snapJobOut bool
+	snapJob *SnapshotJob
+	// snapshotDue asks for a snapshot at the next apply whatever the
+	// SnapshotEntries count (a member was added: see applyConfChange).
+	snapshotDue bool
+	snapJobOut  bool
 	// markerRepaired: recover wrote a missing snapshot marker.
 	markerRepaired bool
 

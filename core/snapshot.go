@@ -179,9 +179,10 @@ func (r *Replica) failIf(err error) error {
 // for followers that lag a little.
 func (r *Replica) maybeSnapshot() error {
 	applied := r.store.AppliedIndex()
-	if r.snapJob != nil || applied-r.snapIndex < r.cfg.SnapshotEntries {
+	if r.snapJob != nil || (applied-r.snapIndex < r.cfg.SnapshotEntries && !r.snapshotDue) {
 		return nil
 	}
+	r.snapshotDue = false
 	term, err := r.storage.Term(applied)
 	if err != nil {
 		return fmt.Errorf("core: term of applied index %d: %w", applied, err)

@@ -53,9 +53,10 @@ type node struct {
 	// leading and observedApplied are what observe last saw.
 	leading         bool
 	observedApplied uint64
-	// engine survives crashes when the run uses a durable engine; nil for
-	// the memory engine, rebuilt from snapshot and WAL at every boot.
-	engine *durableEngine
+	// engine survives crashes when the run uses a durable engine (the
+	// stand-in or a real one, sim/engine*.go); nil for the memory engine,
+	// rebuilt from snapshot and WAL at every boot.
+	engine crashEngine
 }
 
 // driver steps the replicas through the same methods production uses, on
@@ -421,7 +422,7 @@ func (d *driver) engineFor(n *node) engine.Engine {
 		return memory.New()
 	}
 	if n.engine == nil {
-		n.engine = newDurableEngine(Split(n.rng), n.host)
+		n.engine = d.newDurableEngine(n)
 	}
 	return n.engine
 }

@@ -32,9 +32,13 @@ type Options struct {
 	// Canary switches on a deliberate bug (see core.Canaries).
 	Canary core.Canaries
 	// Engine picks the state machine's engine: "memory" (rebuilt from
-	// snapshot and WAL at every restart), "durable" (survives crashes, like
-	// RocksDB), or "" to draw one per seed.
+	// snapshot and WAL at every restart), "durable" (an in-memory stand-in
+	// that survives crashes), "rocksdb" (the real engine from Engines), or
+	// "" to draw one per seed: half memory, and the durable half split
+	// between the stand-in (a third) and, when Engines is set, RocksDB.
 	Engine string
+	// Engines opens real durable engines (nil: none; see EngineStore).
+	Engines EngineStore
 	// PartitionShape forces one partition shape instead of drawing among
 	// them: "isolate-leader", or "isolate-pause-leader" (the cut-off leader
 	// is also paused while cut off).
@@ -114,6 +118,7 @@ type Sim struct {
 	lin     checker.Result
 
 	durableEngine  bool
+	realEngine     bool // the durable engine is a real one (Options.Engines)
 	memberChanging bool // one membership change at a time
 	// obs checks invariants after every step; set only by scripted runs.
 	obs *observer
@@ -129,6 +134,7 @@ func vt(t int64) string { return time.Duration(t).String() }
 // Run simulates one seed end to end and checks everything it recorded.
 func Run(opts Options) *Report {
 	s := newSim(opts)
+	defer s.drv.closeEngines()
 	s.runSafety()
 	s.runLiveness()
 	s.check()
@@ -148,6 +154,7 @@ func newSim(opts Options) *Sim {
 	netRng := Split(root)
 	nodeRng := Split(root)
 	clientRng := Split(root)
+	engineRng := Split(root) // last: drawing it changes no other stream
 	if opts.Faults != nil {
 		s.faults = *opts.Faults
 	} else {
@@ -174,8 +181,17 @@ func newSim(opts Options) *Sim {
 	switch s.opts.Engine {
 	case "":
 		s.durableEngine = s.rng.IntN(2) == 0
+		s.realEngine = s.durableEngine && opts.Engines != nil && engineRng.IntN(3) != 0
 	case "durable":
 		s.durableEngine = true
+	case "rocksdb":
+		if opts.Engines == nil {
+			panic("sim: Engine \"rocksdb\" needs Options.Engines")
+		}
+		s.durableEngine, s.realEngine = true, true
+	}
+	if s.realEngine {
+		s.count("engine_rocksdb")
 	}
 	s.safetyEnd = int64(s.opts.Duration)
 	s.net = NewNet(s.world, netRng, s.faults)
@@ -277,8 +293,8 @@ func (s *Sim) onEvents(n *node, rev int64, evs []*mvccpb.Event) {
 // runSafety runs the clients under the fault mix for the safety phase.
 func (s *Sim) runSafety() {
 	s.logf("replay: go test ./sim -run '^TestSim$' -seed=%d -v", s.opts.Seed)
-	s.logf("SEED=%d nodes=%d snapshot_entries=%d duration=%s clients=%d keys=%d durable_engine=%v auth=%v", s.opts.Seed, s.opts.Nodes,
-		s.opts.SnapshotEntries, s.opts.Duration, s.opts.Clients, s.opts.Keys, s.durableEngine, s.opts.Auth)
+	s.logf("SEED=%d nodes=%d snapshot_entries=%d duration=%s clients=%d keys=%d durable_engine=%v real_engine=%v auth=%v", s.opts.Seed, s.opts.Nodes,
+		s.opts.SnapshotEntries, s.opts.Duration, s.opts.Clients, s.opts.Keys, s.durableEngine, s.realEngine, s.opts.Auth)
 	for _, line := range strings.Split(strings.TrimSpace(s.faults.String()), "\n") {
 		s.logf("  %s", line)
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/cryptotest"
 	"time"
+
+	"metastore/engines/rocksdb"
 )
 
 var (
@@ -25,6 +27,10 @@ func runSeed(t *testing.T, seed uint64, opts Options) *Report {
 	t.Helper()
 	cryptotest.SetGlobalRandom(t, seed)
 	opts.Seed = seed
+	if opts.Engines == nil {
+		// Real engines live in this seed's own temporary directory.
+		opts.Engines = rocksdb.SimStore{Dir: t.TempDir(), Options: rocksdb.SimOptions}
+	}
 	if opts.VisualizeDir == "" {
 		opts.VisualizeDir = *vizFlag
 		if opts.VisualizeDir == "" {
@@ -102,7 +108,7 @@ func TestSweep(t *testing.T) {
 	}
 	t.Logf("sweep totals: %s", (&Report{Counts: total}).CountsLine())
 	for _, need := range []string{"leader_elected", "snapshot_install", "crash_lossy", "partition_heal", "member_remove", "member_promote",
-		"crash_append_unsynced", "crash_synced_unapplied"} {
+		"crash_append_unsynced", "crash_synced_unapplied", "engine_rocksdb"} {
 		if total[need] == 0 {
 			t.Errorf("coverage: no %s happened across %d seeds", need, n)
 		}

@@ -21,8 +21,10 @@ import (
 	"google.golang.org/grpc"
 
 	"metastore/core"
+	"metastore/core/engine"
 	"metastore/core/realworld"
 	"metastore/engines/memory"
+	"metastore/engines/rocksdb"
 	"metastore/net/config"
 	"metastore/net/metrics"
 	"metastore/net/server"
@@ -83,6 +85,7 @@ type process struct {
 
 	// http serves HTTP beside gRPC on the client listeners (http.go).
 	http *clientHTTP
+	eng  engine.Engine // closed last
 }
 
 // memberID is this member's raft ID: derived from --initial-cluster for a
@@ -126,7 +129,12 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	if err != nil {
 		return nil, err
 	}
-	eng := server.NewSizedEngine(memory.New())
+	base, err := openEngine(cfg, dir)
+	if err != nil {
+		return nil, err
+	}
+	p.eng = base
+	eng := server.NewSizedEngine(base)
 	syncs := p.metrics.NewSyncTimer(realworld.OSDisk{})
 	topts := transport.Options{
 		TLS:              sec.peerDial,
@@ -164,6 +172,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	r, err := core.Open(rc)
 	if err != nil {
 		p.tr.Close()
+		p.eng.Close()
 		return nil, err
 	}
 	p.node = server.NewNode(r, server.NodeConfig{
@@ -184,6 +193,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		MaxRequestBytes:   cfg.MaxRequestBytes,
 		QuotaBackendBytes: cfg.QuotaBackendBytes,
 		DBSize:            eng.Size,
+		Defragment:        defragmenter(base),
 		ObservePropose:    func(d time.Duration) { metrics.ObserveDuration(p.metrics.ProposeDuration, d) },
 		Transport:         p.tr,
 		DialTLS:           sec.clientDial,
@@ -302,6 +312,9 @@ func (p *process) stop() error {
 	p.node.Stop()
 	p.peerSrv.Stop()
 	p.tr.Close()
+	if err := p.eng.Close(); err != nil {
+		p.log.Error("closing the engine", "err", err)
+	}
 	if err := p.node.Err(); err != nil {
 		p.log.Error("replica failed", "err", err)
 		return err
@@ -322,6 +335,25 @@ func (p *process) abort() {
 		p.node.Stop()
 	}
 	p.tr.Close()
+	p.eng.Close()
+}
+
+// openEngine opens the --engine: a fresh memory engine (the replica fills
+// it from the snapshot and WAL), or the RocksDB database under dir, which
+// keeps its contents across restarts.
+func openEngine(cfg *config.Config, dir string) (engine.Engine, error) {
+	if cfg.Engine != "rocksdb" {
+		return memory.New(), nil
+	}
+	return rocksdb.Open(filepath.Join(dir, "rocksdb"), cfg.RocksDB.Options())
+}
+
+// defragmenter is etcd's Defragment for an engine that compacts its files.
+func defragmenter(e engine.Engine) func() error {
+	if r, ok := e.(*rocksdb.Engine); ok {
+		return r.Compact
+	}
+	return nil
 }
 
 // listen opens a TCP listener for each http URL, and a TLS listener with

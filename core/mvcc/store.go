@@ -126,8 +126,14 @@ func (s *Store) loadIndex() error {
 			}
 		}
 	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("mvcc: load index: %w", err)
+	}
 	if it.Last() {
 		s.rev = max(s.rev, parseRevKey(it.Key()).main)
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("mvcc: load index: %w", err)
 	}
 	for k, id := range liveLease {
 		if l := s.leases[id]; l != nil {

@@ -174,6 +174,9 @@ func (it *iter) Value() []byte {
 	return nonNil(it.buf[it.pos].value())
 }
 
+// Error is always nil: walking a tree in memory cannot fail.
+func (it *iter) Error() error { return nil }
+
 // Close releases the iterator's view; it is invalid afterwards.
 func (it *iter) Close() error {
 	it.tree = nil

@@ -37,7 +37,7 @@ func (c *Config) Resolve() {
 }
 
 // ErrNotBuilt is wrapped by Validate for settings whose implementation does
-// not exist yet (the rocksdb engine).
+// not exist yet.
 var ErrNotBuilt = errors.New("not built yet")
 
 // Validate checks a resolved Config and reports every problem at once, each
@@ -52,7 +52,9 @@ func (c *Config) Validate() error {
 	switch c.Engine {
 	case "memory":
 	case "rocksdb":
-		errs = append(errs, fmt.Errorf("--engine=rocksdb: %w; use --engine=memory", ErrNotBuilt))
+		if err := c.RocksDB.Options().Validate(); err != nil {
+			bad("--rocksdb-* / rocksdb: %v", err)
+		}
 	default:
 		bad("--engine=%q: want memory or rocksdb", c.Engine)
 	}

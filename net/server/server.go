@@ -47,6 +47,9 @@ type Config struct {
 	QuotaBackendBytes int64
 	// DBSize reports the store's size in bytes (Status, quota). Nil: 0.
 	DBSize func() int64
+	// Defragment compacts the engine's files (RocksDB's full compaction);
+	// nil when the engine has nothing to compact (memory).
+	Defragment func() error
 
 	// ProgressNotifyInterval is how often idle progress_notify watchers get
 	// a progress response; default 10 min, as etcd.

@@ -32,6 +32,7 @@ type member struct {
 	// peerListen, when set, is where the member really listens for peers
 	// and peer is a proxy in front of it (peerNet).
 	peerListen string
+	args       []string // this member's own extra flags
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -44,7 +45,7 @@ type member struct {
 // member gracefully and fails the test if one had died on its own or does
 // not stop cleanly.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	token   string
 	initial string   // --initial-cluster
 	args    []string // extra flags for every member
@@ -63,26 +64,34 @@ type cluster struct {
 // newCluster starts n members on free ports of 127.0.0.1, each with the
 // extra flags args, and waits until they agree on a leader and every
 // member has published its name and client URL.
-func newCluster(t *testing.T, n int, args ...string) *cluster {
+func newCluster(t testing.TB, n int, args ...string) *cluster {
 	t.Helper()
-	return startCluster(t, n, nil, args...)
+	return startClusterWith(t, make([][]string, n), nil, nil, args...)
+}
+
+// newClusterOf is newCluster with extra flags per member as well: member i
+// gets memberArgs[i] after args (a mixed-engine cluster, for instance).
+func newClusterOf(t testing.TB, memberArgs [][]string, args ...string) *cluster {
+	t.Helper()
+	return startClusterWith(t, memberArgs, nil, nil, args...)
 }
 
 // newClusterTLS is newCluster with the TLS setup sec (nil: plaintext).
-func newClusterTLS(t *testing.T, n int, sec *clusterTLS, args ...string) *cluster {
+func newClusterTLS(t testing.TB, n int, sec *clusterTLS, args ...string) *cluster {
 	t.Helper()
-	return startClusterWith(t, n, nil, sec, args...)
+	return startClusterWith(t, make([][]string, n), nil, sec, args...)
 }
 
 // startCluster is newCluster with the members' flags made by flags (nil:
 // defaultFlags).
-func startCluster(t *testing.T, n int, flags func(c *cluster, m *member) []string, args ...string) *cluster {
+func startCluster(t testing.TB, n int, flags func(c *cluster, m *member) []string, args ...string) *cluster {
 	t.Helper()
-	return startClusterWith(t, n, flags, nil, args...)
+	return startClusterWith(t, make([][]string, n), flags, nil, args...)
 }
 
-func startClusterWith(t *testing.T, n int, flags func(c *cluster, m *member) []string, sec *clusterTLS, args ...string) *cluster {
+func startClusterWith(t testing.TB, memberArgs [][]string, flags func(c *cluster, m *member) []string, sec *clusterTLS, args ...string) *cluster {
 	t.Helper()
+	n := len(memberArgs)
 	base := t.TempDir()
 	ports := freePorts(t, 3*n)
 	c := &cluster{t: t, token: "e2e-" + sanitize(t.Name()), args: args, flags: flags, tls: sec}
@@ -93,6 +102,7 @@ func startClusterWith(t *testing.T, n int, flags func(c *cluster, m *member) []s
 			client:  fmt.Sprintf("127.0.0.1:%d", ports[3*i]),
 			peer:    fmt.Sprintf("127.0.0.1:%d", ports[3*i+1]),
 			metrics: fmt.Sprintf("127.0.0.1:%d", ports[3*i+2]),
+			args:    memberArgs[i],
 		}
 		m.dataDir = filepath.Join(base, m.name)
 		m.logPath = filepath.Join(base, m.name+".log")
@@ -179,7 +189,7 @@ func (c *cluster) start(m *member) {
 	if c.flags != nil {
 		flags = c.flags(c, m)
 	}
-	cmd := exec.Command(metastoreBin, slices.Concat(flags, c.tls.flags(), c.args)...)
+	cmd := exec.Command(metastoreBin, slices.Concat(flags, c.tls.flags(), c.args, m.args)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
@@ -354,7 +364,7 @@ func (c *cluster) agreedLeader(ctx context.Context, among []*member) (*member, e
 
 // freePorts returns n distinct free TCP ports of 127.0.0.1. All listeners
 // are held until every port is chosen, so the ports differ.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ls []net.Listener
 	defer func() {
