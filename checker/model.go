@@ -20,6 +20,9 @@ type state struct {
 	rev  int64
 	hash uint64
 	kvs  []KV
+	// writable are the keys the limited user may write, sorted; shared
+	// between states like kvs, copied on change.
+	writable []string
 }
 
 // entryHash is FNV-1a over the entry's fields, written out by hand because
@@ -59,7 +62,7 @@ func (s *state) get(key string) (KV, bool) {
 
 // put returns the state after writing key=value at revision s.rev+1.
 func (s *state) put(key, value string) *state {
-	next := &state{rev: s.rev + 1, hash: s.hash}
+	next := &state{rev: s.rev + 1, hash: s.hash, writable: s.writable}
 	i, ok := s.find(key)
 	kv := KV{Key: key, Value: value, ModRev: next.rev, CreateRev: next.rev, Version: 1}
 	if ok {
@@ -79,9 +82,10 @@ func (s *state) put(key, value string) *state {
 func (s *state) del(key string) *state {
 	i, _ := s.find(key)
 	return &state{
-		rev:  s.rev + 1,
-		hash: s.hash ^ entryHash(s.kvs[i]),
-		kvs:  slices.Delete(slices.Clone(s.kvs), i, i+1),
+		rev:      s.rev + 1,
+		hash:     s.hash ^ entryHash(s.kvs[i]),
+		kvs:      slices.Delete(slices.Clone(s.kvs), i, i+1),
+		writable: s.writable,
 	}
 }
 
@@ -125,11 +129,51 @@ func (s *state) readMatches(key string, out Output) bool {
 	return out.Found == ok && (!ok || sameKV(out.KV, kv))
 }
 
+// mayWrite reports whether in's writes are permitted: always for the
+// unlimited user, for the limited one only on keys granted to it.
+func (s *state) mayWrite(in Input) bool {
+	if !in.Limited {
+		return true
+	}
+	_, ok := slices.BinarySearch(s.writable, in.Key)
+	return ok
+}
+
+// withWritable returns s with key's write grant set or cleared.
+func (s *state) withWritable(key string, on bool) *state {
+	i, ok := slices.BinarySearch(s.writable, key)
+	if ok == on {
+		return s
+	}
+	next := *s
+	if on {
+		next.writable = slices.Insert(slices.Clone(s.writable), i, key)
+	} else {
+		next.writable = slices.Delete(slices.Clone(s.writable), i, i+1)
+	}
+	return &next
+}
+
 // step is the sequential specification: can the store in state s answer in
 // with out, and what is the state afterwards? An Unknown output matches any
 // answer: the operation is applied with whatever result the state dictates.
+// A write the limited user may not make is denied and changes nothing.
 func step(s *state, in Input, out Output) (bool, *state) {
 	known := out.Status != Unknown
+	switch in.Kind {
+	case GrantWrite:
+		return !known || out.Succeeded && !out.Denied, s.withWritable(in.Key, true)
+	case RevokeWrite:
+		_, had := slices.BinarySearch(s.writable, in.Key)
+		return !known || out.Succeeded == had && !out.Denied, s.withWritable(in.Key, false)
+	case Put, Delete, TxnCAS:
+		if !s.mayWrite(in) {
+			return !known || out.Denied, s
+		}
+	}
+	if known && out.Denied {
+		return false, s // reads, and permitted writes, are never denied
+	}
 	switch in.Kind {
 	case Get:
 		return !known || out.Revision == s.rev && s.readMatches(in.Key, out), s
@@ -168,6 +212,9 @@ func (s *state) String() string {
 		fmt.Fprintf(&b, "%q=%q@mod%d,create%d,v%d", kv.Key, kv.Value, kv.ModRev, kv.CreateRev, kv.Version)
 	}
 	b.WriteString("}")
+	if len(s.writable) > 0 {
+		fmt.Fprintf(&b, " limited may write %q", s.writable)
+	}
 	return b.String()
 }
 
@@ -187,11 +234,11 @@ func newModel(initialRev int64) porcupine.Model {
 		},
 		Equal: func(a, b any) bool {
 			x, y := a.(*state), b.(*state)
-			return x.rev == y.rev && x.hash == y.hash && slices.Equal(x.kvs, y.kvs)
+			return x.rev == y.rev && x.hash == y.hash && slices.Equal(x.kvs, y.kvs) && slices.Equal(x.writable, y.writable)
 		},
 		Hash: func(st any) uint64 {
 			s := st.(*state)
-			return s.hash ^ uint64(s.rev)*0x9e3779b97f4a7c15
+			return s.hash ^ uint64(s.rev)*0x9e3779b97f4a7c15 ^ uint64(len(s.writable))<<56
 		},
 		DescribeOperation: func(input, output any) string {
 			in := input.(Input)

@@ -26,9 +26,15 @@ const (
 	TxnCAS
 	// Range reads every key starting with Input.Key ("" reads all keys).
 	Range
+	// GrantWrite gives the limited user (Input.Limited) write access to
+	// Input.Key; RevokeWrite takes it back (Output.Succeeded false: it had
+	// none). Neither changes the key space or its revision.
+	GrantWrite
+	RevokeWrite
 )
 
-var kindNames = [...]string{Get: "get", Put: "put", Delete: "delete", TxnCAS: "cas", Range: "range"}
+var kindNames = [...]string{Get: "get", Put: "put", Delete: "delete", TxnCAS: "cas", Range: "range",
+	GrantWrite: "grant-write", RevokeWrite: "revoke-write"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
@@ -75,6 +81,10 @@ type Input struct {
 	CmpRev   int64
 	// ElseGet adds Else(Get(Key)) to a TxnCAS; the read is then checked.
 	ElseGet bool
+	// Limited: the operation runs as the workload's limited user, who may
+	// read every key but write only the keys GrantWrite gave it. A write
+	// it may not make is denied and changes nothing.
+	Limited bool
 }
 
 // KV is a key as etcd returns it (mvccpb.KeyValue without lease).
@@ -126,8 +136,12 @@ type Output struct {
 	KVs []KV
 	// Deleted: Delete's DeleteRangeResponse.Deleted (0 or 1).
 	Deleted int64
-	// Succeeded: TxnCAS's TxnResponse.Succeeded.
+	// Succeeded: TxnCAS's TxnResponse.Succeeded; for RevokeWrite, whether
+	// there was a grant to revoke.
 	Succeeded bool
+	// Denied: the server refused the operation for lack of permission
+	// (etcd's "permission denied"); nothing changed.
+	Denied bool
 }
 
 // Op is one recorded client operation. Times are the simulator's virtual
@@ -145,7 +159,7 @@ type Op struct {
 // writes reports whether o is an acknowledged operation that created a new
 // revision.
 func (o Op) writes() bool {
-	if o.Output.Status != OK {
+	if o.Output.Status != OK || o.Output.Denied {
 		return false
 	}
 	switch o.Input.Kind {
@@ -160,6 +174,11 @@ func (o Op) writes() bool {
 }
 
 func (in Input) String() string {
+	if in.Limited {
+		limited := in
+		limited.Limited = false
+		return "limited " + limited.String()
+	}
 	switch in.Kind {
 	case Get, Delete:
 		return fmt.Sprintf("%s(%q)", in.Kind, in.Key)
@@ -185,10 +204,25 @@ func (kv KV) String() string {
 	return fmt.Sprintf("%q=%q@mod%d,create%d,v%d", kv.Key, kv.Value, kv.ModRev, kv.CreateRev, kv.Version)
 }
 
+// hasRevision reports whether o's answer carries a store revision (denied
+// operations and permission changes do not).
+func (o Op) hasRevision() bool {
+	return o.Output.Status == OK && !o.Output.Denied && o.Input.Kind != GrantWrite && o.Input.Kind != RevokeWrite
+}
+
 // describe renders an output in the context of its input.
 func (out Output) describe(in Input) string {
 	if out.Status != OK {
 		return out.Status.String()
+	}
+	if out.Denied {
+		return "permission denied"
+	}
+	switch in.Kind {
+	case GrantWrite:
+		return "granted"
+	case RevokeWrite:
+		return fmt.Sprintf("revoked %t", out.Succeeded)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "rev %d", out.Revision)

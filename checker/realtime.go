@@ -15,7 +15,7 @@ import (
 func RevisionsRespectRealTime(ops []Op) error {
 	var done []Op
 	for _, op := range ops {
-		if op.Output.Status == OK {
+		if op.hasRevision() {
 			done = append(done, op)
 		}
 	}

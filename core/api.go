@@ -23,6 +23,7 @@ var (
 	ErrLeaseExpired  = errors.New("core: lease expired")
 	ErrTooManyReads  = errors.New("core: too many pending reads")
 	ErrRequestTooBig = errors.New("core: request is too large")
+	ErrNotReadOnly   = errors.New("core: txn writes; propose it")
 )
 
 // Result is what a request's callback receives.
@@ -53,6 +54,7 @@ type Canaries struct {
 	NoDedup              bool // C5: apply a duplicated request twice
 	LeaseBasedReads      bool // C6: raft ReadOnlyLeaseBased
 	AppliedIndexApart    bool // C7: applied index written apart from the data
+	IgnoreAuth           bool // C8: apply writes without checking the user's permissions
 	// The scenarios' controls switch off one of raft's election safeguards
 	// to show what it buys; production always runs with both.
 	NoPreVote     bool // raft PreVote off: a rejoining member disrupts with its higher term
@@ -101,6 +103,13 @@ type Config struct {
 	// WALSegmentBytes is the WAL segment size; 0 takes the WAL's default.
 	WALSegmentBytes int64
 
+	// Pipeline says the world runs the stages (stage.go): it takes append
+	// jobs with NextAppend, runs them (on another goroutine if it likes) and
+	// hands them back with AppendDone, and runs apply jobs from NextApply
+	// with Apply on the driving goroutine. Off, HandleReady runs both
+	// itself before returning: one fsync per round, nothing overlapped.
+	Pipeline bool
+
 	Canary Canaries
 	Logger raft.Logger // default: discard
 }
@@ -122,6 +131,8 @@ type Status struct {
 	LeaderChange uint64 // how many times this replica saw the leader change
 	// SnapshotsInstalled counts leader snapshots this replica installed.
 	SnapshotsInstalled uint64
+	// AuthEnabled tells whether authentication is on in the applied state.
+	AuthEnabled bool
 	// MarkerRepaired: recovery found a snapshot file newer than the WAL's
 	// snapshot marker (a crash came between the two) and wrote the marker.
 	MarkerRepaired bool

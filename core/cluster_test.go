@@ -35,10 +35,14 @@ type testCluster struct {
 	snapBodies map[*raftpb.Message][]byte
 	// maxSnapData is the largest Snapshot.Data a MsgSnap carried.
 	maxSnapData int
-	// holdSnapshots leaves snapshot jobs with the test (held) instead of
+	// holdSnapshots leaves snapshot jobs with the test (heldSnaps) instead of
 	// running them at once.
 	holdSnapshots bool
-	held          map[uint64]*core.SnapshotJob
+	heldSnaps     map[uint64]*core.SnapshotJob
+	// holdAppends: replicas whose append jobs stabilize leaves out (the
+	// test runs them); the others' jobs run at once (Config.Pipeline).
+	holdAppends map[uint64]bool
+	held        map[uint64]*core.AppendJob
 }
 
 type testClock struct{ now time.Duration }
@@ -62,7 +66,8 @@ func (n testNet) Send(msgs []*raftpb.Message) {
 func newTestCluster(t *testing.T, n int, tune func(*core.Config)) *testCluster {
 	c := &testCluster{t: t, nodes: map[uint64]*core.Replica{}, disks: map[uint64]*disk.Mem{},
 		cut: map[uint64]bool{}, clock: &testClock{}, cfgTune: tune, sent: map[raftpb.MessageType]int{},
-		snapBodies: map[*raftpb.Message][]byte{}, held: map[uint64]*core.SnapshotJob{}}
+		snapBodies: map[*raftpb.Message][]byte{}, heldSnaps: map[uint64]*core.SnapshotJob{},
+		holdAppends: map[uint64]bool{}, held: map[uint64]*core.AppendJob{}}
 	for i := 1; i <= n; i++ {
 		c.ids = append(c.ids, uint64(i))
 	}
@@ -94,6 +99,7 @@ func (c *testCluster) start(id uint64) {
 func (c *testCluster) crash(id uint64) {
 	c.nodes[id].Close()
 	delete(c.nodes, id)
+	delete(c.held, id)
 	c.disks[id] = c.disks[id].CrashClone(rand.New(rand.NewPCG(1, 2)), 0)
 }
 
@@ -107,13 +113,19 @@ func (c *testCluster) stabilize() {
 			if r == nil {
 				continue
 			}
-			for r.HasReady() {
-				busy = true
-				if err := r.HandleReady(); err != nil {
-					c.t.Fatalf("replica %d: %v", id, err)
+			for {
+				if r.HasReady() {
+					if err := r.HandleReady(); err != nil {
+						c.t.Fatalf("replica %d: %v", id, err)
+					}
+				} else if !c.runStages(id) {
+					break
 				}
+				busy = true
 			}
-			c.runSnapshotJob(id)
+			if c.runSnapshotJob(id) {
+				busy = true // its completion queues WAL upkeep for the append stage
+			}
 		}
 		msgs := c.inbox
 		c.inbox = nil
@@ -142,21 +154,23 @@ func (c *testCluster) stabilize() {
 }
 
 // runSnapshotJob runs replica id's snapshot job to completion, or holds it
-// for the test to finish (holdSnapshots).
-func (c *testCluster) runSnapshotJob(id uint64) {
+// for the test to finish (holdSnapshots). It reports whether it completed
+// one.
+func (c *testCluster) runSnapshotJob(id uint64) bool {
 	c.t.Helper()
 	r := c.nodes[id]
 	job := r.SnapshotJob()
 	if job == nil {
-		return
+		return false
 	}
 	if c.holdSnapshots {
-		c.held[id] = job
-		return
+		c.heldSnaps[id] = job
+		return false
 	}
 	if err := r.SnapshotDone(job, job.Run()); err != nil {
 		c.t.Fatalf("snapshot on %d: %v", id, err)
 	}
+	return true
 }
 
 // readSnapshotFile reads the file a MsgSnap stands for from its sender.
@@ -172,6 +186,38 @@ func (c *testCluster) readSnapshotFile(m *raftpb.Message) []byte {
 		c.t.Fatalf("read snapshot of %d: %d of %d bytes: %v", m.GetFrom(), len(body), size, err)
 	}
 	return body
+}
+
+// runStages runs a pipelined replica's stages at once, as a world with
+// instant disks would (nothing to do without Config.Pipeline): its apply
+// jobs, and its append job unless the test holds them. It reports whether
+// it ran anything.
+func (c *testCluster) runStages(id uint64) bool {
+	c.t.Helper()
+	r := c.nodes[id]
+	ran := false
+	if c.held[id] == nil {
+		if j := r.NextAppend(); j != nil {
+			ran = true
+			if c.holdAppends[id] {
+				c.held[id] = j
+			} else if err := c.finishAppend(id, j); err != nil {
+				c.t.Fatalf("replica %d: append: %v", id, err)
+			}
+		}
+	}
+	for j := r.NextApply(); j != nil; j = r.NextApply() {
+		ran = true
+		if err := r.Apply(j); err != nil {
+			c.t.Fatalf("replica %d: apply: %v", id, err)
+		}
+	}
+	return ran
+}
+
+func (c *testCluster) finishAppend(id uint64, j *core.AppendJob) error {
+	_ = j.Run()
+	return c.nodes[id].AppendDone(j)
 }
 
 func (c *testCluster) tick(n int) {

@@ -33,6 +33,35 @@ func (r *Replica) Read(req *pb.RangeRequest, cb Callback) {
 	}, fail: cb})
 }
 
+// ReadTxn answers a read-only txn (mvcc.IsReadOnlyTxn) without raft, as
+// etcd does: like a Range, after a ReadIndex round unless every Range in
+// it is serializable. Its compares and ranges all see the one state this
+// replica has when the read is served; the header carries that revision.
+// A txn that writes is refused with ErrNotReadOnly: propose it.
+func (r *Replica) ReadTxn(req *pb.TxnRequest, cb Callback) {
+	if r.failed != nil {
+		cb(Result{Err: ErrStopped})
+		return
+	}
+	if !mvcc.IsReadOnlyTxn(req) {
+		cb(Result{Err: ErrNotReadOnly})
+		return
+	}
+	if err := mvcc.ValidateOps(&pb.InternalRaftRequest{Txn: req}, r.cfg.MaxTxnOps); err != nil {
+		cb(Result{Err: err})
+		return
+	}
+	if mvcc.IsSerializableTxn(req) || r.cfg.Canary.ReadWithoutReadIndex {
+		resp, err := r.store.ReadTxn(req)
+		cb(Result{Resp: resp, Err: err})
+		return
+	}
+	r.reads.add(r, readOp{serve: func() {
+		resp, err := r.store.ReadTxn(req)
+		cb(Result{Resp: resp, Err: err, Index: r.store.AppliedIndex()})
+	}, fail: cb})
+}
+
 // ReadBarrier calls fn once this replica has applied everything committed
 // before the call, as a linearizable read would see it (lease keep-alives
 // and other leader checks use it).

@@ -10,72 +10,61 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"metastore/core/mvcc"
-	"metastore/core/wal"
 )
 
-// HandleReady does one round of raft's work, in the order raft requires:
+// HandleReady does one round of raft's work. raft runs with asynchronous
+// storage writes: the slow work comes out of the Ready as data (stage.go),
+// and the rules that make the pipeline safe are applied here, once:
 //
-//  1. a received snapshot is saved (file, then WAL marker);
-//  2. entries and HardState are appended to the WAL and synced;
-//  3. only then are messages sent — a vote or an append acknowledged to a
-//     peer must survive a crash of this replica;
-//  4. committed entries are applied and their callbacks answered;
-//  5. linearizable reads whose read index is applied are served.
+//  1. messages to peers that promise nothing about this replica's disk —
+//     a leader's appends and heartbeats, campaign requests, read index
+//     rounds — leave at once (a leader may replicate before its own fsync,
+//     raft thesis 10.2.1);
+//  2. entries, HardState and a received snapshot are queued for the append
+//     stage (NextAppend) with the responses that depend on them: a vote or
+//     an append acknowledgement leaves, and the leader counts its own copy
+//     towards commitment, only once AppendDone reports the job synced;
+//  3. committed entries are queued for the apply stage (NextApply). raft
+//     hands out only entries that are committed and already durable here,
+//     and Apply answers their callbacks in log order;
+//  4. linearizable reads learn their read index, and are served once the
+//     apply stage has applied up to it (readQueue.serve, after each apply);
+//  5. a snapshot, taken after an apply when one is due (maybeSnapshot),
+//     queues its WAL marker and segment release behind the appends already
+//     queued: only the append stage writes the WAL.
 //
-// A returned error is fatal: the replica has failed-stop and must be
-// discarded (a persistence error is never retried).
+// With Config.Pipeline off, HandleReady runs both stages itself before it
+// returns, in the same order. A returned error is fatal: the replica has
+// failed-stop and must be discarded (a persistence error is never retried).
 func (r *Replica) HandleReady() error {
 	if r.failed != nil {
 		return r.failed
 	}
-	if !r.rn.HasReady() {
-		return nil
-	}
+	// NB: no HasReady check here: callers ask first, and an empty Ready
+	// does nothing below (HasReady allocates raft's HardState each time).
 	rd := r.rn.Ready()
 	if rd.SoftState != nil {
 		r.observeSoftState(rd.SoftState)
 	}
-	if r.cfg.Canary.SendBeforePersist {
-		r.cfg.Network.Send(rd.Messages)
-	}
-	var snapFile *wal.SnapFile // snapshot: see snapshot.go
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		f, err := r.saveSnapshot(rd.Snapshot)
-		if err != nil {
-			return r.fail(err)
-		}
-		snapFile = f
-	}
-	sync := rd.MustSync && !r.cfg.Canary.SkipWALSync
-	if err := r.wal.Save(rd.HardState, rd.Entries, sync); err != nil {
-		return r.fail(fmt.Errorf("core: WAL save: %w", err))
-	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := r.installSnapshot(rd.Snapshot, snapFile); err != nil {
-			return r.fail(err)
+	out := r.outBuf[:0]
+	for _, m := range rd.Messages {
+		switch m.GetTo() {
+		case raft.LocalAppendThread:
+			r.queueAppend(m)
+		case raft.LocalApplyThread:
+			r.applyq = append(r.applyq, m)
+		default:
+			out = append(out, m)
 		}
 	}
-	if rd.HardState != nil {
-		if err := r.storage.SetHardState(rd.HardState); err != nil {
-			return r.fail(err)
-		}
+	if len(out) > 0 {
+		r.cfg.Network.Send(out)
 	}
-	if err := r.storage.Append(rd.Entries); err != nil {
-		return r.fail(fmt.Errorf("core: raft storage append: %w", err))
-	}
-	if r.cfg.Canary.AckOnAppend && r.role == raft.StateLeader {
-		r.ackOnAppend(rd.Entries)
-	}
-	if !r.cfg.Canary.SendBeforePersist {
-		r.cfg.Network.Send(rd.Messages)
-	}
-	if err := r.applyEntries(rd.CommittedEntries); err != nil {
-		return r.fail(err)
-	}
+	clear(out)
+	r.outBuf = out[:0]
 	r.reads.onReadStates(r, rd.ReadStates)
-	r.rn.Advance(rd)
-	if err := r.maybeSnapshot(); err != nil {
-		return r.fail(err)
+	if !r.cfg.Pipeline {
+		return r.runStages()
 	}
 	return nil
 }
@@ -188,6 +177,18 @@ func (r *Replica) applyConfChange(index uint64, cc raftpb.ConfChangeI, id uint64
 	r.confState = r.rn.ApplyConfChange(cc)
 	v2 := cc.AsV2()
 	for _, ch := range v2.GetChanges() {
+		switch ch.GetType() {
+		case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+			// NB: a new member that needs a snapshot ignores one whose
+			// ConfState lacks it (raft's restore), and raft sends the newest
+			// one taken: once the log was compacted, take one now that
+			// names the member, or it waits for the next SnapshotEntries.
+			// (A promotion takes one too; a learner needs none, but it
+			// costs only a snapshot.)
+			if r.snapIndex > 0 {
+				r.snapshotDue = true
+			}
+		}
 		// The learner flag comes from the resulting configuration, so an
 		// UpdateNode of a learner keeps it.
 		m := mvcc.Member{ID: ch.GetNodeId(), Context: ctx,

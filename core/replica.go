@@ -35,8 +35,11 @@ type Replica struct {
 
 	// snapJob is the snapshot being written off the loop (snapshot.go);
 	// snapJobOut is set once the world took it.
-	snapJob    *SnapshotJob
-	snapJobOut bool
+	snapJob *SnapshotJob
+	// snapshotDue asks for a snapshot at the next apply whatever the
+	// SnapshotEntries count (a member was added: see applyConfChange).
+	snapshotDue bool
+	snapJobOut  bool
 	// markerRepaired: recover wrote a missing snapshot marker.
 	markerRepaired bool
 
@@ -45,6 +48,17 @@ type Replica struct {
 	reads   readQueue
 	lessor  lessor
 	sink    EventSink
+
+	// The stages (stage.go): appendq waits for the next append job,
+	// appending is the job out with the world, applyq holds the apply work
+	// raft handed out. queuedHS is the newest HardState queued, against
+	// which the next one decides whether a sync is needed.
+	appendq   []appendOp
+	appending *AppendJob
+	applyq    []*raftpb.Message
+	queuedHS  *raftpb.HardState
+	outBuf    []*raftpb.Message // reused by HandleReady
+	sendBuf   []*raftpb.Message // reused by deliver
 
 	// failed is set when a persistence error made the replica fail-stop.
 	failed error
@@ -77,6 +91,7 @@ func Open(cfg Config) (*Replica, error) {
 	r.store = store
 	r.store.NoDedup = cfg.Canary.NoDedup
 	r.store.SplitAppliedIndex = cfg.Canary.AppliedIndexApart
+	r.store.NoAuthCheck = cfg.Canary.IgnoreAuth
 	if err := cfg.Disk.MkdirAll(r.snapDir); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
@@ -90,6 +105,9 @@ func Open(cfg Config) (*Replica, error) {
 		}
 	} else if err := r.recover(); err != nil {
 		return nil, err
+	}
+	if hs, _, err := r.storage.InitialState(); err == nil {
+		r.queuedHS = hs
 	}
 	rn, err := raft.NewRawNode(r.raftConfig())
 	if err != nil {
@@ -208,6 +226,9 @@ func (r *Replica) raftConfig() *raft.Config {
 		ReadOnlyOption:            raft.ReadOnlySafe,
 		Logger:                    r.cfg.Logger,
 		StepDownOnRemoval:         true,
+		// The slow work leaves the Ready as data (stage.go): the world
+		// decides where and when it runs, core decides what waits for it.
+		AsyncStorageWrites: true,
 	}
 	if r.cfg.Canary.LeaseBasedReads {
 		c.ReadOnlyOption = raft.ReadOnlyLeaseBased
@@ -283,6 +304,7 @@ func (r *Replica) Status() Status {
 		SnapshotsInstalled: r.installs,
 		MarkerRepaired:     r.markerRepaired,
 		Alarms:             r.store.Alarms(),
+		AuthEnabled:        r.store.Auth().Enabled(),
 	}
 	for _, id := range s.Learners {
 		if id == r.cfg.ID {
@@ -291,6 +313,14 @@ func (r *Replica) Status() Status {
 	}
 	return s
 }
+
+// Leading reports whether this replica leads, as of its last Ready
+// (Status().Role == "leader", without Status's copies).
+func (r *Replica) Leading() bool { return r.role == raft.StateLeader }
+
+// SnapshotsInstalled counts the leader snapshots this replica installed
+// (Status().SnapshotsInstalled).
+func (r *Replica) SnapshotsInstalled() uint64 { return r.installs }
 
 func roleName(s raft.StateType) string {
 	switch s {
@@ -334,6 +364,7 @@ func (r *Replica) ReportSnapshot(id uint64, ok bool) {
 }
 
 // Close releases the WAL. Pending callbacks are dropped (never called).
+// It must not be called while an AppendJob is running.
 func (r *Replica) Close() error {
 	if r.failed == nil {
 		r.failed = ErrStopped

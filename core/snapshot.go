@@ -134,11 +134,14 @@ func (r *Replica) SnapshotDone(job *SnapshotJob, runErr error) error {
 	}
 	if job.Index <= r.snapIndex {
 		// A leader's snapshot was installed meanwhile; this one is older.
-		return r.failIf(wal.PurgeSnapshots(r.cfg.Disk, r.snapDir, 2))
+		r.queueWAL(nil, 0)
+		return nil
 	}
-	if err := r.wal.SaveSnapshot(wal.SnapMarker{Index: job.Index, Term: job.Term}); err != nil {
-		return r.fail(fmt.Errorf("core: WAL snapshot marker: %w", err))
-	}
+	// The marker, the release of the segments it covers and the purge go
+	// through the append stage, which owns the WAL (HandleReady, rule 5).
+	// Until the marker is durable, recovery finds the file newer than the
+	// marker and writes it then; segments are released only after it.
+	r.queueWAL(&wal.SnapMarker{Index: job.Index, Term: job.Term}, job.Index)
 	if _, err := r.storage.CreateSnapshot(job.Index, job.conf, encodeSnapDesc(job.file)); err != nil {
 		return r.fail(fmt.Errorf("core: create snapshot at %d: %w", job.Index, err))
 	}
@@ -148,11 +151,11 @@ func (r *Replica) SnapshotDone(job *SnapshotJob, runErr error) error {
 			return r.fail(fmt.Errorf("core: compact raft log: %w", err))
 		}
 	}
-	if err := r.wal.ReleaseTo(job.Index); err != nil {
-		return r.fail(fmt.Errorf("core: release WAL: %w", err))
-	}
-	return r.failIf(wal.PurgeSnapshots(r.cfg.Disk, r.snapDir, 2))
+	return nil
 }
+
+// snapshotsKept is how many snapshot files a purge leaves.
+const snapshotsKept = 2
 
 // SnapshotInline runs a pending snapshot job to completion on the calling
 // goroutine: for drivers without a background stage (tests, tools).
@@ -176,9 +179,10 @@ func (r *Replica) failIf(err error) error {
 // for followers that lag a little.
 func (r *Replica) maybeSnapshot() error {
 	applied := r.store.AppliedIndex()
-	if r.snapJob != nil || applied-r.snapIndex < r.cfg.SnapshotEntries {
+	if r.snapJob != nil || (applied-r.snapIndex < r.cfg.SnapshotEntries && !r.snapshotDue) {
 		return nil
 	}
+	r.snapshotDue = false
 	term, err := r.storage.Term(applied)
 	if err != nil {
 		return fmt.Errorf("core: term of applied index %d: %w", applied, err)
@@ -190,21 +194,6 @@ func (r *Replica) maybeSnapshot() error {
 		disk: r.cfg.Disk, dir: r.snapDir,
 	}
 	return nil
-}
-
-// saveSnapshot makes a snapshot received from the leader durable before
-// anything refers to it: its file (received beforehand) under its final
-// name, then the WAL marker.
-func (r *Replica) saveSnapshot(snap *raftpb.Snapshot) (*wal.SnapFile, error) {
-	md := snap.GetMetadata()
-	f, err := wal.InstallReceived(r.cfg.Disk, r.snapDir, md.GetTerm(), md.GetIndex())
-	if err != nil {
-		return nil, fmt.Errorf("core: save snapshot: %w", err)
-	}
-	if err := r.wal.SaveSnapshot(wal.SnapMarker{Index: md.GetIndex(), Term: md.GetTerm()}); err != nil {
-		return nil, fmt.Errorf("core: WAL snapshot marker: %w", err)
-	}
-	return f, nil
 }
 
 // installSnapshot replaces the log and the store with a leader's snapshot.

@@ -89,7 +89,7 @@ func TestSnapshotJobDoesNotStallAndWritesItsFrozenView(t *testing.T) {
 	c := newTestCluster(t, 1, smallSnapshots)
 	c.holdSnapshots = true
 	lead := c.leader()
-	for i := 0; len(c.held) == 0; i++ {
+	for i := 0; len(c.heldSnaps) == 0; i++ {
 		if i > 40 {
 			t.Fatal("no snapshot job after 40 writes")
 		}
@@ -97,8 +97,8 @@ func TestSnapshotJobDoesNotStallAndWritesItsFrozenView(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	job := c.held[lead]
-	delete(c.held, lead)
+	job := c.heldSnaps[lead]
+	delete(c.heldSnaps, lead)
 	r := c.nodes[lead]
 	for i := 0; i < 40; i++ { // well past the next snapshot's threshold
 		if _, err := c.put(lead, "k", "new"); err != nil {
@@ -108,7 +108,7 @@ func TestSnapshotJobDoesNotStallAndWritesItsFrozenView(t *testing.T) {
 	if resp, ok := c.get(lead, "k", false); !ok || string(resp.Kvs[0].Value) != "new" {
 		t.Fatalf("linearizable read while the snapshot job is out: %v", resp)
 	}
-	if len(c.held) != 0 {
+	if len(c.heldSnaps) != 0 {
 		t.Fatal("a second snapshot job was started while one is out")
 	}
 	if st := r.Status(); st.SnapshotIdx >= job.Index {
@@ -145,7 +145,7 @@ func TestSnapshotJobDoesNotStallAndWritesItsFrozenView(t *testing.T) {
 	if _, err := c.put(lead, "k", "newer"); err != nil {
 		t.Fatal(err)
 	}
-	if len(c.held) != 1 {
+	if len(c.heldSnaps) != 1 {
 		t.Fatal("no snapshot job after the first completed, though the threshold is passed")
 	}
 }
@@ -158,7 +158,7 @@ func TestCrashBetweenSnapshotFileAndMarkerRecovers(t *testing.T) {
 	c.holdSnapshots = true
 	lead := c.leader()
 	victim := otherThan(c, lead)
-	for i := 0; c.held[victim] == nil; i++ {
+	for i := 0; c.heldSnaps[victim] == nil; i++ {
 		if i > 40 {
 			t.Fatal("no snapshot job on the follower after 40 writes")
 		}
@@ -166,7 +166,7 @@ func TestCrashBetweenSnapshotFileAndMarkerRecovers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	job := c.held[victim]
+	job := c.heldSnaps[victim]
 	if err := job.Run(); err != nil { // the file is written and synced ...
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func TestCrashBetweenSnapshotFileAndMarkerRecovers(t *testing.T) {
 		t.Fatalf("restarted at applied %d; snapshot %d, applied before the crash %d", st.Applied, job.Index, before.Applied)
 	}
 	c.holdSnapshots = false
-	for k, j := range c.held {
+	for k, j := range c.heldSnaps {
 		if k != victim {
 			if err := c.nodes[k].SnapshotDone(j, j.Run()); err != nil {
 				t.Fatal(err)

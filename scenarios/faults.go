@@ -14,7 +14,7 @@ import (
 func faultScenarios() []Scenario {
 	return []Scenario{
 		{ID: "F1", Name: "a leader with a slow fsync slows writes but stays correct",
-			Property: "fsync of 200–500 ms on the leader: latency rises against the baseline, the history stays linearizable; spurious elections counted",
+			Property: "fsync of 200–500 ms on the leader: the p99 write latency rises against the baseline (writes to followers commit without the leader's disk), the history stays linearizable; spurious elections counted",
 			Run:      slowFsync(true)},
 		{ID: "F2", Name: "a follower with a slow fsync does not slow the cluster",
 			Property: "fsync of 200–500 ms on one follower: the leader commits with the other, median latency stays near the baseline; linearizable",
@@ -80,7 +80,7 @@ func slowFsync(onLeader bool) func(env *Env) *Result {
 		var base, slow [2]time.Duration
 		b := underLoad(env, r, "baseline", sim.ScriptOptions{}, func(sc *sim.Script, lead uint64) {
 			sc.Ticks(20 * E)
-			base[0], base[1], _ = sc.Latency()
+			base[0], base[1], _ = sc.WriteLatency()
 			base[0], base[1] = base[0].Round(time.Millisecond), base[1].Round(time.Millisecond)
 		})
 		s := underLoad(env, r, "slow fsync on the "+who, sim.ScriptOptions{}, func(sc *sim.Script, lead uint64) {
@@ -90,16 +90,21 @@ func slowFsync(onLeader bool) func(env *Env) *Result {
 			}
 			sc.TuneDisk(id, func(f *sim.Faults) { f.SyncLatencyMin, f.SyncLatencyMax = 200*time.Millisecond, 500*time.Millisecond })
 			sc.Ticks(20 * E)
-			slow[0], slow[1], _ = sc.Latency()
+			slow[0], slow[1], _ = sc.WriteLatency()
 			slow[0], slow[1] = slow[0].Round(time.Millisecond), slow[1].Round(time.Millisecond)
 			sc.TuneDisk(id, func(f *sim.Faults) { f.SyncLatencyMin, f.SyncLatencyMax = 500*time.Microsecond, 500*time.Microsecond })
 		})
-		r.Report("latency p50/p99: baseline %v/%v, slow fsync on the %s %v/%v; spurious elections %d (baseline %d)",
+		r.Report("write latency p50/p99: baseline %v/%v, slow fsync on the %s %v/%v; spurious elections %d (baseline %d)",
 			base[0], base[1], who, slow[0], slow[1], s.elections, b.elections)
 		if onLeader {
-			r.Expect(slow[0] > 10*base[0], "F1: median latency rises with the leader's slow fsync (%v vs %v)", slow[0], base[0])
+			// NB: with the pipelined write path the leader replicates before
+			// its own fsync, and two followers are a quorum: a write sent to a
+			// follower commits and is answered without waiting for the
+			// leader's disk. Only the writes the leader itself answers wait
+			// for it, so the tail rises, not the median.
+			r.Expect(slow[1] > 10*base[1], "F1: p99 write latency rises with the leader's slow fsync (%v vs %v)", slow[1], base[1])
 		} else {
-			r.Expect(slow[0] < 2*base[0]+time.Millisecond, "F2: median latency stays near the baseline (%v vs %v)", slow[0], base[0])
+			r.Expect(slow[0] < 2*base[0]+time.Millisecond, "F2: median write latency stays near the baseline (%v vs %v)", slow[0], base[0])
 		}
 		r.Figures = fmt.Sprintf("p50/p99 %v/%v vs baseline %v/%v; spurious elections %d", slow[0], slow[1], base[0], base[1], s.elections)
 		return r

@@ -42,6 +42,10 @@ func canaries() []canary {
 			}},
 		{name: "C7_applied_index_apart", seeds: 50, canary: core.Canaries{AppliedIndexApart: true},
 			opts: Options{Engine: "durable"}, tune: lossyCrashes},
+		{name: "C8_ignore_auth", seeds: 5, canary: core.Canaries{IgnoreAuth: true}, opts: Options{Auth: true}},
+		// The same bug on the real RocksDB engine, under the same crash model.
+		{name: "C7_applied_index_apart_rocksdb", seeds: 50, canary: core.Canaries{AppliedIndexApart: true},
+			opts: Options{Engine: "rocksdb"}, tune: lossyCrashes},
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"metastore/checker"
 	"metastore/core"
+	"metastore/core/auth"
 )
 
 // Client timing: one outstanding request at a time, sent to any member.
@@ -48,8 +49,15 @@ func (c *client) next() {
 		return
 	}
 	in := c.pick()
+	send := c.s.request(in)
+	// Reads go as a read-only txn a third of the time: the replica serves
+	// those through ReadIndex too, never through raft. (Under the auth
+	// workload reads keep the path whose permission check the sim makes.)
+	if (in.Kind == checker.Get || in.Kind == checker.Range) && c.rng.IntN(3) == 0 && !c.s.authOn() {
+		send = readTxnRequest(in)
+	}
 	ids := c.s.drv.ids
-	c.s.doAt(c.id, in, ids[c.rng.IntN(len(ids))], func(out *checker.Output) {
+	c.s.doAtWith(c.id, in, ids[c.rng.IntN(len(ids))], send, func(out *checker.Output) {
 		if out != nil && out.Found {
 			c.lastValue[in.Key] = out.KV.Value
 		}
@@ -58,6 +66,12 @@ func (c *client) next() {
 }
 
 func (c *client) pick() checker.Input {
+	in := c.pickKV()
+	in.Limited = c.s.authOn() && c.rng.IntN(2) == 0
+	return in
+}
+
+func (c *client) pickKV() checker.Input {
 	k := c.key()
 	switch p := c.rng.IntN(100); {
 	case p < 35:
@@ -78,17 +92,56 @@ func (c *client) pick() checker.Input {
 	}
 }
 
-// request turns a checker input into the replica call that serves it.
-func request(in checker.Input) func(r *core.Replica, cb core.Callback) {
+// request turns a checker input into the replica call that serves it. With
+// the auth workload on, every request carries its user (writes are checked
+// at apply) and reads are checked against the replica's state first, as the
+// server does.
+func (s *Sim) request(in checker.Input) func(r *core.Replica, cb core.Callback) {
+	if in.Kind == checker.GrantWrite || in.Kind == checker.RevokeWrite {
+		return authRequest(in)
+	}
+	if s.auth == nil {
+		return request(in, "")
+	}
+	user := auth.RootUser
+	if in.Limited {
+		user = limitedUser
+	}
+	send := request(in, user)
+	return func(r *core.Replica, cb core.Callback) {
+		if in.Kind == checker.Get || in.Kind == checker.Range {
+			var end []byte
+			if in.Kind == checker.Range {
+				end = []byte(checker.PrefixEnd(in.Key))
+			}
+			a := r.Store().Auth()
+			if err := a.CheckRange(user, a.Revision(), []byte(in.Key), end); err != nil {
+				cb(core.Result{Err: err})
+				return
+			}
+		}
+		send(r, cb)
+	}
+}
+
+// request turns a checker input into the replica call that serves it,
+// proposing as user ("": no header).
+func request(in checker.Input, user string) func(r *core.Replica, cb core.Callback) {
 	key := []byte(in.Key)
+	propose := func(r *core.Replica, req *pb.InternalRaftRequest, cb core.Callback) {
+		if user != "" {
+			asUser(r, user, req)
+		}
+		r.Propose(req, cb)
+	}
 	switch in.Kind {
 	case checker.Put:
 		return func(r *core.Replica, cb core.Callback) {
-			r.Propose(&pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key, Value: []byte(in.Value)}}, cb)
+			propose(r, &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key, Value: []byte(in.Value)}}, cb)
 		}
 	case checker.Delete:
 		return func(r *core.Replica, cb core.Callback) {
-			r.Propose(&pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: key}}, cb)
+			propose(r, &pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: key}}, cb)
 		}
 	case checker.Get:
 		return func(r *core.Replica, cb core.Callback) { r.Read(&pb.RangeRequest{Key: key}, cb) }
@@ -115,9 +168,27 @@ func request(in checker.Input) func(r *core.Replica, cb core.Callback) {
 		if in.ElseGet {
 			txn.Failure = []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: key}}}}
 		}
-		return func(r *core.Replica, cb core.Callback) { r.Propose(&pb.InternalRaftRequest{Txn: txn}, cb) }
+		return func(r *core.Replica, cb core.Callback) { propose(r, &pb.InternalRaftRequest{Txn: txn}, cb) }
 	}
 	panic(fmt.Sprintf("sim: no request for %v", in.Kind))
+}
+
+// readTxnRequest sends a Get or a Range as a read-only txn: a Range holds
+// in both branches, and a Get's compare (the key exists) picks between two
+// reads of the same key, so the answer is the plain read's either way.
+func readTxnRequest(in checker.Input) func(r *core.Replica, cb core.Callback) {
+	key := []byte(in.Key)
+	read := &pb.RangeRequest{Key: key}
+	var cmps []*pb.Compare
+	if in.Kind == checker.Range {
+		read.RangeEnd = []byte(checker.PrefixEnd(in.Key))
+	} else {
+		cmps = []*pb.Compare{{Key: key, Target: pb.Compare_VERSION, Result: pb.Compare_GREATER,
+			TargetUnion: &pb.Compare_Version{Version: 0}}}
+	}
+	op := []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: read}}}
+	txn := &pb.TxnRequest{Compare: cmps, Success: op, Failure: op}
+	return func(r *core.Replica, cb core.Callback) { r.ReadTxn(txn, cb) }
 }
 
 // output converts a replica's answer into the checker's terms.
@@ -139,6 +210,12 @@ func output(in checker.Input, res core.Result) checker.Output {
 			out.Found, out.KV = true, kvOf(resp.Kvs[0])
 		}
 	case *pb.TxnResponse:
+		if in.Kind == checker.Get || in.Kind == checker.Range {
+			// A read sent as a read-only txn: its one range is the read.
+			rr := resp.Responses[0].GetResponseRange()
+			rr.Header = resp.GetHeader()
+			return output(in, core.Result{Resp: rr})
+		}
 		out.Revision = resp.GetHeader().GetRevision()
 		out.Succeeded = resp.Succeeded
 		if !resp.Succeeded && len(resp.Responses) > 0 {
@@ -186,6 +263,11 @@ func (s *Sim) call(n *node, send func(r *core.Replica, cb core.Callback), done f
 // prove the request never entered the log (a stopped member, a dropped
 // proposal) are failures; silence is unknown.
 func (s *Sim) doAt(clientID int, in checker.Input, nodeID uint64, after func(*checker.Output)) {
+	s.doAtWith(clientID, in, nodeID, s.request(in), after)
+}
+
+// doAtWith is doAt with the request sent by send.
+func (s *Sim) doAtWith(clientID int, in checker.Input, nodeID uint64, send func(r *core.Replica, cb core.Callback), after func(*checker.Output)) {
 	w := s.world
 	id := s.history.Invoke(clientID, in, w.Now)
 	done := false
@@ -202,11 +284,21 @@ func (s *Sim) doAt(clientID int, in checker.Input, nodeID uint64, after func(*ch
 			finish(nil)
 		}
 	})
-	s.call(s.drv.nodes[nodeID], request(in), func(res core.Result, ok bool) {
+	s.call(s.drv.nodes[nodeID], send, func(res core.Result, ok bool) {
 		if done {
 			return
 		}
 		timeout.Cancel()
+		if out, isOutcome := authOutput(in, res); ok && isOutcome {
+			out.Status = checker.OK
+			s.history.Return(id, out, w.Now)
+			s.count("op_ok")
+			if out.Denied {
+				s.count("op_denied")
+			}
+			finish(&out)
+			return
+		}
 		switch {
 		case !ok:
 			s.history.Fail(id, w.Now)
@@ -234,6 +326,8 @@ func definiteFailure(err error) bool {
 	switch err {
 	case core.ErrDropped, core.ErrStopped, core.ErrTooManyReads:
 		return true
+	case auth.ErrAuthOldRevision:
+		return true // applied as a refusal: nothing changed
 	}
 	return false
 }

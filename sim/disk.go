@@ -7,9 +7,11 @@ package sim
 //     node's Host (a base of a fraction of a millisecond, with slow spikes of
 //     tens to hundreds of ms); the node does nothing else meanwhile;
 //   - deferred durability: a Sync or SyncDir only records a pending sync;
-//     the inner Mem's durable state advances when the driver calls
-//     CompleteSyncs at the end of the node's busy window. A crash before
-//     that loses what those syncs covered, as a crash inside fsync would;
+//     the inner Mem's durable state advances when the driver completes it
+//     (CompleteSyncsUntil) once its fsync returned: at the end of the
+//     node's busy window, or when its append stage's job syncs. A crash
+//     before that loses what those syncs covered, as a crash inside fsync
+//     would;
 //   - crash: Crash returns a new Disk over a CrashClone of the inner Mem,
 //     which keeps, loses or tears each unsynced write (disk_crash.go);
 //   - fsync errors (fatal: the replica must fail-stop, never retry), disk
@@ -28,6 +30,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math/rand/v2"
+	"slices"
 
 	"metastore/core/disk"
 )
@@ -101,15 +104,27 @@ func (d *Disk) CompleteSyncs() { d.CompleteSyncsUntil(1<<63 - 1) }
 
 // CompleteSyncsUntil makes durable the pending syncs that returned at or
 // before virtual time t, in issue order, and keeps the later ones pending.
-// A driver crashing a node at t inside its busy window calls it before
-// Crash, so that fsyncs finished before the crash survive it.
+// A driver crashing a node at t calls it before Crash, so that fsyncs
+// finished before the crash survive it.
+//
+// NB: syncs issued on different timelines (a node's step and its append
+// stage) may return out of issue order; one still pending does not hold
+// back a later-issued one that returned, except on the same file, whose
+// syncs complete in issue order (a file is durable up to a growing size).
 func (d *Disk) CompleteSyncsUntil(t int64) {
 	if d.dead {
 		return
 	}
-	i := 0
-	for ; i < len(d.pending) && d.pending[i].at <= t; i++ {
-		p := d.pending[i]
+	kept := d.pending[:0]
+	var held []*file // files with a sync still pending
+	for _, p := range d.pending {
+		if p.at > t || (p.file != nil && slices.Contains(held, p.file)) {
+			if p.file != nil {
+				held = append(held, p.file)
+			}
+			kept = append(kept, p)
+			continue
+		}
 		var err error
 		if p.file != nil {
 			err = p.file.complete(p.size)
@@ -123,7 +138,8 @@ func (d *Disk) CompleteSyncsUntil(t int64) {
 		}
 		d.Stats.Completed++
 	}
-	d.pending = append(d.pending[:0], d.pending[i:]...)
+	clear(d.pending[len(kept):])
+	d.pending = kept
 }
 
 func (d *Disk) check() error {

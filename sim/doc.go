@@ -22,7 +22,9 @@
 // time spent inside the node's current step (StepStart, StepCost). A slow
 // fsync adds to StepCost; messages sent after it depart at the Host's cursor
 // (StepStart+StepCost), so a node busy syncing behaves like a production loop
-// blocked in fsync. Host is also the node's core.Clock, skewed per node.
+// blocked in fsync. The WAL's fsyncs happen on the node's append stage
+// instead, on a timeline of their own that keeps the node free (the driver's
+// startAppend). Host is also the node's core.Clock, skewed per node.
 //
 // # Network
 //
@@ -34,8 +36,8 @@
 // # Disk
 //
 // Disk wraps the strict in-memory disk.Mem with fsync latency, deferred
-// durability (a Sync only takes effect when the driver completes it at the
-// end of the node's busy window), fsync errors, disk-full errors and
+// durability (a Sync only takes effect when the driver completes it, once
+// its fsync returned), fsync errors, disk-full errors and
 // crash-copies that lose or tear unsynced writes.
 //
 // # Faults

@@ -41,9 +41,22 @@ type node struct {
 	crashedAt   []int64 // virtual time of each crash, by incarnation
 
 	installs uint64
-	// engine survives crashes when the run uses a durable engine; nil for
-	// the memory engine, rebuilt from snapshot and WAL at every boot.
-	engine *durableEngine
+	// appending is the job out on the node's append stage; its sync
+	// returns at appendSynced, and AppendDone runs after a handoff delay
+	// drawn from stageRng (the stage goroutine waking the loop).
+	appending    *core.AppendJob
+	appendSynced int64
+	stageRng     *rand.Rand
+	// crashInStage: the fault schedule asked for a crash inside the next
+	// append job.
+	crashInStage bool
+	// leading and observedApplied are what observe last saw.
+	leading         bool
+	observedApplied uint64
+	// engine survives crashes when the run uses a durable engine (the
+	// stand-in or a real one, sim/engine*.go); nil for the memory engine,
+	// rebuilt from snapshot and WAL at every boot.
+	engine crashEngine
 }
 
 // driver steps the replicas through the same methods production uses, on
@@ -69,6 +82,7 @@ func (d *driver) addNode(id uint64) *node {
 	nr := Split(d.nodeRng)
 	h := NewHost(id, d.s.faults.DrawClockRate(nr))
 	n := &node{id: id, host: h, rng: nr, disk: NewDisk(disk.NewMem(), h, Split(nr), d.s.faults)}
+	n.stageRng = Split(nr)
 	d.nodes[id] = n
 	d.s.net.AddNode(h)
 	return n
@@ -178,54 +192,163 @@ func (d *driver) recoverPanic(n *node, what string) {
 	}
 }
 
-// drain handles Ready until raft is quiet, then keeps the node busy for the
-// virtual time its fsyncs took; their durability completes at the end.
+// drain handles Ready and runs the apply stage until raft is quiet, hands
+// the next append job to the node's append stage, then keeps the node busy
+// for the virtual time its own fsyncs took (the stage's do not count).
 func (d *driver) drain(n *node) {
-	for n.rep != nil && n.rep.HasReady() {
-		if err := n.rep.HandleReady(); err != nil {
-			d.s.count("failstop")
-			d.s.logf("node %d fail-stop at %s: %v", n.id, vt(d.s.world.Now), err)
-			// The process exits after the fsyncs that returned before the
-			// failing one: those are durable.
-			d.crashAt(n, n.host.Cursor())
-			d.restartLater(n)
-			return
-		}
-	}
-	if n.rep == nil {
+	if !d.handle(n) {
 		return
 	}
 	d.startSnapshot(n) // snapshot hook: a background stage (sim/snapshot.go)
 	d.observe(n)
+	d.startAppend(n)
 	end := n.host.Cursor()
 	n.busyUntil = end
-	inc := n.host.Incarnation
-	complete := func() {
-		if n.host.Incarnation == inc {
-			n.disk.CompleteSyncs()
-			if n.engine != nil {
-				n.engine.stepDone()
-			}
-		}
+	if end <= d.s.world.Now {
+		d.stepDone(n, end)
+		return
 	}
-	if end > d.s.world.Now {
-		d.s.world.Schedule(end, complete)
-	} else {
-		complete()
+	inc := n.host.Incarnation
+	d.s.world.Schedule(end, func() {
+		if n.host.Incarnation == inc {
+			d.stepDone(n, end)
+		}
+	})
+}
+
+// stepDone ends a step's busy window at end: its fsyncs have returned.
+func (d *driver) stepDone(n *node, end int64) {
+	n.disk.CompleteSyncsUntil(end)
+	if n.engine != nil {
+		n.engine.stepDone()
 	}
 }
 
+// handle runs HandleReady and the apply stage (on the driving goroutine,
+// as production does) until neither has work. It returns false when the
+// replica failed-stop and the node went down.
+func (d *driver) handle(n *node) bool {
+	for n.rep != nil {
+		if err := n.rep.Failed(); err != nil {
+			d.failStop(n, err)
+			return false
+		}
+		if n.rep.HasReady() {
+			if err := n.rep.HandleReady(); err != nil {
+				d.failStop(n, err)
+				return false
+			}
+			continue
+		}
+		job := n.rep.NextApply()
+		if job == nil {
+			return true
+		}
+		if err := n.rep.Apply(job); err != nil {
+			d.failStop(n, err)
+			return false
+		}
+	}
+	return false
+}
+
+// failStop takes down a replica that failed-stop. The process exits after
+// the fsyncs that returned before the failing one: those are durable.
+func (d *driver) failStop(n *node, err error) {
+	d.s.count("failstop")
+	d.s.logf("node %d fail-stop at %s: %v", n.id, vt(d.s.world.Now), err)
+	d.crashAt(n, n.host.Cursor())
+	d.restartLater(n)
+}
+
+// startAppend runs the replica's next append job, if the stage is free, on
+// the stage's own timeline: from the step's cursor, its fsyncs take their
+// drawn latency without making the node busy. The job's writes are durable
+// when its sync returns; AppendDone runs on the node after a handoff delay,
+// so a crash can fall before the sync (appended, not synced) or after it
+// (synced, not applied), and crashAt counts both.
+func (d *driver) startAppend(n *node) {
+	if n.appending != nil {
+		return
+	}
+	job := n.rep.NextAppend()
+	if job == nil {
+		return
+	}
+	h := n.host
+	stepStart, stepCost := h.StepStart, h.StepCost
+	start := h.Cursor()
+	h.BeginStep(start)
+	_ = job.Run() // an error comes back through AppendDone
+	synced := h.Cursor()
+	h.StepStart, h.StepCost = stepStart, stepCost
+	n.appending, n.appendSynced = job, synced
+	if synced-start > slowWork {
+		d.s.count("slow_fsync")
+	}
+	inc := h.Incarnation
+	handoff := synced + handoffMin + n.stageRng.Int64N(handoffSpread)
+	d.s.world.Schedule(handoff, func() {
+		if h.Incarnation != inc {
+			return
+		}
+		n.disk.CompleteSyncsUntil(d.s.world.Now)
+		d.exec(n, "append-done", func(r *core.Replica) {
+			n.appending = nil
+			_ = r.AppendDone(job) // a failure shows in handle
+		})
+	})
+	if n.crashInStage {
+		n.crashInStage = false
+		d.crashInJob(n, start, synced, handoff)
+	}
+}
+
+// crashInJob crashes the node at a time drawn inside its append job: while
+// its writes are unsynced ([start, synced)) or once they are durable but
+// not yet taken back ([synced, handoff)), each half the time when both
+// windows exist.
+func (d *driver) crashInJob(n *node, start, synced, handoff int64) {
+	r := d.s.faultRng
+	at := synced + r.Int64N(handoff-synced)
+	if synced > start && r.IntN(2) == 0 {
+		at = start + r.Int64N(synced-start)
+	}
+	inc := n.host.Incarnation
+	d.s.world.Schedule(at, func() {
+		if n.host.Incarnation == inc && n.alive() && d.s.world.Now < d.s.safetyEnd {
+			d.s.crashAndRestart(n)
+		}
+	})
+}
+
+// The handoff from the append stage back to the node's loop: a goroutine
+// wake-up, and the loop finishing what it was doing.
+const (
+	handoffMin    = 20 * Microsecond
+	handoffSpread = 500 * Microsecond
+)
+
+// slowWork is etcd's threshold for warning about a slow fsync or apply.
+const slowWork = 100 * Millisecond
+
 // observe records what the checks need after every step.
+// NB: Status is costly and most steps change nothing it reports: a leader
+// keeps its term while it leads, and its configuration changes only with
+// what it applies, so it is read when either may have moved.
 func (d *driver) observe(n *node) {
-	st := n.rep.Status()
-	if st.Role == "leader" {
+	leading := n.rep.Leading()
+	if applied := n.rep.Store().AppliedIndex(); leading && (!n.leading || applied != n.observedApplied) {
+		st := n.rep.Status()
 		d.s.leaderOfTerm(st.Term, n.id)
 		d.syncMembers(st)
+		n.observedApplied = applied
 	}
-	if st.SnapshotsInstalled > n.installs {
-		d.s.counts["snapshot_install"] += int(st.SnapshotsInstalled - n.installs)
+	n.leading = leading
+	if installs := n.rep.SnapshotsInstalled(); installs > n.installs {
+		d.s.counts["snapshot_install"] += int(installs - n.installs)
+		n.installs = installs
 	}
-	n.installs = st.SnapshotsInstalled
 	d.s.observeStep(n)
 }
 
@@ -252,6 +375,7 @@ func (d *driver) boot(n *node) {
 		SnapshotEntries: d.s.opts.SnapshotEntries,
 		CatchUpEntries:  d.s.opts.SnapshotEntries / 2,
 		WALSegmentBytes: 256 << 10,
+		Pipeline:        true,
 		Canary:          d.s.opts.Canary,
 	}
 	rep, err := core.Open(cfg)
@@ -298,7 +422,7 @@ func (d *driver) engineFor(n *node) engine.Engine {
 		return memory.New()
 	}
 	if n.engine == nil {
-		n.engine = newDurableEngine(Split(n.rng), n.host)
+		n.engine = d.newDurableEngine(n)
 	}
 	return n.engine
 }
@@ -334,7 +458,19 @@ func (d *driver) deliver(to uint64, m *raftpb.Message) {
 		d.exec(n, "step", func(r *core.Replica) { d.stepSnapshot(n, r, m) })
 		return
 	}
-	d.exec(n, "step", func(r *core.Replica) { _ = r.Step(m) })
+	if max(n.busyUntil, n.pausedTil) > d.s.world.Now {
+		d.exec(n, "step", func(r *core.Replica) { _ = r.Step(m) })
+		return
+	}
+	d.stepNow(n, m) // exec's free path, without a closure per message
+}
+
+func (d *driver) stepNow(n *node, m *raftpb.Message) {
+	d.s.trace("step", n.id)
+	n.host.BeginStep(d.s.world.Now)
+	defer d.recoverPanic(n, "step")
+	_ = n.rep.Step(m)
+	d.drain(n)
 }
 
 // snapReportDelay is how long the sending side waits before it reports a
@@ -378,10 +514,9 @@ func (d *driver) crash(n *node) { d.crashAt(n, d.s.world.Now) }
 // crashAt kills the node as of virtual time at (a fail-stop exits at the
 // cursor of its failing step, after the fsyncs that returned).
 func (d *driver) crashAt(n *node, at int64) {
-	if n.rep != nil {
-		_ = n.rep.Close()
-		n.rep = nil
-	}
+	// NB: the replica is dropped, not closed: closing syncs the WAL, and a
+	// process that crashes syncs nothing (its disk dies with it below).
+	n.rep = nil
 	n.crashedAt = append(n.crashedAt, at)
 	n.host.Crash()
 	d.s.net.Crashed(n.id, at)
@@ -409,7 +544,17 @@ func (d *driver) crashAt(n *node, at int64) {
 		d.s.count("crash_lossy")
 	}
 	d.s.count("crash")
+	if n.appending != nil {
+		if at < n.appendSynced {
+			d.s.count("crash_append_unsynced")
+		} else {
+			d.s.count("crash_synced_unapplied")
+		}
+		n.appending = nil
+	}
 	n.busyUntil, n.pausedTil = 0, 0
 	n.tickPending = false
+	n.crashInStage = false
+	n.leading = false
 	d.s.watch.onCrash(n)
 }

@@ -78,7 +78,7 @@ func (e *durableEngine) flush() {
 // virtual time at: the flushed state plus a prefix of the later batches
 // written by then, each surviving with probability keep.
 // It reports whether any batch was lost.
-func (e *durableEngine) crash(keep float64, at int64) (*durableEngine, bool) {
+func (e *durableEngine) crash(keep float64, at int64) (crashEngine, bool) {
 	next := &durableEngine{Engine: memory.New(), rng: e.rng, host: e.host}
 	b := next.Engine.NewBatch()
 	it := e.base.NewIter(nil, nil)

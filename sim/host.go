@@ -14,7 +14,10 @@ const ratePPMOne = 1_000_000
 // the replica runs, each fsync adds its latency to StepCost, and every
 // message departs at Cursor(). After the call the node is busy until
 // Cursor(): the driver delivers nothing to it and starts no other step
-// before then, exactly as a production loop blocked in fsync.
+// before then, exactly as a production loop blocked in fsync. The node's
+// append stage runs on its own timeline: the driver brackets a job with
+// its own BeginStep and restores the step's cursor afterwards, so the
+// job's fsyncs do not make the node busy.
 type Host struct {
 	ID uint64
 	// StepStart is the virtual time the node began its current step.

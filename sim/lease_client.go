@@ -7,6 +7,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"metastore/core"
+	"metastore/core/auth"
 )
 
 // leaseClient exercises leases: grant a short lease, attach a key, keep it
@@ -71,7 +72,11 @@ func (c *leaseClient) grant() {
 		id := res.Resp.(*pb.LeaseGrantResponse).ID
 		key := fmt.Sprintf("%s%x", leaseKeyPrefix, id)
 		c.request(func(r *core.Replica, cb core.Callback) {
-			r.Propose(&pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte(key), Value: []byte("held"), Lease: id}}, cb)
+			req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte(key), Value: []byte("held"), Lease: id}}
+			if c.s.auth != nil {
+				asUser(r, auth.RootUser, req)
+			}
+			r.Propose(req, cb)
 		}, func(res core.Result) {
 			c.keepAlive(id, key, res.Err == nil, ttl, 1+c.rng.IntN(4))
 		})

@@ -15,6 +15,7 @@ package sim
 //     departed earlier stay in flight. Messages to a dead node are dropped.
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -70,20 +71,32 @@ type Net struct {
 	crashAt map[epochKey]int64 // crash time of (node, epoch)
 }
 
-type linkKey struct{ from, to uint64 }
+// linkKey names the link from one node to another; node ids in a
+// simulation are small, so both fit one word (a map keyed by a word hashes
+// on a fast path, and every message looks its link up twice).
+type linkKey uint64
+
+func lk(from, to uint64) linkKey { return linkKey(from<<32 | to) }
+
+func (k linkKey) from() uint64 { return uint64(k) >> 32 }
+func (k linkKey) to() uint64   { return uint64(k) & (1<<32 - 1) }
 
 type epochKey struct {
 	id    uint64
 	epoch int
 }
 
-// flight is one copy of a message on its way.
+// flight is one copy of a message on its way; it is its own arrival event.
 type flight struct {
 	from, to uint64
 	epoch    int   // sender's Net epoch at send
 	depart   int64 // sender's Host.Cursor() at send
 	msg      *raftpb.Message
+	net      *Net
+	timer    Timer
 }
+
+func (f *flight) fire() { f.net.arrive(f) }
 
 // NewNet returns an empty network on w with the link faults of f. It takes
 // two streams from r at once and never touches r again.
@@ -115,14 +128,17 @@ func (n *Net) AddNode(h *Host) {
 	if _, ok := n.hosts[id]; ok {
 		panic(fmt.Sprintf("sim: node %d added twice", id))
 	}
+	if id == 0 || id >= 1<<32 {
+		panic(fmt.Sprintf("sim: node id %d does not fit a link key", id))
+	}
 	n.hosts[id] = h
 	n.eps[id] = &Endpoint{net: n, id: id, rng: Split(n.topo)}
 	n.ids = append(n.ids, id)
 	slices.Sort(n.ids)
 	for _, other := range n.ids {
-		n.links[linkKey{id, other}] = &link{LinkParams: n.drawLink()}
+		n.links[lk(id, other)] = &link{LinkParams: n.drawLink()}
 		if other != id {
-			n.links[linkKey{other, id}] = &link{LinkParams: n.drawLink()}
+			n.links[lk(other, id)] = &link{LinkParams: n.drawLink()}
 		}
 	}
 }
@@ -138,7 +154,7 @@ func (n *Net) RemoveNode(id uint64) {
 	delete(n.eps, id)
 	n.ids = slices.DeleteFunc(n.ids, func(x uint64) bool { return x == id })
 	for k := range n.links {
-		if k.from == id || k.to == id {
+		if k.from() == id || k.to() == id {
 			delete(n.links, k)
 		}
 	}
@@ -187,7 +203,7 @@ func (e *Endpoint) Send(msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		n.Stats.Sent++
 		to := m.GetTo()
-		l := n.links[linkKey{e.id, to}]
+		l := n.links[lk(e.id, to)]
 		switch {
 		case !h.Alive:
 			n.Stats.DroppedCrashedSender++
@@ -195,7 +211,7 @@ func (e *Endpoint) Send(msgs []*raftpb.Message) {
 		case l == nil:
 			n.Stats.DroppedUnknown++
 			continue
-		case n.blocked[linkKey{e.id, to}]:
+		case n.blocked[lk(e.id, to)]:
 			n.Stats.BlockedByPartition++
 			continue
 		case chance(e.rng, l.DropProb):
@@ -210,9 +226,9 @@ func (e *Endpoint) Send(msgs []*raftpb.Message) {
 		for range copies {
 			f := &flight{
 				from: e.id, to: to, epoch: n.epoch[e.id], depart: depart,
-				msg: proto.Clone(m).(*raftpb.Message),
+				msg: cloneMessage(m), net: n,
 			}
-			n.world.Schedule(depart+l.latency(e.rng), func() { n.arrive(f) })
+			n.world.scheduleCall(depart+l.latency(e.rng), &f.timer, f)
 		}
 	}
 }
@@ -223,11 +239,11 @@ func (n *Net) arrive(f *flight) {
 		n.Stats.DroppedCrashedSender++
 		return
 	}
-	if n.blocked[linkKey{f.from, f.to}] {
+	if n.blocked[lk(f.from, f.to)] {
 		n.Stats.BlockedByPartition++
 		return
 	}
-	l := n.links[linkKey{f.from, f.to}]
+	l := n.links[lk(f.from, f.to)]
 	h := n.hosts[f.to]
 	if l == nil || h == nil {
 		n.Stats.DroppedUnknown++
@@ -244,4 +260,86 @@ func (n *Net) arrive(f *flight) {
 	}
 	n.Stats.Delivered++
 	n.deliver(f.to, f.msg)
+}
+
+// cloneMessage deep-copies m for one delivery, as the wire would, without
+// proto.Clone's reflection: one allocation holds the message and its
+// scalars, one its entries, one their bytes. A MsgSnap's snapshot, rare and
+// large, goes through proto.Clone. A network message has no Responses.
+func cloneMessage(m *raftpb.Message) *raftpb.Message {
+	b := &msgBox{sc: msgScalars{
+		typ: m.GetType(), to: m.GetTo(), from: m.GetFrom(), term: m.GetTerm(), logTerm: m.GetLogTerm(),
+		index: m.GetIndex(), commit: m.GetCommit(), vote: m.GetVote(), rejectHint: m.GetRejectHint(),
+		reject: m.GetReject(),
+	}}
+	c, sc := &b.m, &b.sc
+	c.Context = bytes.Clone(m.Context)
+	if m.Type != nil {
+		c.Type = &sc.typ
+	}
+	c.To, c.From, c.Term = keep(m.To, &sc.to), keep(m.From, &sc.from), keep(m.Term, &sc.term)
+	c.LogTerm, c.Index, c.Commit = keep(m.LogTerm, &sc.logTerm), keep(m.Index, &sc.index), keep(m.Commit, &sc.commit)
+	c.Vote, c.RejectHint = keep(m.Vote, &sc.vote), keep(m.RejectHint, &sc.rejectHint)
+	if m.Reject != nil {
+		c.Reject = &sc.reject
+	}
+	if m.Snapshot != nil {
+		c.Snapshot = proto.Clone(m.Snapshot).(*raftpb.Snapshot)
+	}
+	if len(m.Entries) == 0 {
+		return c
+	}
+	size := 0
+	for _, e := range m.Entries {
+		size += len(e.Data)
+	}
+	data := make([]byte, 0, size)
+	ents := make([]entryBox, len(m.Entries))
+	c.Entries = make([]*raftpb.Entry, len(m.Entries))
+	for i, e := range m.Entries {
+		eb := &ents[i]
+		eb.term, eb.index, eb.typ = e.GetTerm(), e.GetIndex(), e.GetType()
+		if e.Term != nil {
+			eb.e.Term = &eb.term
+		}
+		if e.Index != nil {
+			eb.e.Index = &eb.index
+		}
+		if e.Type != nil {
+			eb.e.Type = &eb.typ
+		}
+		if e.Data != nil {
+			data = append(data, e.Data...)
+			eb.e.Data = data[len(data)-len(e.Data) : len(data) : len(data)]
+		}
+		c.Entries[i] = &eb.e
+	}
+	return c
+}
+
+// keep returns v where the original field was set, nil where it was not.
+func keep(orig, v *uint64) *uint64 {
+	if orig == nil {
+		return nil
+	}
+	return v
+}
+
+// msgBox and entryBox hold a clone and the scalars its pointer fields
+// point at, so each takes one allocation.
+type msgBox struct {
+	m  raftpb.Message
+	sc msgScalars
+}
+
+type msgScalars struct {
+	typ                                                      raftpb.MessageType
+	to, from, term, logTerm, index, commit, vote, rejectHint uint64
+	reject                                                   bool
+}
+
+type entryBox struct {
+	e           raftpb.Entry
+	term, index uint64
+	typ         raftpb.EntryType
 }

@@ -52,7 +52,7 @@ func (l *link) latency(r *rand.Rand) int64 {
 // Link returns the parameters of the directed link from -> to, and false if
 // there is no such link.
 func (n *Net) Link(from, to uint64) (LinkParams, bool) {
-	l := n.links[linkKey{from, to}]
+	l := n.links[lk(from, to)]
 	if l == nil {
 		return LinkParams{}, false
 	}
@@ -62,7 +62,7 @@ func (n *Net) Link(from, to uint64) (LinkParams, bool) {
 // SetLink overrides the parameters of the directed link from -> to (a
 // scenario's slow or lossy link). It is a no-op if there is no such link.
 func (n *Net) SetLink(from, to uint64, p LinkParams) {
-	if l := n.links[linkKey{from, to}]; l != nil {
+	if l := n.links[lk(from, to)]; l != nil {
 		l.LinkParams = p
 	}
 }
@@ -72,7 +72,7 @@ func (n *Net) SetLink(from, to uint64, p LinkParams) {
 // hold ends ("hold then burst"). Holding a held link extends the hold.
 // Partitions and crashes still apply to the released messages.
 func (n *Net) Hold(from, to uint64, d int64) {
-	l := n.links[linkKey{from, to}]
+	l := n.links[lk(from, to)]
 	if l == nil || d <= 0 {
 		return
 	}
@@ -102,7 +102,7 @@ func (n *Net) HoldNode(id uint64, d int64) {
 func (n *Net) ReleaseHolds() {
 	for _, from := range n.ids {
 		for _, to := range n.ids {
-			if l := n.links[linkKey{from, to}]; l != nil && l.heldUntil > n.world.Now {
+			if l := n.links[lk(from, to)]; l != nil && l.heldUntil > n.world.Now {
 				l.release.Cancel()
 				n.releaseHold(l)
 			}
@@ -124,7 +124,7 @@ func (n *Net) releaseHold(l *link) {
 
 // Holding reports whether the directed link from -> to is on hold now.
 func (n *Net) Holding(from, to uint64) bool {
-	l := n.links[linkKey{from, to}]
+	l := n.links[lk(from, to)]
 	return l != nil && l.heldUntil > n.world.Now
 }
 

@@ -17,12 +17,12 @@ import (
 // compose shapes.
 
 // Blocked reports whether messages from -> to are blocked.
-func (n *Net) Blocked(from, to uint64) bool { return n.blocked[linkKey{from, to}] }
+func (n *Net) Blocked(from, to uint64) bool { return n.blocked[lk(from, to)] }
 
 // Block blocks the directed link from -> to.
 func (n *Net) Block(from, to uint64) {
 	if from != to {
-		n.blocked[linkKey{from, to}] = true
+		n.blocked[lk(from, to)] = true
 	}
 }
 

@@ -32,9 +32,13 @@ type Options struct {
 	// Canary switches on a deliberate bug (see core.Canaries).
 	Canary core.Canaries
 	// Engine picks the state machine's engine: "memory" (rebuilt from
-	// snapshot and WAL at every restart), "durable" (survives crashes, like
-	// RocksDB), or "" to draw one per seed.
+	// snapshot and WAL at every restart), "durable" (an in-memory stand-in
+	// that survives crashes), "rocksdb" (the real engine from Engines), or
+	// "" to draw one per seed: half memory, and the durable half split
+	// between the stand-in (a third) and, when Engines is set, RocksDB.
 	Engine string
+	// Engines opens real durable engines (nil: none; see EngineStore).
+	Engines EngineStore
 	// PartitionShape forces one partition shape instead of drawing among
 	// them: "isolate-leader", or "isolate-pause-leader" (the cut-off leader
 	// is also paused while cut off).
@@ -42,6 +46,10 @@ type Options struct {
 	// Faults overrides the drawn fault mix; Tune edits the drawn one.
 	Faults *Faults
 	Tune   func(*Faults)
+	// Auth runs the auth workload (sim/auth.go): auth enabled early in the
+	// run, half of the KV operations as a user whose write grants change
+	// while they run. Off, no request carries a user.
+	Auth bool
 	// VisualizeDir receives porcupine's HTML file when a history is not
 	// linearizable.
 	VisualizeDir string
@@ -106,9 +114,11 @@ type Sim struct {
 	watch   *watcher
 	clients []*client
 	leases  *leaseClient
+	auth    *authClient // nil unless Options.Auth
 	lin     checker.Result
 
 	durableEngine  bool
+	realEngine     bool // the durable engine is a real one (Options.Engines)
 	memberChanging bool // one membership change at a time
 	// obs checks invariants after every step; set only by scripted runs.
 	obs *observer
@@ -124,6 +134,7 @@ func vt(t int64) string { return time.Duration(t).String() }
 // Run simulates one seed end to end and checks everything it recorded.
 func Run(opts Options) *Report {
 	s := newSim(opts)
+	defer s.drv.closeEngines()
 	s.runSafety()
 	s.runLiveness()
 	s.check()
@@ -143,6 +154,7 @@ func newSim(opts Options) *Sim {
 	netRng := Split(root)
 	nodeRng := Split(root)
 	clientRng := Split(root)
+	engineRng := Split(root) // last: drawing it changes no other stream
 	if opts.Faults != nil {
 		s.faults = *opts.Faults
 	} else {
@@ -169,8 +181,17 @@ func newSim(opts Options) *Sim {
 	switch s.opts.Engine {
 	case "":
 		s.durableEngine = s.rng.IntN(2) == 0
+		s.realEngine = s.durableEngine && opts.Engines != nil && engineRng.IntN(3) != 0
 	case "durable":
 		s.durableEngine = true
+	case "rocksdb":
+		if opts.Engines == nil {
+			panic("sim: Engine \"rocksdb\" needs Options.Engines")
+		}
+		s.durableEngine, s.realEngine = true, true
+	}
+	if s.realEngine {
+		s.count("engine_rocksdb")
 	}
 	s.safetyEnd = int64(s.opts.Duration)
 	s.net = NewNet(s.world, netRng, s.faults)
@@ -188,6 +209,10 @@ func newSim(opts Options) *Sim {
 	for i := 0; i < s.opts.Clients; i++ {
 		c := &client{id: i, s: s, rng: Split(clientRng), keys: s.opts.Keys, lastValue: map[string]string{}}
 		s.clients = append(s.clients, c)
+	}
+	if opts.Auth {
+		// NB: split last, so the streams above are the same with auth off.
+		s.auth = &authClient{s: s, rng: Split(root), id: s.opts.Clients + 2}
 	}
 	return s
 }
@@ -268,8 +293,8 @@ func (s *Sim) onEvents(n *node, rev int64, evs []*mvccpb.Event) {
 // runSafety runs the clients under the fault mix for the safety phase.
 func (s *Sim) runSafety() {
 	s.logf("replay: go test ./sim -run '^TestSim$' -seed=%d -v", s.opts.Seed)
-	s.logf("SEED=%d nodes=%d snapshot_entries=%d duration=%s clients=%d keys=%d durable_engine=%v", s.opts.Seed, s.opts.Nodes,
-		s.opts.SnapshotEntries, s.opts.Duration, s.opts.Clients, s.opts.Keys, s.durableEngine)
+	s.logf("SEED=%d nodes=%d snapshot_entries=%d duration=%s clients=%d keys=%d durable_engine=%v real_engine=%v auth=%v", s.opts.Seed, s.opts.Nodes,
+		s.opts.SnapshotEntries, s.opts.Duration, s.opts.Clients, s.opts.Keys, s.durableEngine, s.realEngine, s.opts.Auth)
 	for _, line := range strings.Split(strings.TrimSpace(s.faults.String()), "\n") {
 		s.logf("  %s", line)
 	}
@@ -280,6 +305,9 @@ func (s *Sim) runSafety() {
 		c.start()
 	}
 	s.leases.start()
+	if s.auth != nil {
+		s.auth.start()
+	}
 	s.watch.attach(s.drv.nodes[s.drv.ids[0]], 1)
 	s.scheduleFaults()
 	s.world.RunUntil(s.safetyEnd)
@@ -363,13 +391,17 @@ func (s *Sim) leader() uint64 {
 // converged: every member is up, at the same applied index, with the same
 // state hash and the same HashKV.
 func (s *Sim) converged() bool {
+	// The hashes read the whole store: compare the applied indexes first.
+	for _, id := range s.drv.ids {
+		n := s.drv.nodes[id]
+		if !n.alive() || n.rep.Store().AppliedIndex() != s.drv.nodes[s.drv.ids[0]].rep.Store().AppliedIndex() {
+			return false
+		}
+	}
 	var applied uint64
 	var hash, hashKV uint32
 	for i, id := range s.drv.ids {
 		n := s.drv.nodes[id]
-		if !n.alive() {
-			return false
-		}
 		st := n.rep.Status()
 		h := n.rep.Store().Hash()
 		kv, _, _, err := n.rep.Store().HashKV(0)

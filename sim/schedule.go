@@ -102,12 +102,22 @@ func (s *Sim) hold() {
 	s.count("hold")
 }
 
-// crashOne kills a random live member and restarts it after a delay.
+// crashOne kills a random live member and restarts it after a delay. Half
+// the time it aims at the pipeline instead: the member crashes inside its
+// next append job, before or after the job's sync returns (startAppend).
 func (s *Sim) crashOne() {
 	n := s.randomNode()
 	if !n.alive() {
 		return
 	}
+	if s.faultRng.IntN(2) == 0 {
+		n.crashInStage = true
+		return
+	}
+	s.crashAndRestart(n)
+}
+
+func (s *Sim) crashAndRestart(n *node) {
 	s.logf("%s crash node %d", vt(s.world.Now), n.id)
 	s.drv.crash(n)
 	delay := int64(10*time.Millisecond) + s.faultRng.Int64N(int64(s.faults.RestartDelayMax)+1)

@@ -274,7 +274,7 @@ func (sc *Script) op(id uint64, in checker.Input, done func(Outcome, *checker.Ou
 		}
 	})
 	n := s.drv.nodes[id]
-	send := request(in)
+	send := s.request(in)
 	if in.Kind == checker.Get {
 		inner := send
 		send = func(r *core.Replica, cb core.Callback) {
@@ -462,9 +462,22 @@ func (sc *Script) SetClockRate(id uint64, rate float64) {
 // Latency summarizes the acknowledged operations' latencies so far, in
 // virtual time: the median and the 99th percentile.
 func (sc *Script) Latency() (p50, p99 time.Duration, n int) {
+	return sc.latency(func(checker.Kind) bool { return true })
+}
+
+// WriteLatency is Latency over the acknowledged writes only (puts, deletes,
+// compare-and-swap txns): what waits for the leader's own fsync, where
+// reads need only a heartbeat round.
+func (sc *Script) WriteLatency() (p50, p99 time.Duration, n int) {
+	return sc.latency(func(k checker.Kind) bool {
+		return k == checker.Put || k == checker.Delete || k == checker.TxnCAS
+	})
+}
+
+func (sc *Script) latency(keep func(checker.Kind) bool) (p50, p99 time.Duration, n int) {
 	var lat []int64
 	for _, op := range sc.s.history.Ops() {
-		if op.Output.Status == checker.OK {
+		if op.Output.Status == checker.OK && keep(op.Input.Kind) {
 			lat = append(lat, op.Return-op.Invoke)
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"testing/cryptotest"
 	"time"
+
+	"metastore/engines/rocksdb"
 )
 
 var (
@@ -25,6 +27,10 @@ func runSeed(t *testing.T, seed uint64, opts Options) *Report {
 	t.Helper()
 	cryptotest.SetGlobalRandom(t, seed)
 	opts.Seed = seed
+	if opts.Engines == nil {
+		// Real engines live in this seed's own temporary directory.
+		opts.Engines = rocksdb.SimStore{Dir: t.TempDir(), Options: rocksdb.SimOptions}
+	}
 	if opts.VisualizeDir == "" {
 		opts.VisualizeDir = *vizFlag
 		if opts.VisualizeDir == "" {
@@ -43,17 +49,23 @@ func skipWhenReplaying(t *testing.T) {
 }
 
 func replayLine(seed uint64) string {
-	return fmt.Sprintf("go test ./sim -run '^TestSim$' -seed=%d -v", seed)
+	line := fmt.Sprintf("go test ./sim -run '^TestSim$' -seed=%d -v", seed)
+	if *authFlag {
+		line += " -auth"
+	}
+	return line
 }
 
 // TestSim runs one seed and prints everything needed to replay it.
+var authFlag = flag.Bool("auth", false, "TestSim: run the seed with the auth workload (Options.Auth)")
+
 func TestSim(t *testing.T) {
 	seed := *seedFlag
 	if seed == 0 {
 		seed = defaultSeed
 	}
 	t.Logf("replay: %s", replayLine(seed))
-	rep := runSeed(t, seed, Options{Logf: t.Logf})
+	rep := runSeed(t, seed, Options{Logf: t.Logf, Auth: *authFlag})
 	t.Logf("seed=%d nodes=%d virtual=%s trace=%016x", seed, rep.Nodes, vt(rep.VirtualTime), rep.TraceHash)
 	t.Logf("counts: %s", rep.CountsLine())
 	t.Logf("linearizability: %s", rep.Lin)
@@ -95,7 +107,8 @@ func TestSweep(t *testing.T) {
 		}
 	}
 	t.Logf("sweep totals: %s", (&Report{Counts: total}).CountsLine())
-	for _, need := range []string{"leader_elected", "snapshot_install", "crash_lossy", "partition_heal", "member_remove", "member_promote"} {
+	for _, need := range []string{"leader_elected", "snapshot_install", "crash_lossy", "partition_heal", "member_remove", "member_promote",
+		"crash_append_unsynced", "crash_synced_unapplied", "engine_rocksdb"} {
 		if total[need] == 0 {
 			t.Errorf("coverage: no %s happened across %d seeds", need, n)
 		}

@@ -35,8 +35,8 @@ func TestHelpAndErrors(t *testing.T) {
 		t.Errorf("--help output:\n%s", errOut.String())
 	}
 	errOut.Reset()
-	if code := mainErr([]string{"--engine=rocksdb"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "not built yet") {
-		t.Errorf("rocksdb: exit %d, %s", code, errOut.String())
+	if code := mainErr([]string{"--engine=rocksdb", "--rocksdb-compression=brotli"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "brotli") {
+		t.Errorf("bad rocksdb compression: exit %d, %s", code, errOut.String())
 	}
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	crand "crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,11 +21,14 @@ import (
 	"google.golang.org/grpc"
 
 	"metastore/core"
+	"metastore/core/engine"
 	"metastore/core/realworld"
 	"metastore/engines/memory"
+	"metastore/engines/rocksdb"
 	"metastore/net/config"
 	"metastore/net/metrics"
 	"metastore/net/server"
+	"metastore/net/tlsutil"
 	"metastore/net/transport"
 )
 
@@ -81,6 +85,7 @@ type process struct {
 
 	// http serves HTTP beside gRPC on the client listeners (http.go).
 	http *clientHTTP
+	eng  engine.Engine // closed last
 }
 
 // memberID is this member's raft ID: derived from --initial-cluster for a
@@ -116,9 +121,23 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	eng := server.NewSizedEngine(memory.New())
+	sec, err := buildSecurity(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := server.ParseAuthToken(cfg.AuthToken, time.Duration(cfg.AuthTokenTTL)*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	base, err := openEngine(cfg, dir)
+	if err != nil {
+		return nil, err
+	}
+	p.eng = base
+	eng := server.NewSizedEngine(base)
 	syncs := p.metrics.NewSyncTimer(realworld.OSDisk{})
 	topts := transport.Options{
+		TLS:              sec.peerDial,
 		ClusterToken:     cfg.InitialClusterToken,
 		ClusterID:        peerClusterID(join, ids),
 		OnUnreachable:    func(peer uint64) { p.node.ReportUnreachable(peer) },
@@ -145,6 +164,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		SnapshotEntries:           cfg.SnapshotCount,
 		CatchUpEntries:            cfg.Raft.CatchUpEntries,
 		MaxTxnOps:                 int(cfg.MaxTxnOps),
+		Pipeline:                  true,
 	}
 	if !join {
 		rc.Peers = ids
@@ -152,13 +172,14 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	r, err := core.Open(rc)
 	if err != nil {
 		p.tr.Close()
+		p.eng.Close()
 		return nil, err
 	}
 	p.node = server.NewNode(r, server.NodeConfig{
 		TickInterval: cfg.TickInterval(),
 		Incoming:     p.tr.Incoming(),
 		Logger:       log.With("component", "node"),
-		ObserveReady: p.metrics.ReadyObserver(syncs),
+		ObserveApply: p.metrics.ApplyObserver(),
 	})
 	compactPeriod, compactRevs, _ := cfg.AutoCompaction() // validated
 	p.srv = server.New(p.node, server.Config{
@@ -172,8 +193,13 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		MaxRequestBytes:   cfg.MaxRequestBytes,
 		QuotaBackendBytes: cfg.QuotaBackendBytes,
 		DBSize:            eng.Size,
+		Defragment:        defragmenter(base),
 		ObservePropose:    func(d time.Duration) { metrics.ObserveDuration(p.metrics.ProposeDuration, d) },
 		Transport:         p.tr,
+		DialTLS:           sec.clientDial,
+		Tokens:            tokens,
+		BcryptCost:        cfg.BcryptCost,
+		ClientCertAuth:    cfg.ClientTransportSecurity.ClientCertAuth,
 		Logger:            log.With("component", "server"),
 
 		// etcd flags of issue 11 (http).
@@ -192,18 +218,21 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		p.srv.Seed(mb.ID, mb.PeerURLs)
 	}
 
-	p.peerSrv = grpc.NewServer(transport.ServerOptions(topts)...)
+	// Listeners do TLS themselves (https URLs); the servers' credentials
+	// pass the handshake's client certificate on to the services.
+	p.peerSrv = grpc.NewServer(append(transport.ServerOptions(topts), grpc.Creds(tlsutil.ServerCredentials()))...)
 	p.tr.Register(p.peerSrv)
-	p.clientSrv = grpc.NewServer(slices.Concat(clientOptions(cfg), p.metrics.ServerOptions(), p.srv.Interceptors())...)
+	p.clientSrv = grpc.NewServer(slices.Concat(clientOptions(cfg), p.metrics.ServerOptions(), p.srv.Interceptors(),
+		[]grpc.ServerOption{grpc.Creds(tlsutil.ServerCredentials())})...)
 	p.srv.Register(p.clientSrv)
 	if err := p.buildClientHTTP(cfg); err != nil {
 		p.abort()
 		return nil, err
 	}
 	p.metricsSrv = &http.Server{Handler: p.metricsHandler(cfg), ReadHeaderTimeout: 10 * time.Second}
-	if p.peerLis, err = listen(cfg.ListenPeerURLs); err == nil {
-		if p.clientLis, err = listen(cfg.ListenClientURLs); err == nil {
-			p.metricsLis, err = listen(cfg.ListenMetricsURLs)
+	if p.peerLis, err = listen(cfg.ListenPeerURLs, sec.peer); err == nil {
+		if p.clientLis, err = listen(cfg.ListenClientURLs, sec.client); err == nil {
+			p.metricsLis, err = listen(cfg.ListenMetricsURLs, nil)
 		}
 	}
 	if err != nil {
@@ -283,6 +312,9 @@ func (p *process) stop() error {
 	p.node.Stop()
 	p.peerSrv.Stop()
 	p.tr.Close()
+	if err := p.eng.Close(); err != nil {
+		p.log.Error("closing the engine", "err", err)
+	}
 	if err := p.node.Err(); err != nil {
 		p.log.Error("replica failed", "err", err)
 		return err
@@ -303,19 +335,42 @@ func (p *process) abort() {
 		p.node.Stop()
 	}
 	p.tr.Close()
+	p.eng.Close()
 }
 
-// listen opens a TCP listener for each http URL.
-func listen(urls config.URLs) ([]net.Listener, error) {
+// openEngine opens the --engine: a fresh memory engine (the replica fills
+// it from the snapshot and WAL), or the RocksDB database under dir, which
+// keeps its contents across restarts.
+func openEngine(cfg *config.Config, dir string) (engine.Engine, error) {
+	if cfg.Engine != "rocksdb" {
+		return memory.New(), nil
+	}
+	return rocksdb.Open(filepath.Join(dir, "rocksdb"), cfg.RocksDB.Options())
+}
+
+// defragmenter is etcd's Defragment for an engine that compacts its files.
+func defragmenter(e engine.Engine) func() error {
+	if r, ok := e.(*rocksdb.Engine); ok {
+		return r.Compact
+	}
+	return nil
+}
+
+// listen opens a TCP listener for each http URL, and a TLS listener with
+// tlsCfg for each https URL.
+func listen(urls config.URLs, tlsCfg *tls.Config) ([]net.Listener, error) {
 	var out []net.Listener
 	for _, u := range urls {
 		pu, err := url.Parse(u)
-		if err == nil && pu.Scheme != "http" {
-			err = fmt.Errorf("listen %s: only http is supported", u)
+		if err == nil && pu.Scheme != "http" && (pu.Scheme != "https" || tlsCfg == nil) {
+			err = fmt.Errorf("listen %s: want http, or https with a certificate", u)
 		}
 		var l net.Listener
 		if err == nil {
 			l, err = net.Listen("tcp", pu.Host)
+		}
+		if err == nil && pu.Scheme == "https" {
+			l = tls.NewListener(l, tlsCfg)
 		}
 		if err != nil {
 			for _, o := range out {

@@ -31,15 +31,23 @@ func testConfig(t *testing.T, dir string) *config.Config {
 
 // TestRunServesAndRestarts builds the process as run does, writes through
 // clientv3, stops it, and restarts it on the same data dir: the write is
-// recovered from the WAL.
+// recovered (memory: from the snapshot and WAL; rocksdb: from its database).
 func TestRunServesAndRestarts(t *testing.T) {
+	for _, engine := range []string{"memory", "rocksdb"} {
+		t.Run(engine, func(t *testing.T) { testRunServesAndRestarts(t, engine) })
+	}
+}
+
+func testRunServesAndRestarts(t *testing.T, engine string) {
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
 	for round := 0; round < 2; round++ {
-		p, err := build(testConfig(t, dir), log)
+		cfg := testConfig(t, dir)
+		cfg.Engine = engine
+		p, err := build(cfg, log)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -33,6 +33,10 @@ type Iterator interface {
 	Valid() bool
 	Key() []byte
 	Value() []byte
+	// Error reports a read failure that ended the walk early: a move that
+	// returns false is either the end of the range (Error nil) or a
+	// failure. Callers that walk to the end check it; Close returns it too.
+	Error() error
 	Close() error
 }
 
@@ -43,6 +47,14 @@ type Batch interface {
 	// Len is the number of operations collected.
 	Len() int
 	Reset()
+}
+
+// RangeDeleter is an optional Batch extension: DeleteRange removes every key
+// in [start, end) as one operation (a RocksDB range tombstone), where a
+// caller would otherwise iterate and Delete each key, as replacing a whole
+// store from a snapshot does. It counts as one operation in Len.
+type RangeDeleter interface {
+	DeleteRange(start, end []byte)
 }
 
 // Snapshot is a consistent, read-only view of the engine at one instant.
@@ -69,4 +81,14 @@ type Engine interface {
 	// raft snapshot and the WAL.
 	Durable() bool
 	Close() error
+}
+
+// Syncer is implemented by a durable engine whose writes survive a process
+// crash at once but a machine crash only once synced (RocksDB with its WAL
+// unsynced). Until then the raft WAL is what covers the applied entries, so
+// a replica that would drop raft log entries on the strength of the engine
+// alone (a raft snapshot that does not carry the data) must call Sync first.
+type Syncer interface {
+	// Sync makes every Write that returned survive a machine crash.
+	Sync() error
 }

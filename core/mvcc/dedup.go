@@ -70,6 +70,9 @@ func (s *Store) loadDedup() error {
 		}
 		recs = append(recs, rec{binary.BigEndian.Uint64(k[2:]), binary.BigEndian.Uint64(v)})
 	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("mvcc: load dedup records: %w", err)
+	}
 	slices.SortFunc(recs, func(a, b rec) int {
 		if a.index != b.index {
 			if a.index < b.index {

@@ -1,6 +1,8 @@
 package mvcc
 
 import (
+	"fmt"
+
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
 
@@ -57,6 +59,9 @@ func (s *Store) events(fromRev int64, key, end []byte, prevKV bool) ([]*mvccpb.E
 			}
 		}
 		out = append(out, ev)
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("mvcc: events: %w", err)
 	}
 	return out, nil
 }

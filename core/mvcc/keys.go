@@ -16,6 +16,7 @@ import (
 //	m/rev, m/compact   -> <int64:8>; m/applied -> <uint64:8>
 //	m/member/<id:8>    -> <learner:1><context>
 //	a/<member:8><type:4> -> 1 (an active alarm)
+//	u/...              -> auth state (core/auth): users, roles, enabled, revision
 //
 // Integers are big-endian so byte order is numeric order. The current
 // revision is the newest r/ key's, or m/rev when larger: m/rev is written

@@ -51,6 +51,9 @@ func (s *Store) loadLeases() error {
 		}
 		s.leases[l.id] = l
 	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("mvcc: load leases: %w", err)
+	}
 	return nil
 }
 

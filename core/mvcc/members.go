@@ -67,5 +67,8 @@ func (s *Store) loadMembers() error {
 		id := binary.BigEndian.Uint64(k[len(prefixMember):])
 		s.members[id] = Member{ID: id, Learner: v[0] == 1, Context: append([]byte(nil), v[1:]...)}
 	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("mvcc: load members: %w", err)
+	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"pgregory.net/rapid"
 
+	"metastore/core/engine"
 	"metastore/engines/memory"
 )
 
@@ -22,15 +23,24 @@ const minRapidChecks = 1000
 // reach compactions, leases and reopenings with some history behind them.
 const defaultRapidSteps = 100
 
-// setDefaultFlag sets flag name to value unless the command line set it.
+// setByTest records the flags setDefaultFlag set, so that a later test can
+// still tell them from flags the command line set.
+var setByTest = map[string]bool{}
+
+// setDefaultFlag sets flag name to value unless the command line set it,
+// and puts the previous value back when t ends.
 func setDefaultFlag(t *testing.T, name, value string) {
 	set := false
 	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
-	if !set {
-		if err := flag.Set(name, value); err != nil {
-			t.Fatal(err)
-		}
+	if set && !setByTest[name] {
+		return
 	}
+	old := flag.Lookup(name).Value.String()
+	if err := flag.Set(name, value); err != nil {
+		t.Fatal(err)
+	}
+	setByTest[name] = true
+	t.Cleanup(func() { _ = flag.Set(name, old) })
 }
 
 var modelKeys = []string{"a", "b", "c", "d"}
@@ -54,6 +64,15 @@ type storeMachine struct {
 	m     *model
 	index uint64
 	last  *pb.InternalRaftRequest // for duplicate re-proposals
+
+	// twin, when set, is a store on another engine that applies the same
+	// requests; it must answer the same and hold the same history.
+	twin *Store
+	// fresh opens an empty engine for SnapshotRestore, of the kind the
+	// store's engine is (nil: memory); reopen closes and reopens an engine
+	// on its own data (nil: the store is reopened on the same engine).
+	fresh  func(t *rapid.T, like engine.Engine) engine.Engine
+	reopen func(t *rapid.T, e engine.Engine) engine.Engine
 }
 
 func (sm *storeMachine) leaseID(t *rapid.T, label string) int64 {
@@ -169,6 +188,9 @@ func (sm *storeMachine) runAgain(t *rapid.T, req *pb.InternalRaftRequest) {
 	sm.index++
 	sm.last = req
 	got := sm.s.Apply(sm.index, req)
+	if sm.twin != nil {
+		sameResult(t, got, sm.twin.Apply(sm.index, req))
+	}
 	var granted int64
 	if g, ok := got.Resp.(*pb.LeaseGrantResponse); ok && req.LeaseGrant.ID == 0 {
 		granted = g.ID
@@ -305,12 +327,15 @@ func (sm *storeMachine) actions() map[string]func(*rapid.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fresh, err := Open(memory.New())
+			fresh, err := Open(sm.freshEngine(t, sm.s.eng))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if err := fresh.Restore(data); err != nil {
 				t.Fatal(err)
+			}
+			if sm.twin != nil {
+				sm.twin = sm.restoreTwin(t)
 			}
 			if fresh.Hash() != sm.s.Hash() || fresh.AppliedIndex() != sm.s.AppliedIndex() {
 				t.Fatalf("restored hash %x/%x applied %d/%d", fresh.Hash(), sm.s.Hash(), fresh.AppliedIndex(), sm.s.AppliedIndex())
@@ -321,13 +346,20 @@ func (sm *storeMachine) actions() map[string]func(*rapid.T) {
 				t.Fatalf("HashKV differs after restore")
 			}
 			fresh.NoDedup, fresh.SplitAppliedIndex = sm.s.NoDedup, sm.s.SplitAppliedIndex
+			sm.retire(sm.s.eng)
 			sm.s = fresh
 		},
 		"Reopen": func(t *rapid.T) {
 			h := sm.s.Hash()
-			s, err := Open(sm.s.eng)
+			s, err := Open(sm.reopenEngine(t, sm.s.eng))
 			if err != nil {
 				t.Fatal(err)
+			}
+			s.NoDedup, s.SplitAppliedIndex = sm.s.NoDedup, sm.s.SplitAppliedIndex
+			if sm.twin != nil {
+				if sm.twin, err = Open(sm.reopenEngine(t, sm.twin.eng)); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if s.Hash() != h {
 				t.Fatalf("reopened hash differs")
@@ -340,6 +372,9 @@ func (sm *storeMachine) actions() map[string]func(*rapid.T) {
 			}
 			sm.checkLeases(t)
 			checkIndex(t, sm.s)
+			if sm.twin != nil {
+				sameHistory(t, sm.s, sm.twin)
+			}
 		},
 	}
 }

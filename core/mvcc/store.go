@@ -7,6 +7,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
+	"metastore/core/auth"
 	"metastore/core/engine"
 )
 
@@ -25,6 +26,9 @@ type Store struct {
 	// the two leaves data applied but not recorded as applied. A deliberate
 	// bug for the simulator; never set it in production.
 	SplitAppliedIndex bool
+	// NoAuthCheck applies writes without checking the user's permissions
+	// (canary C8). A deliberate bug for the simulator.
+	NoAuthCheck bool
 
 	eng     engine.Engine
 	idx     *index
@@ -35,6 +39,7 @@ type Store struct {
 	members map[uint64]Member
 	alarms  map[Alarm]struct{}
 	dedup   *dedupLog
+	auth    *auth.Store // users, roles, enabled: under auth.Prefix
 
 	batch engine.Batch // reused for every write
 	meta  engine.Batch // second batch for SplitAppliedIndex
@@ -91,6 +96,10 @@ func (s *Store) load() error {
 	if err := s.loadAlarms(); err != nil {
 		return err
 	}
+	var err error
+	if s.auth, err = auth.Load(s.eng); err != nil {
+		return err
+	}
 	return s.loadDedup()
 }
 
@@ -126,8 +135,14 @@ func (s *Store) loadIndex() error {
 			}
 		}
 	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("mvcc: load index: %w", err)
+	}
 	if it.Last() {
 		s.rev = max(s.rev, parseRevKey(it.Key()).main)
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("mvcc: load index: %w", err)
 	}
 	for k, id := range liveLease {
 		if l := s.leases[id]; l != nil {
@@ -184,6 +199,9 @@ func (s *Store) Apply(index uint64, req *pb.InternalRaftRequest) Result {
 
 // dispatch runs req, leaving its data writes in s.batch.
 func (s *Store) dispatch(index uint64, req *pb.InternalRaftRequest) Result {
+	if err := s.checkAuth(req); err != nil {
+		return Result{Err: err}
+	}
 	if addsData(req) && s.spaceExhausted() {
 		// etcd's capped applier: a write proposed before NOSPACE was
 		// raised is refused at apply too, identically on every member.
@@ -215,6 +233,9 @@ func (s *Store) dispatch(index uint64, req *pb.InternalRaftRequest) Result {
 		return s.applyLeaseCheckpoint(req.LeaseCheckpoint)
 	case req.Alarm != nil:
 		return s.applyAlarm(req.Alarm)
+	case auth.IsAuth(req):
+		resp, err := s.auth.Apply(index, req, s.batch)
+		return Result{Resp: resp, Err: err}
 	default:
 		return Result{Err: ErrUnsupported}
 	}

@@ -143,6 +143,19 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry, sync bool) error 
 	return nil
 }
 
+// Sync makes every record written so far durable: the append stage writes
+// a group of Ready rounds with Save(…, false) and syncs once. Errors are
+// fatal as in Save.
+func (w *WAL) Sync() error {
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if err := w.f.Sync(); err != nil {
+		return w.fail("sync", err)
+	}
+	return nil
+}
+
 // SaveSnapshot appends a marker for a snapshot the replica has made
 // durable (its file saved first) and syncs. On recovery the newest marker
 // bounds the entries returned. Errors are fatal as in Save.

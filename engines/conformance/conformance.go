@@ -139,6 +139,9 @@ func scan(t tb, r engine.Reader, lower, upper []byte, backward bool) []kv {
 	if it.Valid() {
 		t.Fatalf("iterator valid after it reported the end")
 	}
+	if err := it.Error(); err != nil {
+		t.Fatalf("iterator Error after a full walk: %v", err)
+	}
 	return out
 }
 

@@ -180,6 +180,9 @@ func (it *iter) Value() []byte {
 // uses when it loads its index).
 func (it *iter) StableValues() bool { return true }
 
+// Error is always nil: walking a tree in memory cannot fail.
+func (it *iter) Error() error { return nil }
+
 // Close releases the iterator's view; it is invalid afterwards.
 func (it *iter) Close() error {
 	it.tree = nil

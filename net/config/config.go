@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"metastore/engines/rocksdb"
 )
 
 // Config is the whole server configuration. YAML keys are etcd's where etcd
@@ -75,8 +77,19 @@ type Config struct {
 	// EnablePprof serves /debug/pprof/ on the client URLs.
 	EnablePprof bool `yaml:"enable-pprof"`
 
-	Raft RaftConfig `yaml:"raft"`
-	GRPC GRPCConfig `yaml:"grpc"`
+	// TLS and authentication (security.go).
+	ClientTransportSecurity SecurityConfig `yaml:"client-transport-security"`
+	PeerTransportSecurity   SecurityConfig `yaml:"peer-transport-security"`
+	CipherSuites            []string       `yaml:"cipher-suites"`
+	TLSMinVersion           string         `yaml:"tls-min-version"`
+	TLSMaxVersion           string         `yaml:"tls-max-version"`
+	AuthToken               string         `yaml:"auth-token"`
+	AuthTokenTTL            uint           `yaml:"auth-token-ttl"` // seconds
+	BcryptCost              int            `yaml:"bcrypt-cost"`
+
+	Raft    RaftConfig    `yaml:"raft"`
+	GRPC    GRPCConfig    `yaml:"grpc"`
+	RocksDB RocksDBConfig `yaml:"rocksdb"`
 
 	// ConfigFile is the YAML file the configuration was read from, if any.
 	ConfigFile string `yaml:"-"`
@@ -89,6 +102,29 @@ type RaftConfig struct {
 	MaxUncommittedEntriesSize uint64 `yaml:"max-uncommitted-entries-size"`
 	// CatchUpEntries stay in the log after a snapshot for slow followers.
 	CatchUpEntries uint64 `yaml:"catch-up-entries"`
+}
+
+// RocksDBConfig tunes the rocksdb engine (YAML "rocksdb:" or the
+// --rocksdb-* flags); zero fields take engines/rocksdb's defaults.
+type RocksDBConfig struct {
+	BlockCacheBytes  uint64 `yaml:"block-cache-bytes"`
+	WriteBufferBytes uint64 `yaml:"write-buffer-bytes"`
+	Compression      string `yaml:"compression"` // none, snappy, lz4, zstd, lz4+zstd
+	// Sync fsyncs RocksDB's own WAL on every apply batch. Off: the raft
+	// WAL is synced and replays what a machine crash took from RocksDB.
+	Sync         bool `yaml:"sync"`
+	MaxOpenFiles int  `yaml:"max-open-files"`
+}
+
+// Options are the engine options these settings give.
+func (r RocksDBConfig) Options() rocksdb.Options {
+	return rocksdb.Options{
+		BlockCacheBytes:  r.BlockCacheBytes,
+		WriteBufferBytes: r.WriteBufferBytes,
+		Compression:      r.Compression,
+		Sync:             r.Sync,
+		MaxOpenFiles:     r.MaxOpenFiles,
+	}
 }
 
 // GRPCConfig tunes the client-facing gRPC server (YAML "grpc:" only).
@@ -129,6 +165,9 @@ func Default() *Config {
 		HeartbeatIntervalMs: 100,
 		ElectionTimeoutMs:   1000,
 		LogLevel:            "info",
+		AuthToken:           "simple",
+		AuthTokenTTL:        300,
+		BcryptCost:          10,
 		LogOutputs:          URLs{"default"},
 		Logger:              "zap",
 
@@ -154,6 +193,12 @@ func Default() *Config {
 			InitialConnWindowSize: 16 * MiB,
 			MaxConnectionIdle:     300 * time.Second,
 			MaxConnectionAgeGrace: 10 * time.Second,
+		},
+		RocksDB: RocksDBConfig{
+			BlockCacheBytes:  128 * MiB,
+			WriteBufferBytes: 64 * MiB,
+			Compression:      "lz4",
+			MaxOpenFiles:     1024,
 		},
 	}
 }

@@ -145,8 +145,12 @@ listen-client-urls:
 raft:
   max-inflight-msgs: 64
 grpc-keepalive-interval: 30s
+engine: rocksdb
+rocksdb:
+  block-cache-bytes: 33554432
+  compression: zstd
 `)
-	c, err := fromArgs(t, "--config-file", path, "--snapshot-count=7")
+	c, err := fromArgs(t, "--config-file", path, "--snapshot-count=7", "--rocksdb-sync")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,6 +160,10 @@ grpc-keepalive-interval: 30s
 	}
 	if c.SnapshotCount != 7 {
 		t.Fatalf("snapshot-count %d: the explicit flag must win over the file", c.SnapshotCount)
+	}
+	if o := c.RocksDB.Options(); c.Engine != "rocksdb" || o.BlockCacheBytes != 32<<20 || o.Compression != "zstd" || !o.Sync ||
+		o.WriteBufferBytes != 64<<20 || o.MaxOpenFiles != 1024 {
+		t.Fatalf("rocksdb settings from file, flag and defaults: engine %q, %+v", c.Engine, o)
 	}
 	if c.Raft.MaxSizePerMsg != 4<<20 || c.ElectionTimeoutMs != 1000 {
 		t.Fatal("keys absent from the file lost their defaults")
@@ -191,14 +199,22 @@ func TestValidateNamesTheFlag(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--engine=rocksdb"}, "not built yet"},
+		{[]string{"--engine=rocksdb", "--rocksdb-compression=brotli"}, "brotli"},
+		{[]string{"--engine=rocksdb", "--rocksdb-max-open-files=-2"}, "max-open-files"},
 		{[]string{"--engine=bolt"}, "--engine"},
 		{[]string{"--initial-cluster-state=old"}, "--initial-cluster-state"},
 		{[]string{"--initial-cluster=a=http://127.0.0.1:2380"}, `no entry for --name="default"`},
 		{[]string{"--initial-cluster=default=http://127.0.0.1:9999"}, "--initial-advertise-peer-urls"},
 		{[]string{"--initial-cluster=default=http://127.0.0.1:2380,b=http://127.0.0.1:2380"}, "given to both"},
 		{[]string{"--listen-client-urls=http://0.0.0.0:2379"}, "--advertise-client-urls"},
-		{[]string{"--listen-peer-urls=https://127.0.0.1:2380"}, "TLS"},
+		{[]string{"--listen-peer-urls=https://127.0.0.1:2380"}, "--peer-cert-file"},
+		{[]string{"--listen-client-urls=https://127.0.0.1:2379"}, "--auto-tls"},
+		{[]string{"--peer-client-cert-auth"}, "--peer-trusted-ca-file"},
+		{[]string{"--cert-file=a.crt"}, "--key-file"},
+		{[]string{"--tls-min-version=TLS1.1"}, "--tls-min-version"},
+		{[]string{"--cipher-suites=TLS_FAKE"}, "TLS_FAKE"},
+		{[]string{"--bcrypt-cost=2"}, "--bcrypt-cost"},
+		{[]string{"--auth-token=magic"}, "--auth-token"},
 		{[]string{"--listen-client-urls=127.0.0.1:2379"}, "--listen-client-urls"},
 		{[]string{"--election-timeout=300"}, "at least 5x"},
 		{[]string{"--max-request-bytes=8388608"}, "grpc.max-recv-msg-size"},
@@ -211,8 +227,8 @@ func TestValidateNamesTheFlag(t *testing.T) {
 			t.Errorf("%v: got %v, want an error mentioning %q", tc.args, err, tc.want)
 		}
 	}
-	if _, err := fromArgs(t, "--engine=rocksdb"); !errors.Is(err, ErrNotBuilt) {
-		t.Errorf("rocksdb error %v does not wrap ErrNotBuilt", err)
+	if _, err := fromArgs(t, "--engine=rocksdb", "--rocksdb-compression=zstd", "--rocksdb-sync"); err != nil {
+		t.Errorf("valid rocksdb settings rejected: %v", err)
 	}
 	// A listener on all interfaces is fine when a reachable address is advertised.
 	if _, err := fromArgs(t, "--listen-client-urls=http://0.0.0.0:2379", "--advertise-client-urls=http://10.1.1.1:2379"); err != nil {

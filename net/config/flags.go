@@ -37,7 +37,19 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 		"`token` unique to this cluster; it seeds member IDs, and peers with another token are refused")
 
 	fs.StringVar(&cfg.Engine, "engine", cfg.Engine,
-		"storage `engine` for the key-value state: memory (snapshot + WAL on disk) or rocksdb (not built yet)")
+		"storage `engine` for the key-value state: memory (all in RAM, rebuilt from snapshot + WAL at start)\n"+
+			"or rocksdb (on disk under <data-dir>/member/rocksdb; holds more than RAM, restarts without replay)")
+	fs.Uint64Var(&cfg.RocksDB.BlockCacheBytes, "rocksdb-block-cache-size", cfg.RocksDB.BlockCacheBytes,
+		"rocksdb: `bytes` of block cache (data, index and filter blocks)")
+	fs.Uint64Var(&cfg.RocksDB.WriteBufferBytes, "rocksdb-write-buffer-size", cfg.RocksDB.WriteBufferBytes,
+		"rocksdb: `bytes` per memtable; up to two are in memory at once")
+	fs.StringVar(&cfg.RocksDB.Compression, "rocksdb-compression", cfg.RocksDB.Compression,
+		"rocksdb: block `compression`: none, snappy, lz4, zstd, or lz4+zstd (zstd for the bottommost level)")
+	fs.BoolVar(&cfg.RocksDB.Sync, "rocksdb-sync", cfg.RocksDB.Sync,
+		"rocksdb: fsync RocksDB's own WAL on every apply (not needed for safety: the raft WAL is synced\n"+
+			"and replays whatever a machine crash takes from RocksDB)")
+	fs.IntVar(&cfg.RocksDB.MaxOpenFiles, "rocksdb-max-open-files", cfg.RocksDB.MaxOpenFiles,
+		"rocksdb: most SST `files` kept open (-1: unlimited)")
 	fs.IntVar(&cfg.MaxRequestBytes, "max-request-bytes", cfg.MaxRequestBytes,
 		"largest client request in `bytes`; bigger puts and txns fail with \"request is too large\"")
 	fs.Int64Var(&cfg.QuotaBackendBytes, "quota-backend-bytes", cfg.QuotaBackendBytes,
@@ -72,6 +84,8 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 		"`logger` to use: only zap, etcd's only one, accepted so etcd command lines run unchanged (the log format is metastore's own)")
 	fs.Var(&cfg.LogOutputs, "log-outputs",
 		"comma-separated `outputs` for logs: stderr (also \"default\"), stdout, or a file path (appended to)")
+
+	registerSecurityFlags(fs, cfg)
 
 	fs.StringVar(&cfg.ConfigFile, "config-file", cfg.ConfigFile,
 		"YAML `file` with these settings under the same names, plus raft: and grpc: tuning sections.\n"+

@@ -37,7 +37,7 @@ func (c *Config) Resolve() {
 }
 
 // ErrNotBuilt is wrapped by Validate for settings whose implementation does
-// not exist yet (the rocksdb engine, TLS).
+// not exist yet.
 var ErrNotBuilt = errors.New("not built yet")
 
 // Validate checks a resolved Config and reports every problem at once, each
@@ -52,7 +52,9 @@ func (c *Config) Validate() error {
 	switch c.Engine {
 	case "memory":
 	case "rocksdb":
-		errs = append(errs, fmt.Errorf("--engine=rocksdb: %w; use --engine=memory", ErrNotBuilt))
+		if err := c.RocksDB.Options().Validate(); err != nil {
+			bad("--rocksdb-* / rocksdb: %v", err)
+		}
 	default:
 		bad("--engine=%q: want memory or rocksdb", c.Engine)
 	}
@@ -62,6 +64,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, checkURLs("--initial-advertise-peer-urls", c.InitialAdvertisePeerURLs, true, true))
 	errs = append(errs, checkURLs("--listen-metrics-urls", c.ListenMetricsURLs, false, false))
 	errs = append(errs, c.checkCluster())
+	errs = append(errs, c.validateSecurity()...)
 
 	if c.MaxRequestBytes <= 0 {
 		bad("--max-request-bytes must be positive")
@@ -186,11 +189,9 @@ func checkURLs(flagName string, urls []string, advertised, required bool) error 
 			return fmt.Errorf("%s: %q: %v", flagName, s, err)
 		}
 		switch u.Scheme {
-		case "http":
-		case "https":
-			return fmt.Errorf("%s: %q: TLS is %w; use http://", flagName, s, ErrNotBuilt)
+		case "http", "https":
 		default:
-			return fmt.Errorf("%s: %q: want http://host:port", flagName, s)
+			return fmt.Errorf("%s: %q: want http://host:port or https://host:port", flagName, s)
 		}
 		host, port, err := net.SplitHostPort(u.Host)
 		if err != nil || port == "" || (u.Path != "" && u.Path != "/") {

@@ -8,9 +8,8 @@ import (
 )
 
 // SyncTimer is a disk.FS that times every File.Sync: each duration goes
-// to FsyncDuration and into a running total, which lets the driver tell a
-// Ready's fsync time from the rest of its handling (ReadyObserver). Every
-// other call passes through unchanged. Safe for concurrent use as far as
+// to FsyncDuration and into a running total (Synced). Every other call
+// passes through unchanged. Safe for concurrent use as far as
 // the wrapped FS is.
 type SyncTimer struct {
 	fs      disk.FS
@@ -77,19 +76,10 @@ func (f timedFile) Sync() error {
 	return err
 }
 
-// ReadyObserver returns the hook for server.NodeConfig.ObserveReady: it
-// records in ApplyDuration each Ready's handling time less the time st
-// spent in File.Sync meanwhile, i.e. applying committed entries plus
-// writing (not syncing) the WAL and sending messages, so that a slow disk
-// shows in storage_fsync_duration_ms and not in both metrics. Syncs made
-// before ReadyObserver is called (opening the replica) are not counted.
-// Call the hook from one goroutine (the node loop).
-func (m *Metrics) ReadyObserver(st *SyncTimer) func(time.Duration) {
-	before := st.Synced()
-	return func(ready time.Duration) {
-		now := st.Synced()
-		d := ready - (now - before)
-		before = now
-		ObserveDuration(m.ApplyDuration, max(d, 0))
-	}
+// ApplyObserver returns the hook for server.NodeConfig.ObserveApply: it
+// records each apply job's time in ApplyDuration. NB: WAL syncs run on the
+// append stage's own goroutine, so none is inside an apply job; the disk's
+// time shows in storage_fsync_duration_ms alone.
+func (m *Metrics) ApplyObserver() func(time.Duration) {
+	return func(d time.Duration) { ObserveDuration(m.ApplyDuration, d) }
 }

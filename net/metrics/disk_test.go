@@ -51,14 +51,11 @@ func TestSyncTimerObservesEverySync(t *testing.T) {
 	}
 }
 
-func TestReadyObserverSubtractsSyncTime(t *testing.T) {
+func TestApplyObserverRecordsApplyJobs(t *testing.T) {
 	m := New()
-	st := m.NewSyncTimer(disk.NewMem())
-	obs := m.ReadyObserver(st)
-	st.syncedN.Add(int64(30 * time.Millisecond)) // a Ready that synced for 30ms
-	obs(40 * time.Millisecond)
-	obs(5 * time.Millisecond) // no sync in this one
-	// 10ms + 5ms, in milliseconds.
+	obs := m.ApplyObserver()
+	obs(10 * time.Millisecond)
+	obs(5 * time.Millisecond)
 	if n, sum := histogram(t, m.ApplyDuration); n != 2 || sum != 15 {
 		t.Fatalf("apply: %d observations summing to %vms, want 2 and 15ms", n, sum)
 	}

@@ -61,7 +61,7 @@ type Metrics struct {
 
 	// ProposeDuration is the time from a proposal to its callback.
 	ProposeDuration prometheus.Histogram
-	// ApplyDuration is the time to apply one Ready's committed entries.
+	// ApplyDuration is the time to apply one apply job's committed entries.
 	ApplyDuration prometheus.Histogram
 	// FsyncDuration is the time of one WAL sync.
 	FsyncDuration prometheus.Histogram

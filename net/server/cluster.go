@@ -147,15 +147,11 @@ func (c *clusterServer) learnerReady(ctx context.Context, m memberInfo) bool {
 	if len(m.Attr.ClientURLs) == 0 {
 		return false // never started, or not published yet
 	}
-	target, err := clientTarget(m.Attr.ClientURLs[0])
+	conn, err := c.s.fwd.conn(m.Attr.ClientURLs[0])
 	if err != nil {
 		return false
 	}
-	conn, err := c.s.fwd.conn(target)
-	if err != nil {
-		return false
-	}
-	ctx, cancel := context.WithTimeout(ctx, c.s.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(withCallerToken(ctx), c.s.cfg.RequestTimeout)
 	defer cancel()
 	st, err := pb.NewMaintenanceClient(conn).Status(ctx, &pb.StatusRequest{})
 	if err != nil {

@@ -195,9 +195,18 @@ func TestClusterMoveLeaderAndUpdate(t *testing.T) {
 	if _, err := leader.cli.MoveLeader(ctx, followers[0].id); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := followers[0].cli.Status(ctx, followers[0].clientURL()); err != nil || st.Leader != followers[0].id {
-		t.Fatalf("status after move = %+v, %v", st, err)
-	}
+	// MoveLeader returns once the old leader has seen the transfer; the new
+	// leader's own Status is refreshed at the end of its next loop round.
+	eventually(t, 5*time.Second, func() error {
+		st, err := followers[0].cli.Status(ctx, followers[0].clientURL())
+		if err != nil {
+			return err
+		}
+		if st.Leader != followers[0].id {
+			return fmt.Errorf("status after move: leader %x, want %x", st.Leader, followers[0].id)
+		}
+		return nil
+	})
 
 	waitPublished(t, leader)
 	urls := []string{followers[1].peerURL(), "http://127.0.0.1:9"}

@@ -8,8 +8,10 @@
 // The replica is not safe for concurrent use. Node owns it on one goroutine;
 // RPC handlers never touch it directly but submit closures with Node.Do (or
 // wait for a result with Node.call), which run on that goroutine between
-// two HandleReady rounds. Requests queued while one Ready is being synced go
-// out in the next one: group commit falls out of the loop.
+// two HandleReady rounds. The WAL write and fsync run on a second goroutine,
+// the append stage, one job at a time: it touches only the job (the WAL),
+// and the loop takes each job back with AppendDone. Requests queued while
+// one job syncs go out in the next one: group commit falls out of the loop.
 //
 // Every waiting RPC is bounded by Config.RequestTimeout: a proposal lost in
 // a leader change never calls back, and the client then gets

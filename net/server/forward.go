@@ -8,6 +8,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 )
@@ -33,8 +34,10 @@ func isForwarded(ctx context.Context) bool {
 	return len(md.Get(mdForwarded)) > 0
 }
 
+// forwardedContext marks a call as forwarded and carries the caller's auth
+// token, so the leader checks the same user.
 func forwardedContext(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, mdForwarded, "1")
+	return metadata.AppendToOutgoingContext(withCallerToken(ctx), mdForwarded, "1")
 }
 
 // leader returns the leader's ID and a connection to its first client URL.
@@ -49,23 +52,32 @@ func (f *forwarder) leader() (uint64, *grpc.ClientConn, error) {
 		if m.ID != lead || len(m.Attr.ClientURLs) == 0 {
 			continue
 		}
-		target, err := clientTarget(m.Attr.ClientURLs[0])
-		if err != nil {
-			return 0, nil, err
-		}
-		c, err := f.conn(target)
+		c, err := f.conn(m.Attr.ClientURLs[0])
 		return lead, c, err
 	}
 	return 0, nil, rpctypes.ErrGRPCNoLeader
 }
 
-func (f *forwarder) conn(target string) (*grpc.ClientConn, error) {
+// conn returns a connection to the member serving clientURL, with TLS
+// when the URL is https.
+func (f *forwarder) conn(clientURL string) (*grpc.ClientConn, error) {
+	target, secure, err := clientTarget(clientURL)
+	if err != nil {
+		return nil, err
+	}
+	creds := insecure.NewCredentials()
+	if secure {
+		if f.s.cfg.DialTLS == nil {
+			return nil, fmt.Errorf("server: client URL %q is https but no client TLS is configured", clientURL)
+		}
+		creds = credentials.NewTLS(f.s.cfg.DialTLS)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if c := f.conns[target]; c != nil {
 		return c, nil
 	}
-	c, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	c, err := grpc.NewClient(target, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return nil, err
 	}
@@ -82,19 +94,23 @@ func (f *forwarder) close() {
 	}
 }
 
-// clientTarget turns "http://host:port" (or a bare host:port) into a gRPC
-// dial target.
-func clientTarget(u string) (string, error) {
+// clientTarget turns "http://host:port", "https://host:port" (or a bare
+// host:port) into a gRPC dial target, and tells whether it needs TLS.
+func clientTarget(u string) (target string, secure bool, err error) {
 	p, err := url.Parse(u)
 	if err != nil || p.Host == "" {
-		return "", fmt.Errorf("server: bad client URL %q", u)
+		return "", false, fmt.Errorf("server: bad client URL %q", u)
 	}
 	switch p.Scheme {
 	case "http", "":
-	case "unix", "unixs":
-		return "unix:" + p.Host + p.Path, nil
+	case "https":
+		secure = true
+	case "unix":
+		return "unix:" + p.Host + p.Path, false, nil
+	case "unixs":
+		return "unix:" + p.Host + p.Path, true, nil
 	default:
-		return "", fmt.Errorf("server: client URL %q: only http is supported", u)
+		return "", false, fmt.Errorf("server: client URL %q: want http or https", u)
 	}
-	return "dns:///" + p.Host, nil
+	return "dns:///" + p.Host, secure, nil
 }

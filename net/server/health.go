@@ -21,5 +21,5 @@ func (s *Server) IsLearner() bool { return s.node.Status().Learner }
 // Range is the KV service's Range, called in process: no gRPC interceptor
 // (authentication, learner checks) runs, as etcd's checks read as root.
 func (s *Server) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
-	return (&kvServer{s: s}).Range(ctx, req)
+	return (&kvServer{s: s}).Range(withRoot(ctx), req)
 }

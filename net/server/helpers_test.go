@@ -88,6 +88,7 @@ func (m *member) startWith(t *testing.T, rc core.Config, d core.Disk, peers map[
 	rc.Clock = realworld.NewClock()
 	rc.Engine = eng
 	rc.Rand = seededRand()
+	rc.Pipeline = true
 	var incoming <-chan *raftpb.Message
 	var node *Node
 	if m.peerLis != nil {

@@ -10,10 +10,12 @@ import (
 	"google.golang.org/grpc/status"
 
 	"metastore/core"
+	"metastore/core/mvcc"
 )
 
-// kvServer is etcd's KV service. Writes are proposed through raft; Range is
-// a linearizable read (ReadIndex) unless the request is serializable.
+// kvServer is etcd's KV service. Writes are proposed through raft; Range and
+// read-only Txn are linearizable reads (ReadIndex) unless the request is
+// serializable.
 type kvServer struct {
 	pb.UnimplementedKVServer
 	s *Server
@@ -22,7 +24,16 @@ type kvServer struct {
 func (k *kvServer) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
 	// The replica validates the request (core.Replica.Read) and answers
 	// mvcc's error, which toGRPC maps like any other.
+	c := k.s.callerOf(ctx)
 	res, err := k.s.node.call(ctx, k.s.cfg.RequestTimeout, func(r *core.Replica, cb core.Callback) {
+		user, rev, err := k.s.resolve(r, c)
+		if err == nil {
+			err = r.Store().Auth().CheckRange(user, rev, req.Key, req.RangeEnd)
+		}
+		if err != nil {
+			cb(core.Result{Err: err})
+			return
+		}
 		r.Read(req, cb)
 	})
 	if err != nil {
@@ -51,9 +62,21 @@ func (k *kvServer) DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) 
 	return resp, nil
 }
 
-// Txn is proposed even when it only reads: correct, if a round trip slower
-// than etcd's read-only txn path.
+// Txn is proposed through raft when it writes. A read-only txn (ranges
+// only, as etcd decides it) is served like a Range: after a ReadIndex
+// round, or locally when every range in it is serializable.
 func (k *kvServer) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
+	if mvcc.IsReadOnlyTxn(req) {
+		res, err := k.s.node.call(ctx, k.s.cfg.RequestTimeout, func(r *core.Replica, cb core.Callback) {
+			r.ReadTxn(req, cb)
+		})
+		if err != nil {
+			return nil, k.s.toGRPC(err)
+		}
+		resp := res.Resp.(*pb.TxnResponse)
+		resp.Header = k.s.header(resp.Header)
+		return resp, nil
+	}
 	resp, err := propose[*pb.TxnResponse](ctx, k.s, &pb.InternalRaftRequest{Txn: req})
 	if err != nil {
 		return nil, err
@@ -84,10 +107,15 @@ func propose[T any](ctx context.Context, s *Server, req *pb.InternalRaftRequest)
 	}
 	start := time.Now()
 	deadline := start.Add(s.cfg.RequestTimeout)
+	c := s.callerOf(ctx)
 	var res core.Result
 	var err error
 	for {
 		res, err = s.node.call(ctx, time.Until(deadline), func(r *core.Replica, cb core.Callback) {
+			if err := s.stamp(r, c, req); err != nil {
+				cb(core.Result{Err: err})
+				return
+			}
 			r.Propose(req, cb)
 		})
 		// raft drops a proposal at once while there is no leader; it is not

@@ -45,6 +45,11 @@ func (l *leaseServer) LeaseRevoke(ctx context.Context, req *pb.LeaseRevokeReques
 }
 
 func (l *leaseServer) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	if req.Keys {
+		if err := l.s.checkLeaseKeysRead(ctx, []int64{req.ID}); err != nil {
+			return nil, err
+		}
+	}
 	res, err := l.s.node.call(ctx, l.s.cfg.RequestTimeout, func(r *core.Replica, cb core.Callback) {
 		r.LeaseTimeToLive(req, cb)
 	})
@@ -65,6 +70,9 @@ func (l *leaseServer) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToLi
 
 // LeaseLeases lists the leases this member has applied.
 func (l *leaseServer) LeaseLeases(ctx context.Context, _ *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
+	if err := l.s.checkLeaseKeysRead(ctx, nil); err != nil {
+		return nil, err
+	}
 	var leases []*pb.LeaseStatus
 	err := l.s.node.exec(ctx, l.s.cfg.RequestTimeout, func(r *core.Replica) {
 		for _, li := range r.Store().Leases() {

@@ -8,6 +8,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"metastore/core"
 	"metastore/core/engine"
@@ -82,8 +84,15 @@ func (m *maintenanceServer) HashKV(ctx context.Context, req *pb.HashKVRequest) (
 	return resp, nil
 }
 
-// Defragment has nothing to do: the engine does not fragment like bbolt.
+// Defragment runs the engine's full compaction when it has one (RocksDB:
+// deleted and overwritten versions leave its files); the memory engine does
+// not fragment like bbolt, so there it has nothing to do.
 func (m *maintenanceServer) Defragment(context.Context, *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	if f := m.s.cfg.Defragment; f != nil {
+		if err := f(); err != nil {
+			return nil, status.Error(codes.Internal, "defragment: "+err.Error())
+		}
+	}
 	return &pb.DefragmentResponse{Header: m.s.header(nil)}, nil
 }
 

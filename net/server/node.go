@@ -27,18 +27,33 @@ type NodeConfig struct {
 	QueueRequests int
 	// Logger receives loop events; default: discard.
 	Logger *slog.Logger
-	// ObserveReady, when set, is called on the loop goroutine with the
-	// wall time of each HandleReady (metrics.ReadyObserver).
-	ObserveReady func(time.Duration)
+	// ObserveApply, when set, is called on the loop goroutine with the
+	// wall time of each apply job (metrics.ApplyObserver).
+	ObserveApply func(time.Duration)
 }
+
+// slowWork is etcd's threshold for warning about a slow Ready round, fsync
+// or apply: past it, an operator should hear about the stall.
+const slowWork = 100 * time.Millisecond
 
 // Node drives one replica on one goroutine: it ticks it, steps peer
 // messages into it, runs closures submitted with Do, and handles every
-// Ready before waiting again.
+// Ready and apply job before waiting again. The replica's append stage
+// (WAL write and fsync) runs on a second goroutine, one job at a time:
+// while a job syncs, the loop goes on ticking, replicating, applying and
+// taking proposals, which all join the next job (group commit).
 type Node struct {
 	r    *core.Replica
 	cfg  NodeConfig
 	reqs chan func(*core.Replica)
+
+	// The append stage: jobs go out on toStage and come back on fromStage
+	// (each holds at most the one job out); stageDone closes when the
+	// stage goroutine has ended. appending is owned by the loop.
+	toStage   chan *core.AppendJob
+	fromStage chan *core.AppendJob
+	stageDone chan struct{}
+	appending bool
 
 	stopc    chan struct{}
 	done     chan struct{}
@@ -70,6 +85,10 @@ func NewNode(r *core.Replica, cfg NodeConfig) *Node {
 		stopc: make(chan struct{}),
 		done:  make(chan struct{}),
 		quit:  make(chan struct{}),
+
+		toStage:   make(chan *core.AppendJob, 1),
+		fromStage: make(chan *core.AppendJob, 1),
+		stageDone: make(chan struct{}),
 	}
 	st := r.Status()
 	n.status.Store(&st)
@@ -152,10 +171,12 @@ func (n *Node) ReportSnapshot(id uint64, ok bool) {
 func (n *Node) run() {
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
+	go n.appendStage()
 	var err error
 	for err == nil {
 		select {
 		case <-n.stopc:
+			n.stopStage()
 			n.finish(nil)
 			return
 		case <-ticker.C:
@@ -164,17 +185,61 @@ func (n *Node) run() {
 			n.step(m)
 		case fn := <-n.reqs:
 			fn(n.r)
+		case job := <-n.fromStage:
+			n.appending = false
+			err = n.r.AppendDone(job)
+		}
+		if err != nil {
+			break
 		}
 		n.drain()
-		err = n.handleReady()
-		if err == nil {
-			n.startSnapshot() // snapshot hook: off the loop (node_snapshot.go)
+		if err = n.handleReady(); err == nil {
+			n.startAppend()
+			n.startSnapshot() // off the loop too (node_snapshot.go)
 		}
 		st := n.r.Status()
 		n.status.Store(&st)
 	}
 	n.cfg.Logger.Error("replica failed; stopping", "err", err)
+	n.stopStage()
 	n.finish(err)
+}
+
+// startAppend hands the replica's next append job to the stage when the
+// stage is free; the job groups every Ready handled since the last one.
+func (n *Node) startAppend() {
+	if n.appending {
+		return
+	}
+	if job := n.r.NextAppend(); job != nil {
+		n.appending = true
+		n.toStage <- job // never blocks: the stage holds no other job
+	}
+}
+
+// appendStage writes and syncs append jobs, one at a time, touching only
+// what the job holds (the WAL); the loop takes each back with AppendDone.
+// A failed job comes back too: AppendDone turns its error into the
+// replica's fail-stop, and nothing that waited for it is answered.
+func (n *Node) appendStage() {
+	defer close(n.stageDone)
+	for job := range n.toStage {
+		start := time.Now()
+		err := job.Run()
+		if took := time.Since(start); took > slowWork {
+			n.cfg.Logger.Warn("slow fdatasync", "took", took, "expected-duration", slowWork,
+				"entries", job.Entries, "bytes", job.Bytes, "synced", job.Syncs(), "err", err)
+		}
+		n.fromStage <- job // never blocks: one job out at a time
+	}
+}
+
+// stopStage ends the stage goroutine once its job, if any, is done: the
+// replica must not be closed under a running job. The job's outcome is
+// dropped: whatever it wrote, nobody was told.
+func (n *Node) stopStage() {
+	close(n.toStage)
+	<-n.stageDone
 }
 
 // drain runs what else is queued, so that it joins the same Ready (group
@@ -198,18 +263,41 @@ func (n *Node) step(m *raftpb.Message) {
 	}
 }
 
-// handleReady handles every Ready. A returned error is a fail-stop: the
-// replica may have lost writes it acknowledged to raft and must not go on.
+// handleReady handles every Ready and runs the apply jobs they hand out,
+// until the replica is quiet. A returned error is a fail-stop: the replica
+// may have lost writes it acknowledged to raft and must not go on.
 func (n *Node) handleReady() error {
-	for n.r.HasReady() {
-		start := time.Now()
-		err := n.r.HandleReady()
-		if n.cfg.ObserveReady != nil {
-			n.cfg.ObserveReady(time.Since(start))
+	start := time.Now()
+	rounds, applied := 0, 0
+	for {
+		for n.r.HasReady() {
+			rounds++
+			if err := n.r.HandleReady(); err != nil {
+				return err
+			}
+		}
+		job := n.r.NextApply()
+		if job == nil {
+			break
+		}
+		applyStart := time.Now()
+		err := n.r.Apply(job)
+		took := time.Since(applyStart)
+		applied += job.Entries
+		if n.cfg.ObserveApply != nil {
+			n.cfg.ObserveApply(took)
+		}
+		if took > slowWork {
+			n.cfg.Logger.Warn("apply request took too long", "took", took, "expected-duration", slowWork,
+				"entries", job.Entries, "first-index", job.First, "last-index", job.Last)
 		}
 		if err != nil {
 			return err
 		}
+	}
+	if took := time.Since(start); took > slowWork {
+		n.cfg.Logger.Warn("slow ready round", "took", took, "expected-duration", slowWork,
+			"rounds", rounds, "applied-entries", applied)
 	}
 	return n.r.Failed()
 }

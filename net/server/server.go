@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"math"
 	"sync"
@@ -46,6 +47,9 @@ type Config struct {
 	QuotaBackendBytes int64
 	// DBSize reports the store's size in bytes (Status, quota). Nil: 0.
 	DBSize func() int64
+	// Defragment compacts the engine's files (RocksDB's full compaction);
+	// nil when the engine has nothing to compact (memory).
+	Defragment func() error
 
 	// ProgressNotifyInterval is how often idle progress_notify watchers get
 	// a progress response; default 10 min, as etcd.
@@ -76,6 +80,19 @@ type Config struct {
 	// ObservePropose, when set, is told how long each proposal took from
 	// submission to its result (metrics).
 	ObservePropose func(time.Duration)
+
+	// Tokens issues and checks auth tokens (--auth-token); default:
+	// simple tokens living 5 minutes without use.
+	Tokens *Tokens
+	// BcryptCost hashes passwords (--bcrypt-cost); default 10.
+	BcryptCost int
+	// ClientCertAuth (--client-cert-auth) lets a verified client
+	// certificate's common name authenticate as that user.
+	ClientCertAuth bool
+
+	// DialTLS dials other members' https client URLs (forwarding to the
+	// leader, learner readiness); nil when clients are served plaintext.
+	DialTLS *tls.Config
 
 	// Transport receives the peers of the member table; nil for none.
 	Transport PeerSetter
@@ -111,6 +128,12 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Tokens == nil {
+		c.Tokens, _ = ParseAuthToken("simple", 5*time.Minute)
+	}
+	if c.BcryptCost == 0 {
+		c.BcryptCost = 10
+	}
 }
 
 // grpcOverheadBytes is what etcd adds to MaxRequestBytes for gRPC's receive
@@ -120,9 +143,10 @@ const grpcOverheadBytes = 512 * 1024
 
 // Server implements etcd's v3 gRPC services over a Node.
 type Server struct {
-	node *Node
-	cfg  Config
-	hub  *hub
+	node   *Node
+	cfg    Config
+	hub    *hub
+	tokens *Tokens
 
 	alarms  alarms
 	members *memberSync
@@ -141,7 +165,7 @@ func New(node *Node, cfg Config) *Server {
 	if cfg.MinLeaseTTL <= 0 {
 		cfg.MinLeaseTTL = 15 * node.cfg.TickInterval
 	}
-	s := &Server{node: node, cfg: cfg, alarms: alarms{node}, stopc: make(chan struct{})}
+	s := &Server{node: node, cfg: cfg, tokens: cfg.Tokens, alarms: alarms{node}, stopc: make(chan struct{})}
 	s.hub = newHub(s)
 	node.r.SetEventSink(s.hub.sink)
 	s.members = newMemberSync(s)
@@ -168,8 +192,8 @@ func (s *Server) GRPCOptions() []grpc.ServerOption {
 // rest of the gRPC tuning: the learner checks.
 func (s *Server) Interceptors() []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.UnaryInterceptor()),
-		grpc.ChainStreamInterceptor(s.StreamInterceptor()),
+		grpc.ChainUnaryInterceptor(s.UnaryInterceptor(), s.adminUnary),
+		grpc.ChainStreamInterceptor(s.StreamInterceptor(), s.adminStream),
 	}
 }
 

@@ -196,7 +196,17 @@ func (s *Server) createWatch(ctx context.Context, ws *watchStream, creq *pb.Watc
 			w.noDelete = true
 		}
 	}
+	c := s.callerOf(ctx)
 	return s.node.Do(ctx, func(r *core.Replica) {
+		// etcd's rule: watching needs read access to the whole range.
+		user, arev, err := s.resolve(r, c)
+		if err == nil {
+			err = r.Store().Auth().CheckRange(user, arev, creq.Key, creq.RangeEnd)
+		}
+		if err != nil {
+			refuse(s.toGRPC(err).Error())
+			return
+		}
 		h := s.hub
 		h.mu.Lock()
 		defer h.mu.Unlock()

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/tls"
 	"log/slog"
 	"time"
 
@@ -48,6 +49,11 @@ type Options struct {
 	// WindowBytes and ConnWindowBytes are HTTP/2 flow-control windows per
 	// stream and per connection. Defaults 8 MiB and 16 MiB.
 	WindowBytes, ConnWindowBytes int32
+
+	// TLS dials peers whose URL is https (the peer side's
+	// tlsutil.Info.ClientConfig: its certificate as the client's, the
+	// peer CA as roots). Nil: https peer URLs are refused by AddPeer.
+	TLS *tls.Config
 
 	// OnUnreachable is told that messages to a peer were dropped or its
 	// stream broke (replica.ReportUnreachable). Called on a transport

@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
@@ -23,7 +24,7 @@ import (
 type peer struct {
 	t       *Transport
 	id      uint64
-	targets []string // gRPC dial targets, tried in turn
+	targets []target // tried in turn
 
 	queue chan []byte   // encoded messages for the Message stream
 	large chan struct{} // tokens: chunked sends queued or in flight
@@ -40,7 +41,7 @@ type peer struct {
 	largeMu    sync.Mutex       // chunked sends go one at a time
 }
 
-func newPeer(t *Transport, id uint64, targets []string) *peer {
+func newPeer(t *Transport, id uint64, targets []target) *peer {
 	ctx, cancel := context.WithCancel(t.ctx)
 	return &peer{
 		t:       t,
@@ -152,8 +153,13 @@ func (p *peer) getConn() (*grpc.ClientConn, error) {
 		return nil, context.Canceled
 	}
 	o := p.t.opts
-	conn, err := grpc.NewClient(p.targets[p.target],
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	tg := p.targets[p.target]
+	creds := insecure.NewCredentials()
+	if tg.tls {
+		creds = credentials.NewTLS(o.TLS)
+	}
+	conn, err := grpc.NewClient(tg.addr,
+		grpc.WithTransportCredentials(creds),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{
 			Time: o.KeepaliveTime, Timeout: o.KeepaliveTimeout, PermitWithoutStream: true,
 		}),

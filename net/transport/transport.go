@@ -55,11 +55,14 @@ func (t *Transport) AddPeer(id uint64, urls []string) error {
 	if id == 0 || len(urls) == 0 {
 		return fmt.Errorf("transport: peer %x needs an ID and at least one URL", id)
 	}
-	targets := make([]string, len(urls))
+	targets := make([]target, len(urls))
 	for i, u := range urls {
-		tg, err := Target(u)
+		tg, err := parseTarget(u)
 		if err != nil {
 			return err
+		}
+		if tg.tls && t.opts.TLS == nil {
+			return fmt.Errorf("transport: peer URL %q is https but no peer TLS is configured (--peer-cert-file, --peer-trusted-ca-file or --peer-auto-tls)", u)
 		}
 		targets[i] = tg
 	}

@@ -17,8 +17,10 @@ import (
 	"google.golang.org/grpc"
 
 	"metastore/core"
+	"metastore/core/engine"
 	"metastore/core/realworld"
 	"metastore/engines/memory"
+	"metastore/engines/rocksdb"
 	"metastore/net/server"
 )
 
@@ -62,6 +64,7 @@ func startEtcd(t *testing.T) *clientv3.Client {
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.BcryptCost = 4 // the auth cases hash many passwords; cost is not compared
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		t.Fatalf("start etcd: %v", err)
@@ -80,26 +83,35 @@ type dropNetwork struct{}
 func (dropNetwork) Send([]*raftpb.Message) {}
 
 // startMetaStore starts a one-member MetaStore in-process, assembled as
-// cmd/metastore does (memory engine, real disk and clock) with production
-// defaults: 100 ms ticks, 10-tick elections, so also etcd's 2 s minimum
-// lease TTL.
-func startMetaStore(t *testing.T) *clientv3.Client {
+// cmd/metastore does (the named engine, real disk and clock) with
+// production defaults: 100 ms ticks, 10-tick elections, so also etcd's 2 s
+// minimum lease TTL.
+func startMetaStore(t *testing.T, engineName string) *clientv3.Client {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	endpoint := "http://" + lis.Addr().String()
-	eng := server.NewSizedEngine(memory.New())
+	dir := filepath.Join(t.TempDir(), "member")
+	var base engine.Engine = memory.New()
+	if engineName == "rocksdb" {
+		if base, err = rocksdb.Open(filepath.Join(dir, "rocksdb"), rocksdb.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eng := server.NewSizedEngine(base)
 	r, err := core.Open(core.Config{
 		ID:      1,
 		Peers:   []uint64{1},
-		Dir:     filepath.Join(t.TempDir(), "member"),
+		Dir:     dir,
 		Disk:    realworld.OSDisk{},
 		Clock:   realworld.NewClock(),
 		Network: dropNetwork{},
 		Engine:  eng,
 		Rand:    rand.New(rand.NewPCG(1, 2)),
+		// The production loop runs the append stage on its own goroutine.
+		Pipeline: true,
 	})
 	if err != nil {
 		t.Fatalf("open replica: %v", err)
@@ -110,6 +122,7 @@ func startMetaStore(t *testing.T) *clientv3.Client {
 		ClusterID:  0xd1ff,
 		ClientURLs: []string{endpoint},
 		DBSize:     eng.Size,
+		BcryptCost: 4,
 	})
 	g := grpc.NewServer(srv.GRPCOptions()...)
 	srv.Register(g)
@@ -121,6 +134,9 @@ func startMetaStore(t *testing.T) *clientv3.Client {
 		node.Stop()
 		if err := node.Err(); err != nil {
 			t.Errorf("metastore replica failed: %v", err)
+		}
+		if err := base.Close(); err != nil {
+			t.Errorf("close the %s engine: %v", engineName, err)
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -31,6 +32,7 @@ type member struct {
 	// peerListen, when set, is where the member really listens for peers
 	// and peer is a proxy in front of it (peerNet).
 	peerListen string
+	args       []string // this member's own extra flags
 
 	mu       sync.Mutex
 	cmd      *exec.Cmd
@@ -43,7 +45,7 @@ type member struct {
 // member gracefully and fails the test if one had died on its own or does
 // not stop cleanly.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	token   string
 	initial string   // --initial-cluster
 	args    []string // extra flags for every member
@@ -54,23 +56,45 @@ type cluster struct {
 
 	adminOnce sync.Once
 	admin     *clientv3.Client
+
+	// tls, when set, makes client and/or peer URLs https (tls_test.go).
+	tls *clusterTLS
 }
 
 // newCluster starts n members on free ports of 127.0.0.1, each with the
 // extra flags args, and waits until they agree on a leader and every
 // member has published its name and client URL.
-func newCluster(t *testing.T, n int, args ...string) *cluster {
+func newCluster(t testing.TB, n int, args ...string) *cluster {
 	t.Helper()
-	return startCluster(t, n, nil, args...)
+	return startClusterWith(t, make([][]string, n), nil, nil, args...)
+}
+
+// newClusterOf is newCluster with extra flags per member as well: member i
+// gets memberArgs[i] after args (a mixed-engine cluster, for instance).
+func newClusterOf(t testing.TB, memberArgs [][]string, args ...string) *cluster {
+	t.Helper()
+	return startClusterWith(t, memberArgs, nil, nil, args...)
+}
+
+// newClusterTLS is newCluster with the TLS setup sec (nil: plaintext).
+func newClusterTLS(t testing.TB, n int, sec *clusterTLS, args ...string) *cluster {
+	t.Helper()
+	return startClusterWith(t, make([][]string, n), nil, sec, args...)
 }
 
 // startCluster is newCluster with the members' flags made by flags (nil:
 // defaultFlags).
-func startCluster(t *testing.T, n int, flags func(c *cluster, m *member) []string, args ...string) *cluster {
+func startCluster(t testing.TB, n int, flags func(c *cluster, m *member) []string, args ...string) *cluster {
 	t.Helper()
+	return startClusterWith(t, make([][]string, n), flags, nil, args...)
+}
+
+func startClusterWith(t testing.TB, memberArgs [][]string, flags func(c *cluster, m *member) []string, sec *clusterTLS, args ...string) *cluster {
+	t.Helper()
+	n := len(memberArgs)
 	base := t.TempDir()
 	ports := freePorts(t, 3*n)
-	c := &cluster{t: t, token: "e2e-" + sanitize(t.Name()), args: args, flags: flags}
+	c := &cluster{t: t, token: "e2e-" + sanitize(t.Name()), args: args, flags: flags, tls: sec}
 	var peers []string
 	for i := range n {
 		m := &member{
@@ -78,11 +102,12 @@ func startCluster(t *testing.T, n int, flags func(c *cluster, m *member) []strin
 			client:  fmt.Sprintf("127.0.0.1:%d", ports[3*i]),
 			peer:    fmt.Sprintf("127.0.0.1:%d", ports[3*i+1]),
 			metrics: fmt.Sprintf("127.0.0.1:%d", ports[3*i+2]),
+			args:    memberArgs[i],
 		}
 		m.dataDir = filepath.Join(base, m.name)
 		m.logPath = filepath.Join(base, m.name+".log")
 		c.members = append(c.members, m)
-		peers = append(peers, m.name+"=http://"+m.peer)
+		peers = append(peers, m.name+"="+c.peerScheme()+m.peer)
 	}
 	c.initial = strings.Join(peers, ",")
 	t.Cleanup(c.cleanup)
@@ -136,7 +161,7 @@ func (c *cluster) published(ctx context.Context, clis []*clientv3.Client) error 
 			}
 		}
 		for _, o := range c.members {
-			if names[o.name] != "http://"+o.client {
+			if names[o.name] != c.clientScheme()+o.client {
 				return fmt.Errorf("%s lists %v, without %s", m.name, resp.Members, o.name)
 			}
 		}
@@ -164,7 +189,7 @@ func (c *cluster) start(m *member) {
 	if c.flags != nil {
 		flags = c.flags(c, m)
 	}
-	cmd := exec.Command(metastoreBin, append(flags, c.args...)...)
+	cmd := exec.Command(metastoreBin, slices.Concat(flags, c.tls.flags(), c.args, m.args)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
@@ -191,10 +216,10 @@ func defaultFlags(c *cluster, m *member) []string {
 	return []string{
 		"--name=" + m.name,
 		"--data-dir=" + m.dataDir,
-		"--listen-client-urls=http://" + m.client,
-		"--advertise-client-urls=http://" + m.client,
-		"--listen-peer-urls=http://" + cmp.Or(m.peerListen, m.peer),
-		"--initial-advertise-peer-urls=http://" + m.peer,
+		"--listen-client-urls=" + c.clientScheme() + m.client,
+		"--advertise-client-urls=" + c.clientScheme() + m.client,
+		"--listen-peer-urls=" + c.peerScheme() + cmp.Or(m.peerListen, m.peer),
+		"--initial-advertise-peer-urls=" + c.peerScheme() + m.peer,
 		"--listen-metrics-urls=http://" + m.metrics,
 		"--initial-cluster=" + c.initial,
 		"--initial-cluster-token=" + c.token,
@@ -267,7 +292,7 @@ func (c *cluster) cleanup() {
 // when none are given), closed at the end of the test.
 func (c *cluster) client(eps ...string) *clientv3.Client {
 	c.t.Helper()
-	cli, err := newClient(eps...)
+	cli, err := c.tls.newClient(eps...)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -287,7 +312,7 @@ func newClient(eps ...string) (*clientv3.Client, error) {
 func (c *cluster) status(ctx context.Context, m *member) (*clientv3.StatusResponse, error) {
 	c.adminOnce.Do(func() {
 		var err error
-		if c.admin, err = newClient(c.endpoints()...); err != nil {
+		if c.admin, err = c.tls.newClient(c.endpoints()...); err != nil {
 			c.t.Fatal(err)
 		}
 	})
@@ -339,7 +364,7 @@ func (c *cluster) agreedLeader(ctx context.Context, among []*member) (*member, e
 
 // freePorts returns n distinct free TCP ports of 127.0.0.1. All listeners
 // are held until every port is chosen, so the ports differ.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ls []net.Listener
 	defer func() {

@@ -1,0 +1,59 @@
+// Package rocksdb is an engine.Engine on RocksDB (github.com/linxGnu/grocksdb
+// v1.7.15 over the system's librocksdb, 7.8.x on Debian), for data sets
+// larger than memory and restarts that do not replay the whole history.
+//
+// # Mapping
+//
+// One database per member, in <data-dir>/member/rocksdb, default column
+// family only. engine.Batch is a WriteBatch, Engine.Write is one DB.Write
+// (atomic: all of the batch or none of it, also across a crash),
+// engine.Snapshot is a RocksDB snapshot (a sequence number: taking one is
+// O(1) and its iterators read consistently while writes go on), and
+// iterators carry their [lower, upper) bounds into RocksDB so a bounded scan
+// stops at the bound instead of stepping over deleted keys beyond it.
+// Iterator.Error reports a read failure (corruption, I/O); the MVCC layer
+// checks it wherever it walks.
+//
+// # Durability
+//
+// The MVCC store writes each applied raft entry as one batch holding the
+// data, the applied index and the request's de-duplication record. The raft
+// WAL stays on core's Disk (synced before anything is applied or
+// acknowledged), and the raft snapshot file holds the whole state. RocksDB's
+// own WAL is on but not synced per write (Options.Sync false):
+//
+//   - Process crash (kill -9, panic, OOM): every DB.Write that returned is
+//     in RocksDB's WAL in the OS page cache, which outlives the process. The
+//     restart finds every applied batch, and the applied index says where
+//     raft's replay starts: nothing is lost, nothing applied twice.
+//   - Machine crash (power loss): the unsynced tail of RocksDB's WAL may be
+//     lost. RocksDB recovers to a point in time (PointInTimeRecovery): a
+//     prefix of the batches, each whole. Because the applied index is in
+//     each batch, the engine is exactly the state after entry A for the A it
+//     reports. Every entry after A is in the synced raft WAL (entries are
+//     applied only after their WAL sync) or, when A is below the newest raft
+//     snapshot, the replica restores that snapshot first (core.Replica's
+//     recover: a durable engine behind the snapshot is restored from it).
+//     Replay then applies exactly the entries after A: an acknowledged write
+//     was synced in a quorum's raft WALs before the answer, so it is
+//     replayed, and none is applied twice.
+//
+// The argument leans on the raft snapshot file holding the whole state. A
+// raft snapshot that carried only metadata (the engine being the data) would
+// let the replica drop raft log entries that RocksDB holds only in its
+// unsynced WAL: before that, the replica must call Engine.Sync
+// (engine.Syncer), which fsyncs RocksDB's WAL.
+//
+// Syncing RocksDB's WAL on every batch (Options.Sync, --rocksdb-sync) would
+// buy nothing the raft WAL does not already give, for a second fsync per
+// apply. Turning RocksDB's WAL off instead would make a process crash lose
+// the memtable, which is safe by the same argument but turns every kill -9
+// into a replay of up to a memtable's worth of entries; it also needs
+// flushes before raft may drop log entries, which is why it is not done.
+//
+// # Concurrency
+//
+// The engine is safe for concurrent use. Close waits for operations in
+// flight, then releases iterators and snapshots still open (they report
+// engine.ErrClosed afterwards), so nothing reads a closed database.
+package rocksdb

@@ -1,0 +1,215 @@
+package rocksdb_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"metastore/core/engine"
+	"metastore/engines/rocksdb"
+)
+
+// TestReopen checks that what Write returned from is there after Close and
+// Open, with batches whole.
+func TestReopen(t *testing.T) {
+	dir := t.TempDir()
+	e, err := rocksdb.Open(dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.Durable() {
+		t.Fatal("rocksdb engine does not claim durability")
+	}
+	b := e.NewBatch()
+	for i := range 1000 {
+		b.Set(fmt.Appendf(nil, "k%04d", i), fmt.Appendf(nil, "v%d", i))
+		if i%100 == 99 {
+			if err := e.Write(b); err != nil {
+				t.Fatal(err)
+			}
+			b.Reset()
+		}
+	}
+	b.Delete([]byte("k0000"))
+	b.Set([]byte("empty"), nil)
+	if err := e.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e, err = rocksdb.Open(dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if _, ok, _ := e.Get([]byte("k0000")); ok {
+		t.Fatal("deleted key back after reopen")
+	}
+	if v, ok, err := e.Get([]byte("empty")); err != nil || !ok || v == nil || len(v) != 0 {
+		t.Fatalf("empty value after reopen = %q, %v, %v", v, ok, err)
+	}
+	n := 0
+	it := e.NewIter([]byte("k"), []byte("l"))
+	for ok := it.First(); ok; ok = it.Next() {
+		n++
+	}
+	if err := it.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 999 {
+		t.Fatalf("%d keys after reopen, want 999", n)
+	}
+}
+
+// TestCloseWithOpenViews closes the engine while iterators and snapshots
+// are open: they must report the closure, never touch the closed database.
+func TestCloseWithOpenViews(t *testing.T) {
+	e := open(t)
+	b := e.NewBatch()
+	b.Set([]byte("a"), []byte("1"))
+	b.Set([]byte("b"), []byte("2"))
+	if err := e.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	it := e.NewIter(nil, nil)
+	if !it.First() {
+		t.Fatal("empty")
+	}
+	s := e.Snapshot()
+	sit := s.NewIter(nil, nil)
+	if err := s.Close(); err != nil { // the iterator keeps the snapshot alive
+		t.Fatal(err)
+	}
+	if !sit.First() || string(sit.Key()) != "a" {
+		t.Fatal("iterator lost its closed snapshot's view")
+	}
+	s2 := e.Snapshot()
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); !errors.Is(err, engine.ErrClosed) {
+		t.Fatalf("second Close: %v", err)
+	}
+	// A positioned iterator whose engine closed reads nothing, safely.
+	if it.Key() != nil || it.Value() != nil {
+		t.Fatal("iterator read a closed engine")
+	}
+	if it.Next() || it.Valid() {
+		t.Fatal("iterator moved on a closed engine")
+	}
+	if !errors.Is(it.Error(), engine.ErrClosed) {
+		t.Fatalf("iterator Error after engine Close = %v, want ErrClosed", it.Error())
+	}
+	if err := it.Close(); !errors.Is(err, engine.ErrClosed) {
+		t.Fatalf("iterator Close = %v, want ErrClosed", err)
+	}
+	if sit.Next() {
+		t.Fatal("snapshot iterator moved on a closed engine")
+	}
+	sit.Close()
+	if _, _, err := s2.Get([]byte("a")); !errors.Is(err, engine.ErrClosed) {
+		t.Fatalf("snapshot Get after engine Close: %v", err)
+	}
+	if err := s2.Close(); !errors.Is(err, engine.ErrClosed) {
+		t.Fatalf("snapshot Close after engine Close: %v", err)
+	}
+	if e.NewIter(nil, nil).First() {
+		t.Fatal("iterator opened after Close is not empty")
+	}
+	if _, _, err := e.Snapshot().Get([]byte("a")); !errors.Is(err, engine.ErrClosed) {
+		t.Fatalf("Get on snapshot taken after Close: %v", err)
+	}
+}
+
+func TestOptions(t *testing.T) {
+	if err := (rocksdb.Options{Compression: "brotli"}).Validate(); err == nil {
+		t.Fatal("unknown compression accepted")
+	}
+	for _, c := range rocksdb.Compressions {
+		o := testOptions
+		o.Compression = c
+		e, err := rocksdb.Open(t.TempDir(), o)
+		if err != nil {
+			t.Fatalf("compression %s: %v", c, err)
+		}
+		b := e.NewBatch()
+		b.Set([]byte("k"), make([]byte, 4096))
+		if err := e.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Flush(); err != nil { // writes an SST with that compression
+			t.Fatalf("compression %s: flush: %v", c, err)
+		}
+		e.Close()
+	}
+}
+
+// TestDeleteRange: a range tombstone removes exactly [start, end), for the
+// engine, its iterators and Get, also after a flush and a reopen; a
+// snapshot taken before it still sees the keys.
+func TestDeleteRange(t *testing.T) {
+	dir := t.TempDir()
+	e, err := rocksdb.Open(dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.NewBatch()
+	for i := range 100 {
+		b.Set(fmt.Appendf(nil, "k%03d", i), []byte("v"))
+	}
+	if err := e.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	snap := e.Snapshot()
+	b.Reset()
+	b.(engine.RangeDeleter).DeleteRange([]byte("k010"), []byte("k090"))
+	b.Set([]byte("k050"), []byte("after")) // later in the batch: survives
+	if b.Len() != 2 {
+		t.Fatalf("Len = %d, want 2", b.Len())
+	}
+	if err := e.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	count := func(r engine.Reader) int {
+		n := 0
+		it := r.NewIter(nil, nil)
+		defer it.Close()
+		for ok := it.First(); ok; ok = it.Next() {
+			n++
+		}
+		return n
+	}
+	check := func(when string) {
+		if n := count(e); n != 21 {
+			t.Fatalf("%s: %d keys, want 21", when, n)
+		}
+		if _, ok, _ := e.Get([]byte("k010")); ok {
+			t.Fatalf("%s: k010 survived the range delete", when)
+		}
+		if _, ok, _ := e.Get([]byte("k090")); !ok {
+			t.Fatalf("%s: k090 (the exclusive end) was deleted", when)
+		}
+		if v, _, _ := e.Get([]byte("k050")); string(v) != "after" {
+			t.Fatalf("%s: k050 = %q, want the later set", when, v)
+		}
+	}
+	check("after write")
+	if n := count(snap); n != 100 {
+		t.Fatalf("snapshot sees %d keys, want 100", n)
+	}
+	snap.Close()
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	check("after flush")
+	e.Close()
+	if e, err = rocksdb.Open(dir, testOptions); err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	check("after reopen")
+}

@@ -1,0 +1,331 @@
+package rocksdb
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+
+	"github.com/linxGnu/grocksdb"
+
+	"metastore/core/engine"
+)
+
+var errForeignBatch = errors.New("rocksdb: batch was not created by a rocksdb engine")
+
+// Engine is an engine.Engine on one RocksDB database directory. It is safe
+// for concurrent use: any number of goroutines may read, write, iterate and
+// take snapshots at once (RocksDB itself is thread-safe). Close waits for
+// operations in flight and then releases every iterator and snapshot still
+// open, so a forgotten view can never touch a closed database.
+type Engine struct {
+	// mu is held shared by every operation that touches the database and
+	// exclusively by Close.
+	mu     sync.RWMutex
+	closed bool
+	db     *grocksdb.DB
+	dir    string
+
+	opts  *grocksdb.Options
+	table *grocksdb.BlockBasedTableOptions
+	cache *grocksdb.Cache
+	ro    *grocksdb.ReadOptions // reads of the current state
+	wo    *grocksdb.WriteOptions
+
+	// views are the open iterators and snapshots, released by Close.
+	viewsMu sync.Mutex
+	views   map[view]struct{}
+	// snapMu guards the snapshots' reference counts and states.
+	snapMu sync.Mutex
+}
+
+// view is an iterator or snapshot that Close must release first.
+type view interface{ release() }
+
+var (
+	_ engine.Engine       = (*Engine)(nil)
+	_ engine.Syncer       = (*Engine)(nil)
+	_ engine.RangeDeleter = (*batch)(nil)
+)
+
+// Open opens (creating it if missing) the database in dir.
+func Open(dir string, o Options) (*Engine, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	all, bottom, _ := compressionTypes(o.Compression)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("rocksdb: %w", err)
+	}
+	e := &Engine{dir: dir, views: make(map[view]struct{})}
+	e.cache = grocksdb.NewLRUCache(o.BlockCacheBytes)
+	e.table = grocksdb.NewDefaultBlockBasedTableOptions()
+	e.table.SetBlockCache(e.cache)
+	// Point reads of revision keys dominate: a bloom filter saves a block
+	// read per SST level that lacks the key. Index and filter blocks live
+	// in the block cache, so the cache size bounds their memory too.
+	e.table.SetFilterPolicy(grocksdb.NewBloomFilterFull(10))
+	e.table.SetCacheIndexAndFilterBlocks(true)
+	e.table.SetPinL0FilterAndIndexBlocksInCache(true)
+	e.table.SetBlockSize(16 << 10)
+
+	e.opts = grocksdb.NewDefaultOptions()
+	e.opts.SetCreateIfMissing(true)
+	e.opts.SetBlockBasedTableFactory(e.table)
+	e.opts.SetWriteBufferSize(o.WriteBufferBytes)
+	e.opts.SetMaxWriteBufferNumber(2)
+	e.opts.SetCompression(all)
+	e.opts.SetBottommostCompression(bottom)
+	e.opts.SetMaxOpenFiles(o.MaxOpenFiles)
+	e.opts.SetMaxBackgroundJobs(o.BackgroundJobs)
+	e.opts.SetLevelCompactionDynamicLevelBytes(true)
+	e.opts.SetBytesPerSync(1 << 20)
+	// A process crash leaves a torn last record in RocksDB's WAL at worst:
+	// drop it (it was never acknowledged by RocksDB), keep the rest.
+	e.opts.SetWALRecoveryMode(grocksdb.PointInTimeRecovery)
+	e.opts.SetInfoLogLevel(grocksdb.WarnInfoLogLevel)
+	e.opts.SetKeepLogFileNum(4)
+	e.opts.SetMaxLogFileSize(16 << 20)
+
+	db, err := grocksdb.OpenDb(e.opts, dir)
+	if err != nil {
+		e.destroyOptions()
+		return nil, fmt.Errorf("rocksdb: open %s: %w", dir, err)
+	}
+	e.db = db
+	e.ro = grocksdb.NewDefaultReadOptions()
+	e.wo = grocksdb.NewDefaultWriteOptions()
+	e.wo.SetSync(o.Sync)
+	return e, nil
+}
+
+// Dir is the database directory.
+func (e *Engine) Dir() string { return e.dir }
+
+// Get returns a copy of the value at key.
+func (e *Engine) Get(key []byte) ([]byte, bool, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return nil, false, engine.ErrClosed
+	}
+	return get(e.db, e.ro, key)
+}
+
+func get(db *grocksdb.DB, ro *grocksdb.ReadOptions, key []byte) ([]byte, bool, error) {
+	h, err := db.GetPinned(ro, key)
+	if err != nil {
+		return nil, false, fmt.Errorf("rocksdb: get: %w", err)
+	}
+	defer h.Destroy()
+	if !h.Exists() {
+		return nil, false, nil
+	}
+	// Copy out of C memory; a present empty value is non-nil.
+	return append([]byte{}, h.Data()...), true, nil
+}
+
+// NewIter iterates over [lower, upper) of the state at this moment (RocksDB
+// iterators read an implicit snapshot). An iterator opened after Close is
+// empty.
+func (e *Engine) NewIter(lower, upper []byte) engine.Iterator {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return &iter{}
+	}
+	return e.newIter(nil, lower, upper)
+}
+
+// newIter opens an iterator, on snapshot s when it is not nil. The caller
+// holds e.mu shared and has checked the engine is open.
+func (e *Engine) newIter(s *snapshot, lower, upper []byte) *iter {
+	it := &iter{e: e, snap: s}
+	it.lower = bytes.Clone(lower)
+	if it.lower == nil {
+		it.lower = []byte{}
+	}
+	if upper != nil {
+		it.upper = append([]byte{}, upper...)
+	}
+	// An empty range iterates nothing. RocksDB would read an empty upper
+	// bound as no bound at all, and a lower bound above the upper one is
+	// outside its contract.
+	if it.upper != nil && bytes.Compare(it.lower, it.upper) >= 0 {
+		return &iter{}
+	}
+	it.ro = grocksdb.NewDefaultReadOptions()
+	if s != nil {
+		it.ro.SetSnapshot(s.snap)
+	}
+	if len(it.lower) > 0 {
+		it.ro.SetIterateLowerBound(it.lower)
+	}
+	if it.upper != nil {
+		it.ro.SetIterateUpperBound(it.upper)
+	}
+	it.it = e.db.NewIterator(it.ro)
+	e.track(it)
+	return it
+}
+
+// NewBatch returns an empty batch for Write.
+func (e *Engine) NewBatch() engine.Batch { return newBatch() }
+
+// Write applies b atomically, through RocksDB's WAL.
+func (e *Engine) Write(b engine.Batch) error {
+	rb, ok := b.(*batch)
+	if !ok {
+		return errForeignBatch
+	}
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return engine.ErrClosed
+	}
+	if rb.n == 0 {
+		return nil
+	}
+	if err := e.db.Write(e.wo, rb.h.wb); err != nil {
+		return fmt.Errorf("rocksdb: write: %w", err)
+	}
+	return nil
+}
+
+// Snapshot returns a RocksDB snapshot: a sequence number that pins the
+// versions visible at this moment, costing nothing until writes pile up
+// behind it. A snapshot taken after Close reports engine.ErrClosed.
+func (e *Engine) Snapshot() engine.Snapshot {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return &snapshot{released: true}
+	}
+	s := &snapshot{e: e, snap: e.db.NewSnapshot(), refs: 1}
+	s.ro = grocksdb.NewDefaultReadOptions()
+	s.ro.SetSnapshot(s.snap)
+	e.track(s)
+	return s
+}
+
+// Durable reports true: what Write returned from survives a process crash.
+func (e *Engine) Durable() bool { return true }
+
+// Sync makes every write so far survive a machine crash too (an fsync of
+// RocksDB's WAL): engine.Syncer.
+func (e *Engine) Sync() error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return engine.ErrClosed
+	}
+	return e.db.FlushWAL(true)
+}
+
+// Flush writes the memtables to SST files and waits for it.
+func (e *Engine) Flush() error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return engine.ErrClosed
+	}
+	fo := grocksdb.NewDefaultFlushOptions()
+	defer fo.Destroy()
+	fo.SetWait(true)
+	return e.db.Flush(fo)
+}
+
+// Compact rewrites the whole key space, dropping deleted and overwritten
+// versions (etcd's Defragment).
+func (e *Engine) Compact() error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return engine.ErrClosed
+	}
+	e.db.CompactRange(grocksdb.Range{})
+	return nil
+}
+
+// Property returns a RocksDB property ("rocksdb.estimate-num-keys",
+// "rocksdb.cur-size-all-mem-tables", ...), or "" when unknown or closed.
+func (e *Engine) Property(name string) string {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return ""
+	}
+	return e.db.GetProperty(name)
+}
+
+// BlockCacheUsage is the bytes the block cache holds.
+func (e *Engine) BlockCacheUsage() uint64 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return 0
+	}
+	return e.cache.GetUsage()
+}
+
+// Close releases every open iterator and snapshot and closes the database.
+// Everything written so far is in RocksDB's WAL (the OS has it), so a
+// clean Close loses nothing; it does not flush memtables, which the next
+// Open replays from the WAL. A second Close returns engine.ErrClosed.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return engine.ErrClosed
+	}
+	e.closed = true
+	e.viewsMu.Lock()
+	var iters, snaps []view
+	for v := range e.views {
+		if _, ok := v.(*snapshot); ok {
+			snaps = append(snaps, v)
+		} else {
+			iters = append(iters, v)
+		}
+	}
+	e.views = nil
+	e.viewsMu.Unlock()
+	for _, v := range iters {
+		v.release()
+	}
+	for _, v := range snaps {
+		v.release()
+	}
+	e.db.Close()
+	e.ro.Destroy()
+	e.wo.Destroy()
+	e.destroyOptions()
+	return nil
+}
+
+func (e *Engine) destroyOptions() {
+	e.opts.Destroy()
+	e.table.Destroy()
+	e.cache.Destroy()
+}
+
+func (e *Engine) track(v view) {
+	e.viewsMu.Lock()
+	e.views[v] = struct{}{}
+	e.viewsMu.Unlock()
+}
+
+func (e *Engine) untrack(v view) {
+	e.viewsMu.Lock()
+	delete(e.views, v)
+	e.viewsMu.Unlock()
+}
+
+// Destroy removes the database in dir (which must not be open).
+func Destroy(dir string) error {
+	o := grocksdb.NewDefaultOptions()
+	defer o.Destroy()
+	return grocksdb.DestroyDb(dir, o)
+}

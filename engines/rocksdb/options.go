@@ -1,0 +1,101 @@
+package rocksdb
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/linxGnu/grocksdb"
+)
+
+// Options tunes the RocksDB instance under a member. The zero value of a
+// field means its default (see DefaultOptions); Open fills them in.
+type Options struct {
+	// BlockCacheBytes is the LRU cache of uncompressed data, index and
+	// filter blocks. Metadata reads are small and random, so the working set
+	// is what must fit; everything else is read from the page cache.
+	BlockCacheBytes uint64 `yaml:"block-cache-bytes"`
+	// WriteBufferBytes is the size of one memtable. Two may exist at once
+	// (one flushing), so resident memory grows by up to twice this.
+	WriteBufferBytes uint64 `yaml:"write-buffer-bytes"`
+	// Compression of SST blocks: none, snappy, lz4, zstd, or lz4+zstd (lz4
+	// for the upper levels, zstd for the bottommost one, where most data
+	// lives and is rewritten least).
+	Compression string `yaml:"compression"`
+	// Sync makes every apply batch fsync RocksDB's WAL before Write returns.
+	// Off by default: the raft WAL is synced and replays whatever a machine
+	// crash took from RocksDB (see the package documentation).
+	Sync bool `yaml:"sync"`
+	// MaxOpenFiles bounds the table cache (-1: unlimited).
+	MaxOpenFiles int `yaml:"max-open-files"`
+	// BackgroundJobs is the number of flush and compaction threads.
+	BackgroundJobs int `yaml:"background-jobs"`
+}
+
+// DefaultOptions suit a metadata store: small keys and values, random
+// point reads on revision keys, and a footprint that leaves memory to the
+// MVCC key index (which holds every key in RAM).
+func DefaultOptions() Options {
+	return Options{
+		BlockCacheBytes:  128 << 20,
+		WriteBufferBytes: 64 << 20,
+		Compression:      "lz4",
+		MaxOpenFiles:     1024,
+		BackgroundJobs:   2,
+	}
+}
+
+// withDefaults fills the zero fields from DefaultOptions.
+func (o Options) withDefaults() Options {
+	d := DefaultOptions()
+	if o.BlockCacheBytes == 0 {
+		o.BlockCacheBytes = d.BlockCacheBytes
+	}
+	if o.WriteBufferBytes == 0 {
+		o.WriteBufferBytes = d.WriteBufferBytes
+	}
+	if o.Compression == "" {
+		o.Compression = d.Compression
+	}
+	if o.MaxOpenFiles == 0 {
+		o.MaxOpenFiles = d.MaxOpenFiles
+	}
+	if o.BackgroundJobs == 0 {
+		o.BackgroundJobs = d.BackgroundJobs
+	}
+	return o
+}
+
+// Validate reports an option Open would reject.
+func (o Options) Validate() error {
+	if _, _, err := compressionTypes(o.withDefaults().Compression); err != nil {
+		return err
+	}
+	if o.MaxOpenFiles < -1 {
+		return fmt.Errorf("rocksdb: max-open-files %d: want -1 (unlimited) or a positive number", o.MaxOpenFiles)
+	}
+	if o.BackgroundJobs < 0 {
+		return fmt.Errorf("rocksdb: background-jobs %d is negative", o.BackgroundJobs)
+	}
+	return nil
+}
+
+// Compressions lists the accepted Compression values.
+var Compressions = []string{"none", "snappy", "lz4", "zstd", "lz4+zstd"}
+
+// compressionTypes maps a Compression name to the type for all levels and
+// the one for the bottommost level.
+func compressionTypes(name string) (all, bottom grocksdb.CompressionType, err error) {
+	switch strings.ToLower(name) {
+	case "none":
+		return grocksdb.NoCompression, grocksdb.NoCompression, nil
+	case "snappy":
+		return grocksdb.SnappyCompression, grocksdb.SnappyCompression, nil
+	case "lz4":
+		return grocksdb.LZ4Compression, grocksdb.LZ4Compression, nil
+	case "zstd":
+		return grocksdb.ZSTDCompression, grocksdb.ZSTDCompression, nil
+	case "lz4+zstd":
+		return grocksdb.LZ4Compression, grocksdb.ZSTDCompression, nil
+	}
+	return 0, 0, fmt.Errorf("rocksdb: unknown compression %q (want one of %s)", name, strings.Join(Compressions, ", "))
+}

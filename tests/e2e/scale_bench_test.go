@@ -1,0 +1,261 @@
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+var (
+	scaleKeys  = flag.Int("scale.keys", 2_000_000, "BenchmarkScaleRocksDB: keys to load")
+	scaleValue = flag.Int("scale.value", 1024, "BenchmarkScaleRocksDB: value bytes")
+	scaleJoin  = flag.Bool("scale.join", true, "BenchmarkScaleRocksDB: time a new member's catch-up too")
+)
+
+// BenchmarkScaleRocksDB loads -scale.keys keys of -scale.value bytes (2M
+// of 1 KiB, about 2 GiB, by default) into a one-member RocksDB cluster and
+// reports, without asserting anything (timings depend on the machine):
+// put and single-key range throughput on the nearly empty store and on the
+// full one, the member's resident memory when full, and how long a new
+// member takes to catch up (a snapshot of the whole store, then the log).
+// It takes minutes and gigabytes of disk; run it alone on a quiet machine:
+//
+//	go test ./tests/e2e -run '^$' -bench ScaleRocksDB -benchtime=1x -timeout 2h -v
+func BenchmarkScaleRocksDB(b *testing.B) {
+	for range b.N {
+		scaleRun(b)
+	}
+}
+
+func scaleRun(b *testing.B) {
+	c := newCluster(b, 1, "--engine=rocksdb", "--quota-backend-bytes=68719476736")
+	m := c.members[0]
+	cli := c.client(m.client)
+	ctx := context.Background()
+	value := strings.Repeat("x", *scaleValue)
+	key := func(i int) string { return fmt.Sprintf("scale/%09d", i) }
+
+	// A small working set first, so range reads have keys to find.
+	loadKeys(b, cli, 0, 10_000, key, value)
+	putEmpty, rangeEmpty := throughput(b, cli, 10_000, key, value)
+	b.Logf("empty store: %.0f puts/s, %.0f ranges/s", putEmpty, rangeEmpty)
+
+	start := time.Now()
+	loadKeys(b, cli, 10_000, *scaleKeys, key, value)
+	loadTime := time.Since(start)
+	b.Logf("loaded %d keys of %d bytes in %v (%.0f keys/s)", *scaleKeys, *scaleValue, loadTime.Round(time.Second),
+		float64(*scaleKeys-10_000)/loadTime.Seconds())
+	rss := residentBytes(b, m)
+	putFull, rangeFull := throughput(b, cli, *scaleKeys, key, value)
+	b.Logf("full store: %.0f puts/s (%.0f%% of empty), %.0f ranges/s (%.0f%% of empty); resident memory %d MiB",
+		putFull, 100*putFull/putEmpty, rangeFull, 100*rangeFull/rangeEmpty, rss>>20)
+	b.ReportMetric(float64(rss>>20), "MiB-resident")
+	b.ReportMetric(putFull/putEmpty, "put-ratio")
+	b.ReportMetric(rangeFull/rangeEmpty, "range-ratio")
+
+	if !*scaleJoin {
+		return
+	}
+	// A new member: MemberAddAsLearner, start it empty, and time it until
+	// it has applied what the leader has.
+	//
+	// NB: raft's leader sends its newest stored snapshot, and a follower
+	// ignores a snapshot whose configuration does not list it, so a member
+	// added after the leader's last snapshot is not sent a usable one until
+	// the leader snapshots again (every --snapshot-count entries; the same
+	// holds for the memory engine). Until the replica snapshots after a
+	// configuration change, the benchmark writes past the next snapshot
+	// before starting the new member: as a learner it does not count toward
+	// the quorum meanwhile.
+	ports := freePorts(b, 3)
+	j := &member{
+		name:    "joiner",
+		client:  fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		peer:    fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		metrics: fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		args:    []string{"--initial-cluster-state=existing"},
+	}
+	base := filepath.Dir(m.dataDir)
+	j.dataDir, j.logPath = filepath.Join(base, j.name), filepath.Join(base, j.name+".log")
+	if _, err := cli.MemberAddAsLearner(ctx, []string{"http://" + j.peer}); err != nil {
+		b.Fatal(err)
+	}
+	// Past the next snapshot (the default --snapshot-count is 10000).
+	ticks(b, cli, 10_100)
+	c.initial += ",joiner=http://" + j.peer
+	c.members = append(c.members, j)
+	st, err := c.status(ctx, m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	target := st.RaftAppliedIndex
+	joinStart := time.Now()
+	c.start(j)
+	for {
+		st, err := c.status(ctx, j)
+		if err == nil && st.RaftAppliedIndex >= target {
+			break
+		}
+		if time.Since(joinStart) > 30*time.Minute {
+			b.Fatalf("the new member did not catch up within 30 minutes")
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	catchUp := time.Since(joinStart)
+	b.Logf("new member caught up to applied index %d in %v; its resident memory %d MiB", target, catchUp.Round(time.Millisecond), residentBytes(b, j)>>20)
+	b.ReportMetric(catchUp.Seconds(), "s-catch-up")
+}
+
+// ticks makes n small writes, one raft entry each, from 16 clients.
+func ticks(b *testing.B, cli *clientv3.Client, n int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(n) {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				_, err := cli.Put(ctx, "scale/tick", "t")
+				cancel()
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// loadKeys writes keys [from, to) in transactions of 100 puts from 8 clients.
+func loadKeys(b *testing.B, cli *clientv3.Client, from, to int, key func(int) string, value string) {
+	const perTxn, workers = 100, 8
+	var next atomic.Int64
+	next.Store(int64(from))
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	var retries atomic.Int64
+	defer func() {
+		if n := retries.Load(); n > 0 {
+			b.Logf("load: %d transactions retried after an error (timeouts)", n)
+		}
+	}()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				lo := int(next.Add(perTxn)) - perTxn
+				if lo >= to {
+					return
+				}
+				var ops []clientv3.Op
+				for i := lo; i < min(lo+perTxn, to); i++ {
+					ops = append(ops, clientv3.OpPut(key(i), value))
+				}
+				// A timeout (the member busy taking a snapshot of the whole
+				// store on its loop) is retried: the puts are idempotent.
+				var err error
+				for try := 0; try < 10; try++ {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					_, err = cli.Txn(ctx).Then(ops...).Commit()
+					cancel()
+					if err == nil {
+						break
+					}
+					retries.Add(1)
+					time.Sleep(time.Second)
+				}
+				if err != nil {
+					failed.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// throughput measures single puts and single-key serializable ranges on
+// random keys below n, from 16 clients, 10000 of each.
+func throughput(b *testing.B, cli *clientv3.Client, n int, key func(int) string, value string) (puts, ranges float64) {
+	const ops, workers = 10_000, 16
+	run := func(op func(ctx context.Context, r *rand.Rand) error) float64 {
+		var wg sync.WaitGroup
+		var failed atomic.Value
+		var errs atomic.Int64
+		start := time.Now()
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(uint64(w), 7))
+				for range ops / workers {
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					err := op(ctx, r)
+					cancel()
+					if err != nil {
+						failed.Store(err)
+						if errs.Add(1) > ops/10 {
+							return
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if n := errs.Load(); n > ops/10 {
+			b.Fatalf("more than a tenth of the requests failed; last: %v", failed.Load())
+		} else if n > 0 {
+			b.Logf("%d of %d requests failed (last: %v)", n, ops, failed.Load())
+		}
+		return float64(ops-errs.Load()) / time.Since(start).Seconds()
+	}
+	puts = run(func(ctx context.Context, r *rand.Rand) error {
+		_, err := cli.Put(ctx, key(r.IntN(n)), value)
+		return err
+	})
+	ranges = run(func(ctx context.Context, r *rand.Rand) error {
+		_, err := cli.Get(ctx, key(r.IntN(n)), clientv3.WithSerializable())
+		return err
+	})
+	return puts, ranges
+}
+
+// residentBytes is the member process's resident set size (Linux).
+func residentBytes(b *testing.B, m *member) int64 {
+	m.mu.Lock()
+	pid := m.cmd.Process.Pid
+	m.mu.Unlock()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Logf("resident memory unknown: %v", err)
+		return 0
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
