@@ -35,6 +35,15 @@ func gcPercentFor(live uint64) int {
 	return int(min(max(uint64(gcHeadroomBytes)*100/live, gcPercentMin), gcPercentMax))
 }
 
+// gcPercentChange reports whether GOGC should move from cur to p: at once
+// when p is lower (a growing heap: every point of GOGC left above p is a
+// percent of the live heap resident for nothing, 5 MiB at a million
+// keys), and past 5 points, or at a bound, when it is higher, so that a
+// heap that shrinks and grows a little does not flip GOGC to and fro.
+func gcPercentChange(cur, p int) bool {
+	return p < cur || p-cur > 5 || (p != cur && p == gcPercentMax)
+}
+
 // TuneGC adjusts GOGC to the live heap every gcTuneInterval until stop is
 // closed, unless the operator chose a policy (GOGC or GOMEMLIMIT set).
 func TuneGC(stop <-chan struct{}, log *slog.Logger) {
@@ -57,7 +66,7 @@ func TuneGC(stop <-chan struct{}, log *slog.Logger) {
 			return // not measured by this runtime
 		}
 		live := sample[0].Value.Uint64()
-		if p := gcPercentFor(live); p != cur && (p-cur > 5 || cur-p > 5 || p == gcPercentMax || p == gcPercentMin) {
+		if p := gcPercentFor(live); gcPercentChange(cur, p) {
 			debug.SetGCPercent(p)
 			log.Debug("GC percent", "live-bytes", live, "gogc", p)
 			cur = p

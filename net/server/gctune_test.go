@@ -22,3 +22,23 @@ func TestGCPercentFor(t *testing.T) {
 		}
 	}
 }
+
+// GOGC follows a growing heap down at once and a shrinking one up past 5
+// points or to the default.
+func TestGCPercentChange(t *testing.T) {
+	for _, c := range []struct {
+		cur, p int
+		want   bool
+	}{
+		{100, 100, false},
+		{20, 19, true},
+		{20, 10, true},
+		{20, 24, false},
+		{20, 26, true},
+		{97, 100, true},
+	} {
+		if got := gcPercentChange(c.cur, c.p); got != c.want {
+			t.Errorf("gcPercentChange(%d, %d) = %v, want %v", c.cur, c.p, got, c.want)
+		}
+	}
+}
