@@ -186,18 +186,19 @@ func sameHistory(t *rapid.T, a, b *Store) {
 	if ha != hb || ra != rb || ca != cb || ea != nil || eb != nil {
 		t.Fatalf("HashKV %x@%d/%d (%v) vs %x@%d/%d (%v)", ha, ra, ca, ea, hb, rb, cb, eb)
 	}
-	keysA, keysB := a.idx.byKey, b.idx.byKey
-	if len(keysA) != len(keysB) {
-		t.Fatalf("%d keys vs %d", len(keysA), len(keysB))
+	if a.idx.byKey.len() != b.idx.byKey.len() {
+		t.Fatalf("%d keys vs %d", a.idx.byKey.len(), b.idx.byKey.len())
 	}
-	for k, ka := range keysA {
-		kb := keysB[k]
-		if kb == nil || len(ka.revs) != len(kb.revs) {
+	a.idx.tree.Ascend(func(ka *keyIndex) bool {
+		k := ka.key()
+		kb := b.idx.get(ka.keyBytes())
+		if kb == nil || ka.nrev != kb.nrev {
 			t.Fatalf("key %q: revision histories differ", k)
 		}
-		for i, rev := range ka.revs {
-			if rev != kb.revs[i] {
-				t.Fatalf("key %q: revision %v vs %v", k, rev, kb.revs[i])
+		revsB := kb.revs()
+		for i, rev := range ka.revs() {
+			if rev != revsB[i] {
+				t.Fatalf("key %q: revision %v vs %v", k, rev, revsB[i])
 			}
 			if rev.tomb() {
 				continue // equal revisions, and a tombstone holds no value
@@ -209,7 +210,8 @@ func sameHistory(t *rapid.T, a, b *Store) {
 				t.Fatalf("key %q at %v: %v vs %v", k, rev, &kva, &kvb)
 			}
 		}
-	}
+		return true
+	})
 }
 
 var footprintKeys = flag.Int("footprint.keys", 200_000, "BenchmarkStoreFootprintRocksDB: keys of 1 KiB to load")

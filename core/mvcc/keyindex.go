@@ -2,6 +2,9 @@ package mvcc
 
 import (
 	"bytes"
+	"math"
+	"math/bits"
+	"strings"
 	"unsafe"
 
 	"github.com/google/btree"
@@ -10,21 +13,30 @@ import (
 // keyIndex lists every revision of one key still in the history, oldest
 // first. They fall in generations, the lives of the key: each runs from a
 // creating put to the tombstone that ended it, and only the last may be
-// open (the key is live). The generations are kept flat, in one slice,
+// open (the key is live). The generations are kept flat, in one array,
 // with each tombstone marked (tombBit): a key written once costs one
 // 16-byte array instead of a generation slice and a revision slice.
+//
+// The key itself is not stored apart: it is rec[koff:koff+klen]. When the
+// key's newest revision is a put the store wrote with SetOwnedPair (the
+// engine keeps those very bytes and never changes them), rec is that record
+// (koff > 0: the key follows the record's header) and serves a put, a
+// compare or a read of the live version without an engine lookup.
+// Otherwise rec is a private copy of the key (koff == 0). rec is re-pointed
+// at every put, so an old record is never kept alive by the index once the
+// engine drops it.
+//
+// A million keys make a million of these, so the struct is packed into a
+// 32-byte allocation: two pointers with their lengths beside them instead
+// of a string and a slice header (which took 64 bytes with a cached record
+// and a key copy of their own).
 type keyIndex struct {
-	// key is immutable, and a string so that the struct fits a 64-byte
-	// allocation (keyBytes gives it back as a slice, aliased).
-	key  string
-	revs []revision // sub carries tombBit on tombstones
-	// cur is the engine's stored record of the key's newest revision when
-	// that is a put the store wrote with SetOwnedPair (the engine keeps these
-	// very bytes and never changes them), else nil. It lets a put, a
-	// compare or a read of the live version decode the record without an
-	// engine lookup, at the cost of one slice header per key: the bytes
-	// themselves are the engine's.
-	cur []byte
+	rec  *byte     // rec[:n]
+	revp *revision // revs(), with room for revCap(nrev); sub carries tombBit on tombstones
+	n    uint32
+	koff uint32
+	klen uint32
+	nrev uint32
 }
 
 // tombBit marks a tombstone in a keyIndex revision's sub (subs are small
@@ -33,28 +45,90 @@ const tombBit = int64(1) << 62
 
 func (r revision) tomb() bool          { return r.sub&tombBit != 0 }
 func (r revision) plain() revision     { return revision{main: r.main, sub: r.sub &^ tombBit} }
-func lessKeyIndex(a, b *keyIndex) bool { return a.key < b.key }
+func lessKeyIndex(a, b *keyIndex) bool { return a.key() < b.key() }
+
+// newKeyIndex returns an empty key index holding a private copy of key.
+func newKeyIndex(key []byte) *keyIndex {
+	ki := &keyIndex{}
+	ki.setKeyCopy(strings.Clone(unsafe.String(unsafe.SliceData(key), len(key))))
+	return ki
+}
+
+// setKeyCopy makes k, which nothing else refers to, the key's bytes.
+func (ki *keyIndex) setKeyCopy(k string) {
+	ki.rec, ki.n, ki.koff, ki.klen = unsafe.StringData(k), uint32(len(k)), 0, uint32(len(k))
+}
+
+// key returns the key, aliasing rec.
+func (ki *keyIndex) key() string {
+	return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(ki.rec), ki.koff)), ki.klen)
+}
 
 // keyBytes returns the key as a slice aliasing the index's bytes. NB: it
 // goes into responses and events (as before, without a copy per read);
 // nothing may modify it.
-func (ki *keyIndex) keyBytes() []byte { return unsafe.Slice(unsafe.StringData(ki.key), len(ki.key)) }
+func (ki *keyIndex) keyBytes() []byte {
+	k := ki.key()
+	return unsafe.Slice(unsafe.StringData(k), len(k))
+}
 
 // pivot is a throwaway key index for looking key up in the tree; it
 // aliases key, which must not change during the lookup.
 func pivot(key []byte) *keyIndex {
-	return &keyIndex{key: unsafe.String(unsafe.SliceData(key), len(key))}
+	return &keyIndex{rec: unsafe.SliceData(key), n: uint32(len(key)), klen: uint32(len(key))}
 }
 
+// revs returns the revisions, oldest first. Changes go through appendRev
+// and compact only.
+func (ki *keyIndex) revs() []revision { return unsafe.Slice(ki.revp, ki.nrev) }
+
+// revCap is the room allocated for n revisions: the next power of two, so
+// that appends double it and the capacity need not be stored.
+func revCap(n uint32) uint32 {
+	if n == 0 {
+		return 0
+	}
+	return 1 << bits.Len32(n-1)
+}
+
+// appendRev adds r after the newest revision.
+func (ki *keyIndex) appendRev(r revision) {
+	n := ki.nrev
+	if n == revCap(n) { // full
+		grown := make([]revision, revCap(n+1))
+		copy(grown, ki.revs())
+		ki.revp = unsafe.SliceData(grown)
+	}
+	unsafe.Slice(ki.revp, n+1)[n] = r
+	ki.nrev = n + 1
+}
+
+// last returns the newest revision; the key must have one.
+func (ki *keyIndex) last() revision { return ki.revs()[ki.nrev-1] }
+
 // live reports whether the key's last generation is open.
-func (ki *keyIndex) live() bool { return len(ki.revs) > 0 && !ki.revs[len(ki.revs)-1].tomb() }
+func (ki *keyIndex) live() bool { return ki.nrev > 0 && !ki.last().tomb() }
 
 // put records a new version of the key at rev (starting a generation when
-// the key is not live). The caller sets cur afterwards if it owns the new
-// record.
-func (ki *keyIndex) put(rev revision) {
-	ki.cur = nil
-	ki.revs = append(ki.revs, rev)
+// the key is not live). rec is the engine's stored record of it when the
+// store owns it (see keyIndex), else nil; its key begins at koff.
+func (ki *keyIndex) put(rev revision, rec []byte, koff int) {
+	ki.appendRev(rev)
+	if rec == nil {
+		ki.dropRecord()
+		return
+	}
+	if len(rec) > math.MaxUint32 {
+		panic("mvcc: record larger than 4 GiB")
+	}
+	ki.rec, ki.n, ki.koff = unsafe.SliceData(rec), uint32(len(rec)), uint32(koff)
+}
+
+// dropRecord forgets the cached record, keeping a private copy of the key.
+func (ki *keyIndex) dropRecord() {
+	if ki.koff != 0 {
+		ki.setKeyCopy(strings.Clone(ki.key()))
+	}
 }
 
 // tombstone ends the current generation at rev. The key must be live.
@@ -62,20 +136,25 @@ func (ki *keyIndex) tombstone(rev revision) {
 	if !ki.live() {
 		panic("mvcc: tombstone of a key that is not live")
 	}
-	ki.revs = append(ki.revs, revision{main: rev.main, sub: rev.sub | tombBit})
-	ki.cur = nil
+	ki.appendRev(revision{main: rev.main, sub: rev.sub | tombBit})
+	ki.dropRecord()
 }
 
-// cached returns the record of rev when cur holds it (rev is the newest
+// record returns the cached record of the key's newest revision, or nil.
+func (ki *keyIndex) record() []byte {
+	if ki.koff == 0 {
+		return nil
+	}
+	return unsafe.Slice(ki.rec, ki.n)
+}
+
+// cached returns the record of rev when rec holds it (rev is the newest
 // revision), else nil.
 func (ki *keyIndex) cached(rev revision) []byte {
-	if ki == nil || ki.cur == nil {
+	if ki == nil || ki.koff == 0 || ki.last() != rev {
 		return nil
 	}
-	if ki.revs[len(ki.revs)-1] != rev {
-		return nil
-	}
-	return ki.cur
+	return ki.record()
 }
 
 // at returns the revision of the version visible at store revision atRev,
@@ -83,8 +162,9 @@ func (ki *keyIndex) cached(rev revision) []byte {
 // below atRev (within one main revision the highest sub wins), unless that
 // is a tombstone.
 func (ki *keyIndex) at(atRev int64) (revision, bool) {
-	for i := len(ki.revs) - 1; i >= 0; i-- {
-		if r := ki.revs[i]; r.main <= atRev {
+	revs := ki.revs()
+	for i := len(revs) - 1; i >= 0; i-- {
+		if r := revs[i]; r.main <= atRev {
 			if r.tomb() {
 				return revision{}, false
 			}
@@ -97,9 +177,10 @@ func (ki *keyIndex) at(atRev int64) (revision, bool) {
 // before returns the revision preceding rev in rev's generation: the version
 // an event at rev replaced. False when rev created the key.
 func (ki *keyIndex) before(rev revision) (revision, bool) {
-	for i := len(ki.revs) - 1; i > 0; i-- {
-		if ki.revs[i].plain() == rev {
-			if p := ki.revs[i-1]; !p.tomb() {
+	revs := ki.revs()
+	for i := len(revs) - 1; i > 0; i-- {
+		if revs[i].plain() == rev {
+			if p := revs[i-1]; !p.tomb() {
 				return p, true
 			}
 			return revision{}, false
@@ -114,13 +195,14 @@ func (ki *keyIndex) before(rev revision) (revision, bool) {
 // are passed to drop (without tombBit). It reports whether the key has no
 // revisions left.
 func (ki *keyIndex) compact(atRev int64, drop func(revision)) (empty bool) {
-	kept := ki.revs[:0] // in place: the write index never passes the read index
-	for start := 0; start < len(ki.revs); {
+	revs := ki.revs()
+	kept := revs[:0] // in place: the write index never passes the read index
+	for start := 0; start < len(revs); {
 		end := start + 1 // the generation is revs[start:end]
-		for end <= len(ki.revs)-1 && !ki.revs[end-1].tomb() {
+		for end <= len(revs)-1 && !revs[end-1].tomb() {
 			end++
 		}
-		g := ki.revs[start:end]
+		g := revs[start:end]
 		i := -1 // last index in g with main <= atRev
 		for j, r := range g {
 			if r.main > atRev {
@@ -143,50 +225,56 @@ func (ki *keyIndex) compact(atRev int64, drop func(revision)) (empty bool) {
 		}
 		start = end
 	}
-	clear(ki.revs[len(kept):])
-	ki.revs = kept
-	if cap(ki.revs) > 2*len(ki.revs) {
-		ki.revs = append([]revision(nil), ki.revs...) // give compacted space back
+	clear(revs[len(kept):])
+	n := uint32(len(kept))
+	if revCap(n) < revCap(ki.nrev) { // give compacted space back
+		ki.revp = nil
+		if n > 0 {
+			smaller := make([]revision, revCap(n))
+			copy(smaller, kept)
+			ki.revp = unsafe.SliceData(smaller)
+		}
 	}
-	return len(ki.revs) == 0
+	ki.nrev = n
+	return n == 0
 }
 
 // index is the in-memory tree of key indexes, ordered by key, with a hash
-// map beside it for point lookups: every put and single-key read looks its
-// key up, and the map answers that in one hash instead of a dozen key
+// table beside it for point lookups: every put and single-key read looks
+// its key up, and the table answers that in one hash instead of a dozen key
 // comparisons down the tree. The two always hold the same key indexes. The
-// map costs about 40-55 bytes per indexed key (its slot; the key string
-// shares the key index's bytes), and is never iterated, so its order reaches no output.
+// table costs 9 bytes a slot, 12-23 bytes per indexed key (keyTable), and
+// is never iterated, so its order reaches no output.
 type index struct {
 	tree  *btree.BTreeG[*keyIndex]
-	byKey map[string]*keyIndex
+	byKey keyTable
 }
 
 func newIndex() *index {
-	return &index{tree: btree.NewG(32, lessKeyIndex), byKey: make(map[string]*keyIndex)}
+	return &index{tree: btree.NewG(32, lessKeyIndex), byKey: newKeyTable()}
 }
 
 // get returns the index of key, or nil.
 func (x *index) get(key []byte) *keyIndex {
-	return x.byKey[string(key)]
+	return x.byKey.get(key)
 }
 
 // getOrCreate returns the index of key, adding an empty one (with a private
 // copy of key) when missing.
 func (x *index) getOrCreate(key []byte) *keyIndex {
-	if ki := x.byKey[string(key)]; ki != nil {
+	if ki := x.byKey.get(key); ki != nil {
 		return ki
 	}
-	ki := &keyIndex{key: string(key)}
+	ki := newKeyIndex(key)
 	x.tree.ReplaceOrInsert(ki)
-	x.byKey[ki.key] = ki // the map's key shares the index's string
+	x.byKey.insert(ki)
 	return ki
 }
 
 // remove drops ki, which has no revisions left.
 func (x *index) remove(ki *keyIndex) {
 	x.tree.Delete(ki)
-	delete(x.byKey, ki.key)
+	x.byKey.remove(ki)
 }
 
 // visit calls fn for each key index in the span of (key, end) in key order

@@ -386,32 +386,34 @@ func checkIndex(t *rapid.T, s *Store) {
 	n := 0
 	s.idx.tree.Ascend(func(ki *keyIndex) bool {
 		n++
-		for i, r := range ki.revs {
+		revs := ki.revs()
+		for i, r := range revs {
 			// Generations start with a put: no tombstone first or twice.
-			if r.tomb() && (i == 0 || ki.revs[i-1].tomb()) {
-				t.Fatalf("key %q: revisions %v: a generation starts with a tombstone", ki.key, ki.revs)
+			if r.tomb() && (i == 0 || revs[i-1].tomb()) {
+				t.Fatalf("key %q: revisions %v: a generation starts with a tombstone", ki.key(), revs)
 			}
-			if i > 0 && !ki.revs[i-1].plain().less(r.plain()) {
-				t.Fatalf("key %q: revisions %v out of order", ki.key, ki.revs)
+			if i > 0 && !revs[i-1].plain().less(r.plain()) {
+				t.Fatalf("key %q: revisions %v out of order", ki.key(), revs)
 			}
 		}
-		if s.idx.byKey[string(ki.key)] != ki {
-			t.Fatalf("key %q: map and tree disagree", ki.key)
+		if s.idx.byKey.get(ki.keyBytes()) != ki {
+			t.Fatalf("key %q: map and tree disagree", ki.key())
 		}
-		if ki.cur == nil {
+		cur := ki.record()
+		if cur == nil {
 			return true
 		}
 		if !ki.live() {
-			t.Fatalf("key %q: cached record of a deleted key", ki.key)
+			t.Fatalf("key %q: cached record of a deleted key", ki.key())
 		}
-		v, ok, err := s.eng.Get(appendRevKey(nil, ki.revs[len(ki.revs)-1]))
-		if err != nil || !ok || !bytes.Equal(v, ki.cur) {
-			t.Fatalf("key %q: cached record %x, engine %x (ok=%v err=%v)", ki.key, ki.cur, v, ok, err)
+		v, ok, err := s.eng.Get(appendRevKey(nil, ki.last()))
+		if err != nil || !ok || !bytes.Equal(v, cur) {
+			t.Fatalf("key %q: cached record %x, engine %x (ok=%v err=%v)", ki.key(), cur, v, ok, err)
 		}
 		return true
 	})
-	if n != len(s.idx.byKey) {
-		t.Fatalf("index tree has %d keys, map %d", n, len(s.idx.byKey))
+	if n != s.idx.byKey.len() {
+		t.Fatalf("index tree has %d keys, map %d", n, s.idx.byKey.len())
 	}
 }
 

@@ -109,16 +109,25 @@ func (s *Store) loadIndex() error {
 	it := s.eng.NewIter(prefixRev, prefixEnd(prefixRev))
 	defer it.Close()
 	liveLease := make(map[string]int64)
+	sv, stable := it.(stableValues)
+	stable = stable && sv.StableValues()
 	var kv mvccpb.KeyValue
 	for ok := it.First(); ok; ok = it.Next() {
 		rev := parseRevKey(it.Key())
-		tomb := decodeRecord(it.Value(), &kv)
+		rec := it.Value()
+		tomb := decodeRecord(rec, &kv)
 		ki := s.idx.getOrCreate(kv.Key)
 		if tomb {
 			ki.tombstone(rev)
 			delete(liveLease, string(kv.Key))
 		} else {
-			ki.put(rev)
+			if stable {
+				// The index caches and shares the engine's record, as
+				// after a put.
+				ki.put(rev, rec, len(rec)-len(kv.Value)-len(kv.Key))
+			} else {
+				ki.put(rev, nil, 0)
+			}
 			if kv.Lease != 0 {
 				liveLease[string(kv.Key)] = kv.Lease
 			} else {
@@ -141,6 +150,16 @@ func (s *Store) loadIndex() error {
 		}
 	}
 	return nil
+}
+
+// stableValues is an optional engine.Iterator extension: StableValues
+// reports that Value returns the engine's stored bytes, which stay valid
+// and unchanged for as long as anyone refers to them (the memory engine's
+// do). loadIndex then lets the key index share each key's newest record,
+// as a put does, instead of copying the key and reading the record from
+// the engine later.
+type stableValues interface {
+	StableValues() bool
 }
 
 // prefixEnd returns the smallest key greater than every key with prefix p.

@@ -113,7 +113,7 @@ type ownedSetter interface {
 func (s *Store) writeRecord(rev revision, kv *mvccpb.KeyValue, tomb bool) []byte {
 	if o, ok := s.batch.(ownedSetter); ok && !tomb {
 		const keyLen = 2 + 16
-		b := make([]byte, 0, keyLen+recHeaderSize+len(kv.Key)+len(kv.Value))
+		b := make([]byte, 0, keyLen+recordSize(kv))
 		b = appendRevKey(b, rev)
 		b = appendRecord(b, kv, false)
 		o.SetOwnedPair(b, keyLen)
@@ -132,8 +132,7 @@ func (s *Store) writeRecord(rev revision, kv *mvccpb.KeyValue, tomb bool) []byte
 func (s *Store) putKV(w *writeTxn, ki *keyIndex, kv, prev *mvccpb.KeyValue, ev *mvccpb.Event) {
 	rev := revision{main: w.rev(), sub: int64(len(w.pending))}
 	rec := s.writeRecord(rev, kv, false)
-	ki.put(rev)
-	ki.cur = rec
+	ki.put(rev, rec, len(rec)-len(kv.Value)-len(kv.Key))
 	w.pending = append(w.pending, kv)
 	var old int64
 	if prev != nil {

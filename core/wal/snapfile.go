@@ -338,8 +338,8 @@ func InstallReceived(fsys disk.FS, dir string, term, index uint64) (*SnapFile, e
 }
 
 // PurgeSnapshots removes all but the newest keep snapshot files of dir,
-// leftover temporary files of interrupted saves, and received files no
-// newer than the newest snapshot. Removals are not synced: a crash may
+// leftover temporary files of saves no newer than the newest snapshot, and
+// received files no newer than it. Removals are not synced: a crash may
 // bring back a purged file, which is harmless.
 func PurgeSnapshots(fsys disk.FS, dir string, keep int) error {
 	all, err := fsys.List(dir)
@@ -357,7 +357,14 @@ func PurgeSnapshots(fsys disk.FS, dir string, keep int) error {
 	var remove []string
 	for _, n := range all {
 		if strings.HasSuffix(n, snapSuffix+tmpSuffix) {
-			remove = append(remove, n)
+			// A save newer than the newest snapshot may be the job in
+			// flight on another goroutine (the append stage purges while
+			// the next snapshot is written): leave it, or its rename
+			// fails and the replica fail-stops. Once a newer snapshot
+			// exists it is a leftover.
+			if s, ok := parseSnapName(strings.TrimSuffix(n, tmpSuffix)); !ok || s.index <= newest {
+				remove = append(remove, n)
+			}
 			continue
 		}
 		base, _ := strings.CutSuffix(n, tmpSuffix)

@@ -7,7 +7,7 @@ var errForeignBatch = errors.New("memory: batch was not created by a memory engi
 // op is one batched write. A set's item holds a private copy made by Set,
 // or bytes handed over by SetOwned or SetOwnedPair, and becomes the tree's
 // stored item on Write, so it is never modified afterwards; Reset forgets
-// it rather than reusing it. A delete's key (item.kv, klen = len) lives in
+// it rather than reusing it. A delete's key (an item without value) lives in
 // the batch's delKeys.
 type op struct {
 	delete bool
@@ -35,7 +35,7 @@ func (b *batch) Set(key, value []byte) {
 	buf := make([]byte, len(key)+len(value))
 	copy(buf, key)
 	copy(buf[len(key):], value)
-	b.ops = append(b.ops, op{item: item{kv: buf, klen: len(key)}})
+	b.ops = append(b.ops, op{item: newItem(buf, len(key))})
 }
 
 // SetOwned records key = value like Set; the engine stores key and value
@@ -50,7 +50,7 @@ func (b *batch) SetOwned(key, value []byte) { b.Set(key, value) }
 // that keeps referring to what it wrote (core/mvcc caches each key's
 // latest record) and should not hold a second copy.
 func (b *batch) SetOwnedPair(kv []byte, keyLen int) {
-	b.ops = append(b.ops, op{item: item{kv: kv, klen: keyLen}})
+	b.ops = append(b.ops, op{item: newItem(kv, keyLen)})
 }
 
 // Delete records the removal of key, which is copied.

@@ -14,6 +14,7 @@ package memory
 import (
 	"bytes"
 	"sync"
+	"unsafe"
 
 	"github.com/google/btree"
 
@@ -22,27 +23,49 @@ import (
 
 // degree is the B-tree branching factor. A write after a clone copies one
 // node per level, so a moderate degree keeps that copy small while the tree
-// stays shallow.
-const degree = 16
+// stays shallow. It also decides how much of each node's item array is
+// slack: google/btree grows a node's items by append and splits a full
+// node in half, and under sequential keys (revisions always are) the left
+// half keeps the grown array for good. At degree 16 that array reached 64
+// slots for 15 items; measured with 16-byte items and 300,000 sequential
+// keys, the tree costs 74 bytes/key at degree 16, 40 at 32 and 35 at 40
+// (random keys: 39, 28, 25).
+const degree = 40
 
 // item is one key/value pair in the tree: the key and then the value, back
-// to back in kv. One slice instead of two makes a tree slot 32 bytes
-// instead of 48 (the tree's nodes are about half full, so this is paid
-// twice per key). The bytes are never modified after insertion, which is
-// what makes sharing them with clones safe.
+// to back in one immutable buffer that item points into. A pointer and two
+// 32-bit lengths make a tree slot 16 bytes where a slice and a length took
+// 32 (the tree's nodes are about half full, so this is paid twice per key).
+// The bytes are never modified after insertion, which is what makes sharing
+// them with clones safe; p keeps the whole buffer alive.
 type item struct {
-	kv   []byte
-	klen int
+	p    *byte
+	n    uint32 // key and value bytes
+	klen uint32
+}
+
+// maxPair bounds a stored pair so that its lengths fit item's fields.
+const maxPair = 1<<32 - 1
+
+// newItem makes an item of kv[:klen] = kv[klen:], taking kv as the stored
+// bytes.
+func newItem(kv []byte, klen int) item {
+	if len(kv) > maxPair {
+		panic("memory: key and value larger than 4 GiB")
+	}
+	return item{p: unsafe.SliceData(kv), n: uint32(len(kv)), klen: uint32(klen)}
 }
 
 // keyItem is an item for looking key up (no value).
-func keyItem(key []byte) item { return item{kv: key, klen: len(key)} }
+func keyItem(key []byte) item { return newItem(key, len(key)) }
 
-func (it item) key() []byte { return it.kv[:it.klen:it.klen] }
+func (it item) bytes() []byte { return unsafe.Slice(it.p, it.n) }
+
+func (it item) key() []byte { return it.bytes()[:it.klen:it.klen] }
 
 // value returns the value; its capacity ends with it, so an append by a
 // careless caller cannot reach into shared bytes.
-func (it item) value() []byte { return it.kv[it.klen:len(it.kv):len(it.kv)] }
+func (it item) value() []byte { return it.bytes()[it.klen:] }
 
 func lessItem(a, b item) bool { return bytes.Compare(a.key(), b.key()) < 0 }
 

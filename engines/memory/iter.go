@@ -174,6 +174,12 @@ func (it *iter) Value() []byte {
 	return nonNil(it.buf[it.pos].value())
 }
 
+// StableValues reports true: Key and Value are the tree's stored bytes,
+// never modified, and stay valid for as long as anyone refers to them, not
+// only until the next move (an extension of engine.Iterator that core/mvcc
+// uses when it loads its index).
+func (it *iter) StableValues() bool { return true }
+
 // Error is always nil: walking a tree in memory cannot fail.
 func (it *iter) Error() error { return nil }
 

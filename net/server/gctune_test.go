@@ -14,10 +14,31 @@ func TestGCPercentFor(t *testing.T) {
 		{64 << 20, 100},
 		{128 << 20, 50},
 		{256 << 20, 25},
-		{4 << 30, 25},
+		{512 << 20, 12},
+		{4 << 30, 10},
 	} {
 		if got := gcPercentFor(c.live); got != c.want {
 			t.Errorf("gcPercentFor(%d MiB) = %d, want %d", c.live>>20, got, c.want)
+		}
+	}
+}
+
+// GOGC follows a growing heap down at once and a shrinking one up past 5
+// points or to the default.
+func TestGCPercentChange(t *testing.T) {
+	for _, c := range []struct {
+		cur, p int
+		want   bool
+	}{
+		{100, 100, false},
+		{20, 19, true},
+		{20, 10, true},
+		{20, 24, false},
+		{20, 26, true},
+		{97, 100, true},
+	} {
+		if got := gcPercentChange(c.cur, c.p); got != c.want {
+			t.Errorf("gcPercentChange(%d, %d) = %v, want %v", c.cur, c.p, got, c.want)
 		}
 	}
 }

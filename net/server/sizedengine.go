@@ -35,15 +35,34 @@ func NewSizedEngine(e engine.Engine) *SizedEngine {
 // Size is the byte size of the live keys and values.
 func (s *SizedEngine) Size() int64 { return s.size.Load() }
 
-// NewBatch returns a batch that remembers its keys and value sizes.
+// NewBatch returns a batch that remembers its keys and value sizes. When the
+// inner engine's batch can take ownership of a caller's bytes
+// (SetOwnedPair, as the memory engine's can), so can this one: the store
+// then keeps one copy of each record, shared with its key index, instead of
+// a record the engine copied and a key index that copied the key again.
 func (s *SizedEngine) NewBatch() engine.Batch {
-	return &sizedBatch{inner: s.Engine.NewBatch()}
+	inner := s.Engine.NewBatch()
+	if o, ok := inner.(ownedPairSetter); ok {
+		return &sizedOwnedBatch{sizedBatch{inner: inner}, o}
+	}
+	return &sizedBatch{inner: inner}
+}
+
+// ownedPairSetter is the optional engine.Batch extension of the memory
+// engine (see core/mvcc's writeRecord).
+type ownedPairSetter interface {
+	SetOwnedPair(kv []byte, keyLen int)
 }
 
 // Write applies b and moves Size by the difference it made.
 func (s *SizedEngine) Write(b engine.Batch) error {
-	sb, ok := b.(*sizedBatch)
-	if !ok {
+	var sb *sizedBatch
+	switch b := b.(type) {
+	case *sizedBatch:
+		sb = b
+	case *sizedOwnedBatch:
+		sb = &b.sizedBatch
+	default:
 		return s.Engine.Write(b)
 	}
 	var delta int64
@@ -88,6 +107,19 @@ type sizedBatch struct {
 func (b *sizedBatch) Set(key, value []byte) {
 	b.inner.Set(key, value)
 	b.ops = append(b.ops, sizedOp{key: string(key), valueBytes: len(value)})
+}
+
+// sizedOwnedBatch is a sizedBatch over an inner batch with SetOwnedPair.
+type sizedOwnedBatch struct {
+	sizedBatch
+	owned ownedPairSetter
+}
+
+// SetOwnedPair records kv[:keyLen] = kv[keyLen:], handing kv to the inner
+// batch.
+func (b *sizedOwnedBatch) SetOwnedPair(kv []byte, keyLen int) {
+	b.owned.SetOwnedPair(kv, keyLen)
+	b.ops = append(b.ops, sizedOp{key: string(kv[:keyLen]), valueBytes: len(kv) - keyLen})
 }
 
 func (b *sizedBatch) Delete(key []byte) {
