@@ -95,6 +95,9 @@ func Open(cfg Config) (*Replica, error) {
 	if err := cfg.Disk.MkdirAll(r.snapDir); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
+	if err := wal.RemoveSaveLeftovers(cfg.Disk, r.snapDir); err != nil {
+		return nil, fmt.Errorf("core: %w", err)
+	}
 	fresh := !wal.Exists(cfg.Disk, r.walDir)
 	if fresh {
 		if store.AppliedIndex() != 0 {

@@ -337,10 +337,31 @@ func InstallReceived(fsys disk.FS, dir string, term, index uint64) (*SnapFile, e
 	return readSnapshot(fsys, final, n)
 }
 
-// PurgeSnapshots removes all but the newest keep snapshot files of dir,
-// leftover temporary files of saves no newer than the newest snapshot, and
-// received files no newer than it. Removals are not synced: a crash may
-// bring back a purged file, which is harmless.
+// RemoveSaveLeftovers removes the unfinished snapshot saves of dir
+// (.snap.tmp) that a crash left. Call it only while no save runs (at boot).
+func RemoveSaveLeftovers(fsys disk.FS, dir string) error {
+	all, err := fsys.List(dir)
+	if err != nil {
+		return fmt.Errorf("wal: remove unfinished snapshots: %w", err)
+	}
+	for _, n := range all {
+		if !strings.HasSuffix(n, snapSuffix+tmpSuffix) {
+			continue
+		}
+		if err := fsys.Remove(path.Join(dir, n)); err != nil && !errors.Is(err, disk.ErrNotExist) {
+			return fmt.Errorf("wal: remove unfinished snapshots: %w", err)
+		}
+	}
+	return nil
+}
+
+// PurgeSnapshots removes all but the newest keep snapshot files of dir, and
+// received files no newer than the newest snapshot. It leaves every
+// unfinished save (.snap.tmp): one may be a snapshot job in flight on
+// another goroutine, and it may even be older than a snapshot received
+// from the leader meanwhile; RemoveSaveLeftovers clears them at boot.
+// Removals are not synced: a crash may bring back a purged file, which is
+// harmless.
 func PurgeSnapshots(fsys disk.FS, dir string, keep int) error {
 	all, err := fsys.List(dir)
 	if err != nil {
@@ -357,14 +378,6 @@ func PurgeSnapshots(fsys disk.FS, dir string, keep int) error {
 	var remove []string
 	for _, n := range all {
 		if strings.HasSuffix(n, snapSuffix+tmpSuffix) {
-			// A save newer than the newest snapshot may be the job in
-			// flight on another goroutine (the append stage purges while
-			// the next snapshot is written): leave it, or its rename
-			// fails and the replica fail-stops. Once a newer snapshot
-			// exists it is a leftover.
-			if s, ok := parseSnapName(strings.TrimSuffix(n, tmpSuffix)); !ok || s.index <= newest {
-				remove = append(remove, n)
-			}
 			continue
 		}
 		base, _ := strings.CutSuffix(n, tmpSuffix)

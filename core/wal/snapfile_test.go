@@ -159,8 +159,8 @@ func TestPurgeSnapshots(t *testing.T) {
 		save(t, m, i*10, 1, "s")
 	}
 	for _, n := range []string{
-		"0000000000000001-0000000000000020.snap.tmp",      // an interrupted save, older than the newest
-		"0000000000000001-0000000000000050.snap.tmp",      // newer: may be a save in progress
+		"0000000000000001-0000000000000020.snap.tmp",      // an interrupted save, or a job older than a received snapshot
+		"0000000000000001-0000000000000050.snap.tmp",      // a save in progress
 		"0000000000000001-0000000000000014.snap.recv",     // received, older than the newest
 		"0000000000000001-0000000000000014.snap.recv.tmp", // an older interrupted receive
 		"0000000000000001-0000000000000063.snap.recv",     // received, newer: raft may still take it
@@ -172,10 +172,17 @@ func TestPurgeSnapshots(t *testing.T) {
 	}
 	must(t, wal.PurgeSnapshots(m, snapDir, 2))
 	names, _ := m.List(snapDir)
-	want := []string{"0000000000000001-000000000000001e.snap", "0000000000000001-0000000000000028.snap",
-		"0000000000000001-0000000000000050.snap.tmp",
+	want := []string{"0000000000000001-000000000000001e.snap", "0000000000000001-0000000000000020.snap.tmp",
+		"0000000000000001-0000000000000028.snap", "0000000000000001-0000000000000050.snap.tmp",
 		"0000000000000001-0000000000000063.snap.recv", "0000000000000001-0000000000000063.snap.recv.tmp"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("after purge: %v, want %v", names, want)
+	}
+	// At boot no save runs: every unfinished one is a leftover.
+	must(t, wal.RemoveSaveLeftovers(m, snapDir))
+	names, _ = m.List(snapDir)
+	want = slices.DeleteFunc(want, func(n string) bool { return strings.HasSuffix(n, ".snap.tmp") })
+	if !slices.Equal(names, want) {
+		t.Fatalf("after removing leftovers: %v, want %v", names, want)
 	}
 }
