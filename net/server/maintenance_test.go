@@ -21,15 +21,22 @@ import (
 func TestStatusAndMemberList(t *testing.T) {
 	m := startSingle(t)
 	ctx := ctxT(t)
-	m.cli.Put(ctx, "a", "b")
-	st, err := m.cli.Status(ctx, m.clientURL())
-	if err != nil {
+	if _, err := m.cli.Put(ctx, "a", "b"); err != nil {
 		t.Fatal(err)
 	}
-	if st.Version != Version || st.Leader != 1 || st.RaftTerm == 0 || st.RaftIndex == 0 ||
-		st.RaftAppliedIndex == 0 || st.DbSize == 0 || st.IsLearner || st.Header.Revision != 2 {
-		t.Fatalf("status = %+v", st)
-	}
+	// The put is answered during a loop round; the status the server
+	// reports is the one stored at the end of that round.
+	eventually(t, 5*time.Second, func() error {
+		st, err := m.cli.Status(ctx, m.clientURL())
+		if err != nil {
+			return err
+		}
+		if st.Version != Version || st.Leader != 1 || st.RaftTerm == 0 || st.RaftIndex == 0 ||
+			st.RaftAppliedIndex == 0 || st.DbSize == 0 || st.IsLearner || st.Header.Revision != 2 {
+			return fmt.Errorf("status = %+v", st)
+		}
+		return nil
+	})
 	eventually(t, 5*time.Second, func() error {
 		ml, err := m.cli.MemberList(ctx)
 		if err != nil {
@@ -45,7 +52,9 @@ func TestStatusAndMemberList(t *testing.T) {
 	if err != nil || h1.HashRevision != 2 {
 		t.Fatalf("hashkv = %+v, %v", h1, err)
 	}
-	m.cli.Put(ctx, "a", "c")
+	if _, err := m.cli.Put(ctx, "a", "c"); err != nil {
+		t.Fatal(err)
+	}
 	h2, err := m.cli.HashKV(ctx, m.clientURL(), 2)
 	if err != nil || h2.Hash != h1.Hash {
 		t.Fatalf("hashkv at 2 changed: %+v vs %+v (%v)", h2, h1, err)
