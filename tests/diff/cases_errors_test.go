@@ -70,12 +70,16 @@ func errorCases() []tcase {
 
 // sizeBoundaryCase puts values whose PutRequest encodes to a few bytes
 // either side of the 1.5 MiB request limit: etcd checks the whole raft
-// request, header included, so the exact edge is part of the contract.
+// request, header included, so the edge is part of the contract. NB: the
+// header's request ID is a varint whose length (8 to 10 bytes) follows
+// etcd's random member ID, so etcd's own edge moves by two bytes from run
+// to run: PutRequests of limit-18 to limit-9 bytes are left out (a
+// request at limit-16 passed or failed in etcd depending on its ID).
 func sizeBoundaryCase() tcase {
 	return tcase{name: "err-request-size-boundary", run: func(e *env) {
 		const limit = 3 << 19
 		key := e.k("a")
-		for _, d := range []int{64, 24, 16, 12, 8, 4, 0, -4} {
+		for _, d := range []int{64, 24, 20, 8, 4, 0, -4} {
 			// PutRequest: key (tag, 1-byte length, bytes), value (tag,
 			// 3-byte length, bytes).
 			n := limit - d - (2 + len(key)) - 4
