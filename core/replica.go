@@ -39,7 +39,11 @@ type Replica struct {
 	// snapshotDue asks for a snapshot at the next apply whatever the
 	// SnapshotEntries count (a member was added: see applyConfChange).
 	snapshotDue bool
-	snapJobOut  bool
+	// snapBytes is the size of the newest snapshot file taken or
+	// installed; appliedBytes counts the entry bytes applied since it
+	// (maybeSnapshot weighs one against the other).
+	snapBytes, appliedBytes int64
+	snapJobOut              bool
 	// markerRepaired: recover wrote a missing snapshot marker.
 	markerRepaired bool
 

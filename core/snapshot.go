@@ -146,6 +146,7 @@ func (r *Replica) SnapshotDone(job *SnapshotJob, runErr error) error {
 		return r.fail(fmt.Errorf("core: create snapshot at %d: %w", job.Index, err))
 	}
 	r.snapIndex = job.Index
+	r.snapBytes = job.Bytes
 	if job.Index > r.cfg.CatchUpEntries {
 		if err := r.storage.Compact(job.Index - r.cfg.CatchUpEntries); err != nil && err != raft.ErrCompacted {
 			return r.fail(fmt.Errorf("core: compact raft log: %w", err))
@@ -156,6 +157,12 @@ func (r *Replica) SnapshotDone(job *SnapshotJob, runErr error) error {
 
 // snapshotsKept is how many snapshot files a purge leaves.
 const snapshotsKept = 2
+
+// snapshotLogRatio bounds how often the whole store is written: a snapshot
+// waits until the entries applied since the last one hold 1/8 of its size,
+// so a snapshot costs at most eight bytes written per byte of writes
+// (besides the SnapshotEntries count). See Config.SnapshotEntries.
+const snapshotLogRatio = 8
 
 // SnapshotInline runs a pending snapshot job to completion on the calling
 // goroutine: for drivers without a background stage (tests, tools).
@@ -179,10 +186,12 @@ func (r *Replica) failIf(err error) error {
 // for followers that lag a little.
 func (r *Replica) maybeSnapshot() error {
 	applied := r.store.AppliedIndex()
-	if r.snapJob != nil || (applied-r.snapIndex < r.cfg.SnapshotEntries && !r.snapshotDue) {
+	due := applied-r.snapIndex >= r.cfg.SnapshotEntries && r.appliedBytes*snapshotLogRatio >= r.snapBytes
+	if r.snapJob != nil || (!due && !r.snapshotDue) {
 		return nil
 	}
 	r.snapshotDue = false
+	r.appliedBytes = 0
 	term, err := r.storage.Term(applied)
 	if err != nil {
 		return fmt.Errorf("core: term of applied index %d: %w", applied, err)
@@ -205,6 +214,7 @@ func (r *Replica) installSnapshot(snap *raftpb.Snapshot, f *wal.SnapFile) error 
 		return err
 	}
 	r.snapIndex = snap.GetMetadata().GetIndex()
+	r.snapBytes, r.appliedBytes = f.Size, 0
 	r.confState = snap.GetMetadata().GetConfState()
 	r.installs++
 	r.lessor.reset(r)

@@ -289,6 +289,9 @@ func (r *Replica) Apply(j *ApplyJob) error {
 	if err := r.applyEntries(j.m.GetEntries()); err != nil {
 		return r.fail(err)
 	}
+	for _, e := range j.m.GetEntries() {
+		r.appliedBytes += int64(len(e.GetData()))
+	}
 	r.deliver(j.m.GetResponses())
 	if err := r.maybeSnapshot(); err != nil {
 		return r.fail(err)
