@@ -18,6 +18,7 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "deps: missing ${need[*]}; run as root or install them: apt-get install -y ${need[*]}"
     exit 1
   fi
+  export DEBIAN_FRONTEND=noninteractive # CI has no terminal to answer a prompt
   apt-get update -q && apt-get install -y -q "${need[@]}"
 fi
 go mod download
