@@ -14,6 +14,7 @@ package memory
 import (
 	"bytes"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/google/btree"
@@ -83,6 +84,9 @@ type Engine struct {
 	tree   *btree.BTreeG[item]
 	closed bool
 	stats  Stats
+	// liveBytes is the size of the stored keys and values, kept by Write
+	// from the items the tree hands back (no lookup of its own).
+	liveBytes atomic.Int64
 }
 
 var _ engine.Engine = (*Engine)(nil)
@@ -128,18 +132,30 @@ func (e *Engine) Write(b engine.Batch) error {
 	if e.closed {
 		return engine.ErrClosed
 	}
+	var delta int64
 	for i := range mb.ops {
 		op := &mb.ops[i]
 		if op.delete {
-			e.tree.Delete(keyItem(op.key()))
+			if old, had := e.tree.Delete(keyItem(op.key())); had {
+				delta -= int64(old.n)
+			}
 		} else {
-			e.tree.ReplaceOrInsert(op.item)
+			old, had := e.tree.ReplaceOrInsert(op.item)
+			delta += int64(op.n)
+			if had {
+				delta -= int64(old.n)
+			}
 		}
 	}
+	e.liveBytes.Add(delta)
 	e.stats.Batches++
 	e.stats.Ops += uint64(len(mb.ops))
 	return nil
 }
+
+// LiveBytes is the byte size of the stored keys and values. Safe from any
+// goroutine.
+func (e *Engine) LiveBytes() int64 { return e.liveBytes.Load() }
 
 // Snapshot returns a read-only view of the current state. A snapshot taken
 // after Close reports engine.ErrClosed from Get and iterates nothing.

@@ -6,22 +6,34 @@ import (
 	"metastore/core/engine"
 )
 
-// SizedEngine wraps an engine and keeps the byte size of its live pairs
-// (keys plus values) up to date on every Write, for the space quota and
-// Status's dbSize. It costs one Get per written key.
+// SizedEngine wraps an engine and reports the byte size of its live pairs
+// (keys plus values), for the space quota and Status's dbSize. An engine
+// that counts them itself (liveByteCounter: the memory engine, from the
+// items its tree hands back) is passed through untouched; for any other
+// the wrapper keeps the count on every Write, at one Get per written key.
 //
 // Size is safe from any goroutine; the engine methods keep the inner
 // engine's concurrency contract.
 type SizedEngine struct {
 	engine.Engine
-	size atomic.Int64
+	counter liveByteCounter // nil: the wrapper counts
+	size    atomic.Int64
 }
 
 var _ engine.Engine = (*SizedEngine)(nil)
 
+// liveByteCounter is the optional engine extension SizedEngine defers to.
+type liveByteCounter interface {
+	LiveBytes() int64
+}
+
 // NewSizedEngine wraps e, counting what it already holds.
 func NewSizedEngine(e engine.Engine) *SizedEngine {
 	s := &SizedEngine{Engine: e}
+	if c, ok := e.(liveByteCounter); ok {
+		s.counter = c
+		return s
+	}
 	it := e.NewIter(nil, nil)
 	var n int64
 	for ok := it.First(); ok; ok = it.Next() {
@@ -33,15 +45,24 @@ func NewSizedEngine(e engine.Engine) *SizedEngine {
 }
 
 // Size is the byte size of the live keys and values.
-func (s *SizedEngine) Size() int64 { return s.size.Load() }
+func (s *SizedEngine) Size() int64 {
+	if s.counter != nil {
+		return s.counter.LiveBytes()
+	}
+	return s.size.Load()
+}
 
-// NewBatch returns a batch that remembers its keys and value sizes. When the
+// NewBatch returns the engine's own batch when the engine counts its bytes,
+// else a batch that remembers its keys and value sizes. When the
 // inner engine's batch can take ownership of a caller's bytes
 // (SetOwnedPair, as the memory engine's can), so can this one: the store
 // then keeps one copy of each record, shared with its key index, instead of
 // a record the engine copied and a key index that copied the key again.
 func (s *SizedEngine) NewBatch() engine.Batch {
 	inner := s.Engine.NewBatch()
+	if s.counter != nil {
+		return inner // Write passes it through: the engine counts
+	}
 	if o, ok := inner.(ownedPairSetter); ok {
 		return &sizedOwnedBatch{sizedBatch{inner: inner}, o}
 	}

@@ -3,13 +3,31 @@ package server
 import (
 	"testing"
 
+	"metastore/core/engine"
 	"metastore/engines/memory"
 )
 
+// uncountedEngine hides the memory engine's LiveBytes, so SizedEngine
+// keeps the count itself.
+type uncountedEngine struct{ engine.Engine }
+
 // A sized memory engine passes SetOwnedPair through (so the store keeps one
-// copy of each record) and counts those pairs like Set's.
+// copy of each record) and counts those pairs like Set's, whether the
+// engine counts its bytes (the memory engine) or the wrapper does.
 func TestSizedEngineOwnedPairs(t *testing.T) {
-	e := NewSizedEngine(memory.New())
+	for _, tc := range []struct {
+		name string
+		eng  engine.Engine
+	}{{"engine counts", memory.New()}, {"wrapper counts", uncountedEngine{memory.New()}}} {
+		t.Run(tc.name, func(t *testing.T) { testSizedOwnedPairs(t, tc.eng) })
+	}
+}
+
+func testSizedOwnedPairs(t *testing.T, inner engine.Engine) {
+	e := NewSizedEngine(inner)
+	if _, counts := inner.(liveByteCounter); (e.counter != nil) != counts {
+		t.Fatalf("counter = %v for %T", e.counter, inner)
+	}
 	b := e.NewBatch()
 	o, ok := b.(ownedPairSetter)
 	if !ok {
