@@ -135,7 +135,7 @@ func (r *Replica) SnapshotDone(job *SnapshotJob, runErr error) error {
 	if job.Index <= r.snapIndex {
 		// A leader's snapshot was installed meanwhile; this one is older.
 		r.queueWAL(nil, 0)
-		return nil
+		return r.failIf(r.maybeSnapshot())
 	}
 	// The marker, the release of the segments it covers and the purge go
 	// through the append stage, which owns the WAL (HandleReady, rule 5).
@@ -152,7 +152,10 @@ func (r *Replica) SnapshotDone(job *SnapshotJob, runErr error) error {
 			return r.fail(fmt.Errorf("core: compact raft log: %w", err))
 		}
 	}
-	return nil
+	// NB: a snapshot asked for while this one was out (a member was added:
+	// snapshotDue) is taken now; waiting for the next apply could wait
+	// forever on an idle cluster, with the joiner refusing this one.
+	return r.failIf(r.maybeSnapshot())
 }
 
 // snapshotsKept is how many snapshot files a purge leaves.
@@ -186,8 +189,11 @@ func (r *Replica) failIf(err error) error {
 // for followers that lag a little.
 func (r *Replica) maybeSnapshot() error {
 	applied := r.store.AppliedIndex()
+	if r.snapJob != nil || applied <= r.snapIndex {
+		return nil
+	}
 	due := applied-r.snapIndex >= r.cfg.SnapshotEntries && r.appliedBytes*snapshotLogRatio >= r.snapBytes
-	if r.snapJob != nil || (!due && !r.snapshotDue) {
+	if !due && !r.snapshotDue {
 		return nil
 	}
 	r.snapshotDue = false
