@@ -80,6 +80,15 @@ func newTestCluster(t *testing.T, n int, tune func(*core.Config)) *testCluster {
 
 func (c *testCluster) start(id uint64) {
 	c.t.Helper()
+	r, err := c.open(id)
+	if err != nil {
+		c.t.Fatalf("open replica %d: %v", id, err)
+	}
+	c.nodes[id] = r
+}
+
+// open opens replica id on its disk, as start does, and returns it.
+func (c *testCluster) open(id uint64) (*core.Replica, error) {
 	cfg := core.Config{
 		ID: id, Peers: c.ids, Dir: fmt.Sprintf("/n%d", id), Disk: c.disks[id], Clock: c.clock,
 		Network: testNet{c}, Engine: memory.New(), Rand: rand.New(rand.NewPCG(id, 7)),
@@ -88,11 +97,7 @@ func (c *testCluster) start(id uint64) {
 	if c.cfgTune != nil {
 		c.cfgTune(&cfg)
 	}
-	r, err := core.Open(cfg)
-	if err != nil {
-		c.t.Fatalf("open replica %d: %v", id, err)
-	}
-	c.nodes[id] = r
+	return core.Open(cfg)
 }
 
 // crash discards a replica and keeps only what its disk had synced.

@@ -31,7 +31,10 @@ import (
 //     apply stage has applied up to it (readQueue.serve, after each apply);
 //  5. a snapshot, taken after an apply when one is due (maybeSnapshot),
 //     queues its WAL marker and segment release behind the appends already
-//     queued: only the append stage writes the WAL.
+//     queued: only the append stage writes the WAL;
+//  6. a MsgSnap of an engine-held snapshot waits for a file made from the
+//     engine at the applied index (snapsend.go), then leaves rewritten to
+//     that index.
 //
 // With Config.Pipeline off, HandleReady runs both stages itself before it
 // returns, in the same order. A returned error is fatal: the replica has
@@ -54,6 +57,10 @@ func (r *Replica) HandleReady() error {
 		case raft.LocalApplyThread:
 			r.applyq = append(r.applyq, m)
 		default:
+			if m.GetType() == raftpb.MsgSnap && isEngineHeld(m.GetSnapshot().GetData()) {
+				r.sendEngineSnapshot(m) // no file stands for it: one is made (snapsend.go)
+				continue
+			}
 			out = append(out, m)
 		}
 	}

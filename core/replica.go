@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"metastore/core/engine"
 	"metastore/core/mvcc"
 	"metastore/core/wal"
 )
@@ -36,6 +37,18 @@ type Replica struct {
 	// snapJob is the snapshot being written off the loop (snapshot.go);
 	// snapJobOut is set once the world took it.
 	snapJob *SnapshotJob
+	// syncer is the engine when its snapshots are engine-held: durable, it
+	// writes the applied index with the data, and it can sync.
+	syncer engine.Syncer
+	// sendJob is the file for sending an engine-held snapshot being made
+	// (snapsend.go), sendJobOut set once the world took it; sendFile is
+	// the newest one made and still kept; sendsOut maps each follower whose
+	// MsgSnap the transport has not reported yet to its file's index.
+	sendJob       *SnapshotJob
+	sendJobOut    bool
+	sendFile      *wal.SnapFile
+	sendsOut      map[uint64]uint64
+	sendFilesMade uint64
 	// snapshotDue asks for a snapshot at the next apply whatever the
 	// SnapshotEntries count (a member was added: see applyConfChange).
 	snapshotDue bool
@@ -85,6 +98,13 @@ func Open(cfg Config) (*Replica, error) {
 		snapDir:   path.Join(cfg.Dir, "snap"),
 		pending:   make(map[uint64]Callback),
 		confState: &raftpb.ConfState{},
+		sendsOut:  make(map[uint64]uint64),
+	}
+	if s, ok := cfg.Engine.(engine.Syncer); ok && cfg.Engine.Durable() {
+		// NB: durable alone is not enough: RocksDB's unsynced WAL tail may
+		// go with a machine crash, so a snapshot may leave the state to the
+		// engine only once it synced it.
+		r.syncer = s
 	}
 	r.lessor.init()
 	r.reads.init()
@@ -171,7 +191,17 @@ func (r *Replica) recover() error {
 		}
 		r.snapIndex = snapIdx
 		r.confState = md.GetConfState()
-		if !r.cfg.Engine.Durable() || r.store.AppliedIndex() < snapIdx {
+		switch applied := r.store.AppliedIndex(); {
+		case snap.MetadataOnly():
+			// An engine-held snapshot: the engine was synced at its index
+			// before the file was written, and the log before it may be
+			// gone. An engine behind it lost synced writes, or is not the
+			// one this member snapshotted; nothing here can rebuild it.
+			if !r.cfg.Engine.Durable() || applied < snapIdx {
+				return fmt.Errorf("core: snapshot %d is held by the engine, but the engine (durable: %v) has applied only up to %d: its synced state is lost; remove the member's data and add it again",
+					snapIdx, r.cfg.Engine.Durable(), applied)
+			}
+		case !r.cfg.Engine.Durable() || applied < snapIdx:
 			if err := r.restoreStore(snap); err != nil {
 				return err
 			}
@@ -368,6 +398,7 @@ func (r *Replica) ReportSnapshot(id uint64, ok bool) {
 		status = raft.SnapshotFailure
 	}
 	r.rn.ReportSnapshot(id, status)
+	r.sendReported(id)
 }
 
 // Close releases the WAL. Pending callbacks are dropped (never called).
@@ -379,6 +410,10 @@ func (r *Replica) Close() error {
 	if r.snapJob != nil && !r.snapJobOut {
 		r.snapJob.Abandon()
 		r.snapJob = nil
+	}
+	if r.sendJob != nil && !r.sendJobOut {
+		r.sendJob.Abandon()
+		r.sendJob = nil
 	}
 	return r.wal.Close()
 }

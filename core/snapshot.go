@@ -19,24 +19,51 @@ import (
 // Snapshots stay off the driving loop, and out of memory.
 //
 // Taking one: once SnapshotEntries entries were applied since the last
-// snapshot, HandleReady freezes the engine (engine.Snapshot, a consistent
-// view; the memory engine's is a copy-on-write tree clone) at the applied
-// index and hands the work out as data: SnapshotJob. The world runs
-// job.Run off the loop (production: a goroutine; the simulator: a
-// background event on virtual time), which streams the view into the
-// snapshot file, and then calls SnapshotDone on the loop. Only then does
-// the replica write the WAL marker, give raft the snapshot, compact raft's
-// log and release WAL segments. A crash between the file and the marker is
-// handled by recover (a snapshot file newer than the marker). One job is in
-// flight at a time.
+// snapshot, HandleReady prepares a SnapshotJob and hands the work out as
+// data. The world runs job.Run off the loop (production: a goroutine; the
+// simulator: a background event on virtual time), and then calls
+// SnapshotDone on the loop. Only then does the replica write the WAL
+// marker, give raft the snapshot, compact raft's log and release WAL
+// segments. A crash between the file and the marker is handled by recover
+// (a snapshot file newer than the marker). One such job is in flight at a
+// time. What Run writes depends on the engine:
+//
+//   - the memory engine loses everything with the process, so the snapshot
+//     must hold the store: the job freezes the engine (engine.Snapshot, a
+//     copy-on-write tree clone) at the applied index and streams the view
+//     into the snapshot file;
+//   - a durable engine that can sync (engine.Syncer: RocksDB) already
+//     holds the store, with the applied index written in the same batch as
+//     the data. Its snapshots are engine-held: Run syncs the engine, so
+//     that every entry up to the job's index survives a machine crash in
+//     the engine itself, then writes a snapshot file holding only the
+//     metadata (index, term, ConfState: what raft needs at recovery).
+//     Nothing proportional to the store is written.
 //
 // What raft holds: the raftpb.Snapshot in raft's storage, and in a MsgSnap,
-// carries a descriptor (the file's size and checksum), never the store.
-// The world's transport sends the file itself beside the MsgSnap
-// (SnapshotFiles.Open) and the receiving world stores it before stepping
-// the message (SnapshotFiles.Receive); Step refuses a MsgSnap whose file is
-// not there. Installing restores the store from the file in bounded
-// batches.
+// carries a descriptor (the file's size and checksum, or engineHeldDesc),
+// never the store. The world's transport sends the file itself beside the
+// MsgSnap (SnapshotFiles.Open) and the receiving world stores it before
+// stepping the message (SnapshotFiles.Receive); Step refuses a MsgSnap
+// whose file is not there. Installing restores the store from the file in
+// bounded batches.
+//
+// Sending an engine-held snapshot (snapsend.go): a follower needs
+// the store, which no file holds. As etcd does with its bbolt database,
+// the leader sends its current state instead: when raft emits a MsgSnap of
+// an engine-held snapshot, HandleReady holds the message, freezes the
+// engine at the applied index A and prepares a second kind of job
+// (ForSending) that streams the view into a file made only for sending
+// (wal.CreateSendFile). When it is done the held messages leave with their
+// snapshot rewritten to A: its term, the ConfState as of A, the file's
+// descriptor. A ≥ the snapshot raft chose, so the leader's log still holds
+// every entry after A, and raft takes the follower's acknowledgement of A
+// as it would one of the snapshot it asked for. Messages are held rather
+// than refused: raft sends a follower in snapshot state nothing else until
+// it hears how the snapshot went, so a refusal (ReportSnapshot failure)
+// would only make it ask again a heartbeat later, for a job already under
+// way. The file serves every follower that needs a snapshot while it is
+// kept, and is removed once the transport reported every send of it.
 
 // ErrSnapshotMissing is returned by Step for a MsgSnap whose snapshot file
 // was not received (SnapshotFiles.Receive) first.
@@ -52,6 +79,12 @@ func encodeSnapDesc(f *wal.SnapFile) []byte {
 	return binary.BigEndian.AppendUint32(b, f.CRC)
 }
 
+// engineHeldDesc is the Data of an engine-held snapshot: its state is in
+// the durable engine, and no file stands for it.
+var engineHeldDesc = []byte("MSSNAPE1")
+
+func isEngineHeld(data []byte) bool { return string(data) == string(engineHeldDesc) }
+
 func decodeSnapDesc(data []byte) (size int64, crc uint32, ok bool) {
 	if len(data) != len(snapDescMagic)+12 || string(data[:len(snapDescMagic)]) != string(snapDescMagic) {
 		return 0, 0, false
@@ -62,32 +95,67 @@ func decodeSnapDesc(data []byte) (size int64, crc uint32, ok bool) {
 
 // raftSnapshot is the snapshot raft stores and sends for file f.
 func raftSnapshot(f *wal.SnapFile) *raftpb.Snapshot {
+	if f.MetadataOnly() {
+		return &raftpb.Snapshot{Metadata: f.Meta, Data: engineHeldDesc}
+	}
 	return &raftpb.Snapshot{Metadata: f.Meta, Data: encodeSnapDesc(f)}
 }
 
-// SnapshotJob is a snapshot to write off the driving loop: a frozen engine
-// view at Index, to be streamed into the snapshot file. Run it once, on
-// any goroutine, then hand the result to Replica.SnapshotDone on the
-// driving goroutine; or call Abandon if the replica is gone.
+// SnapshotJob is snapshot work to do off the driving loop, of one of three
+// kinds: a frozen engine view at Index streamed into the snapshot file
+// (memory engine); an engine-held snapshot (EngineHeld: sync the engine,
+// record the metadata); or a file for followers (ForSending: a frozen view
+// streamed into a file that is sent, not kept). Run it once, on any
+// goroutine, then hand the result to Replica.SnapshotDone on the driving
+// goroutine; or call Abandon if the replica is gone.
 type SnapshotJob struct {
 	Index, Term uint64
 	// Bytes is the size of the file written; set by Run.
 	Bytes int64
+	// EngineHeld: the durable engine holds the state; Run syncs it and
+	// writes only the metadata.
+	EngineHeld bool
+	// ForSending: the file is made for the followers whose MsgSnaps wait
+	// for it; it is never a snapshot of this replica.
+	ForSending bool
 
-	conf *raftpb.ConfState
-	view engine.Snapshot
-	disk Disk
-	dir  string
-	file *wal.SnapFile
+	conf   *raftpb.ConfState
+	view   engine.Snapshot // nil for EngineHeld
+	syncer engine.Syncer   // EngineHeld only
+	disk   Disk
+	dir    string
+	file   *wal.SnapFile
+	// sends are the MsgSnaps waiting for the file (ForSending).
+	sends []*raftpb.Message
 }
 
-// Run writes the snapshot file from the frozen view, streaming it in
-// pieces, and makes it durable. It touches nothing of the replica but its
-// Disk (which must allow use from Run's goroutine) and the view.
+// Run does the job: it touches nothing of the replica but its Disk (which
+// must allow use from Run's goroutine), the view and the engine's Sync.
+// A snapshot's file is durable when Run returns; a file for sending is
+// not synced (nothing depends on it surviving a crash).
 func (j *SnapshotJob) Run() error {
-	defer j.view.Close()
 	md := &raftpb.SnapshotMetadata{Index: proto.Uint64(j.Index), Term: proto.Uint64(j.Term), ConfState: j.conf}
-	w, err := wal.CreateSnapshot(j.disk, j.dir, md)
+	if j.EngineHeld {
+		// NB: the sync comes before the file. Once the file or its WAL
+		// marker is durable, recovery replays the log only after Index and
+		// WAL segments up to Index may be gone: the engine must hold every
+		// entry up to Index whatever crashes next.
+		if err := j.syncer.Sync(); err != nil {
+			return fmt.Errorf("core: sync engine for snapshot %d: %w", j.Index, err)
+		}
+		f, err := wal.SaveSnapshot(j.disk, j.dir, md, nil)
+		if err != nil {
+			return err
+		}
+		j.file, j.Bytes = f, f.Size
+		return nil
+	}
+	defer j.view.Close()
+	create := wal.CreateSnapshot
+	if j.ForSending {
+		create = wal.CreateSendFile
+	}
+	w, err := create(j.disk, j.dir, md)
 	if err != nil {
 		return err
 	}
@@ -104,17 +172,27 @@ func (j *SnapshotJob) Run() error {
 }
 
 // Abandon releases the view of a job that will not run.
-func (j *SnapshotJob) Abandon() { _ = j.view.Close() }
-
-// SnapshotJob returns the snapshot job HandleReady prepared and not yet
-// handed out, or nil. The caller must run it and report it (SnapshotDone):
-// until then no other snapshot is taken and the raft log is not compacted.
-func (r *Replica) SnapshotJob() *SnapshotJob {
-	if r.snapJob == nil || r.snapJobOut {
-		return nil
+func (j *SnapshotJob) Abandon() {
+	if j.view != nil {
+		_ = j.view.Close()
 	}
-	r.snapJobOut = true
-	return r.snapJob
+}
+
+// SnapshotJob returns a job HandleReady prepared and not yet handed out,
+// or nil; call it until nil after each round. The caller must run each job
+// and report it (SnapshotDone): until then no other snapshot is taken and
+// the raft log is not compacted, or no other file for sending is made. At
+// most two are out at once: a snapshot and a file for sending.
+func (r *Replica) SnapshotJob() *SnapshotJob {
+	switch {
+	case r.snapJob != nil && !r.snapJobOut:
+		r.snapJobOut = true
+		return r.snapJob
+	case r.sendJob != nil && !r.sendJobOut:
+		r.sendJobOut = true
+		return r.sendJob
+	}
+	return nil
 }
 
 // SnapshotDone completes a job handed out by SnapshotJob, with Run's error.
@@ -124,6 +202,9 @@ func (r *Replica) SnapshotJob() *SnapshotJob {
 func (r *Replica) SnapshotDone(job *SnapshotJob, runErr error) error {
 	if r.failed != nil {
 		return r.failed
+	}
+	if job.ForSending {
+		return r.sendFileDone(job, runErr)
 	}
 	if job != r.snapJob {
 		return nil // not this replica's job
@@ -142,11 +223,15 @@ func (r *Replica) SnapshotDone(job *SnapshotJob, runErr error) error {
 	// Until the marker is durable, recovery finds the file newer than the
 	// marker and writes it then; segments are released only after it.
 	r.queueWAL(&wal.SnapMarker{Index: job.Index, Term: job.Term}, job.Index)
-	if _, err := r.storage.CreateSnapshot(job.Index, job.conf, encodeSnapDesc(job.file)); err != nil {
+	desc := encodeSnapDesc(job.file)
+	if job.EngineHeld {
+		desc = engineHeldDesc
+	}
+	if _, err := r.storage.CreateSnapshot(job.Index, job.conf, desc); err != nil {
 		return r.fail(fmt.Errorf("core: create snapshot at %d: %w", job.Index, err))
 	}
 	r.snapIndex = job.Index
-	r.snapBytes = job.Bytes
+	r.snapBytes = r.storeBytesIn(job.file)
 	if job.Index > r.cfg.CatchUpEntries {
 		if err := r.storage.Compact(job.Index - r.cfg.CatchUpEntries); err != nil && err != raft.ErrCompacted {
 			return r.fail(fmt.Errorf("core: compact raft log: %w", err))
@@ -167,14 +252,15 @@ const snapshotsKept = 2
 // (besides the SnapshotEntries count). See Config.SnapshotEntries.
 const snapshotLogRatio = 8
 
-// SnapshotInline runs a pending snapshot job to completion on the calling
-// goroutine: for drivers without a background stage (tests, tools).
+// SnapshotInline runs the pending snapshot jobs to completion on the
+// calling goroutine: for drivers without a background stage (tests, tools).
 func (r *Replica) SnapshotInline() error {
-	job := r.SnapshotJob()
-	if job == nil {
-		return nil
+	for job := r.SnapshotJob(); job != nil; job = r.SnapshotJob() {
+		if err := r.SnapshotDone(job, job.Run()); err != nil {
+			return err
+		}
 	}
-	return r.SnapshotDone(job, job.Run())
+	return nil
 }
 
 func (r *Replica) failIf(err error) error {
@@ -205,10 +291,24 @@ func (r *Replica) maybeSnapshot() error {
 	r.snapJob = &SnapshotJob{
 		Index: applied, Term: term,
 		conf: proto.Clone(r.confState).(*raftpb.ConfState),
-		view: r.cfg.Engine.Snapshot(),
 		disk: r.cfg.Disk, dir: r.snapDir,
 	}
+	if r.syncer != nil {
+		r.snapJob.EngineHeld, r.snapJob.syncer = true, r.syncer
+	} else {
+		r.snapJob.view = r.cfg.Engine.Snapshot()
+	}
 	return nil
+}
+
+// storeBytesIn is the store's size as snapshot file f makes it known, for
+// the snapshot cadence (snapshotLogRatio): none when the engine holds the
+// state, since an engine-held snapshot writes nothing in proportion to it.
+func (r *Replica) storeBytesIn(f *wal.SnapFile) int64 {
+	if r.syncer != nil {
+		return 0
+	}
+	return f.Size
 }
 
 // installSnapshot replaces the log and the store with a leader's snapshot.
@@ -220,7 +320,7 @@ func (r *Replica) installSnapshot(snap *raftpb.Snapshot, f *wal.SnapFile) error 
 		return err
 	}
 	r.snapIndex = snap.GetMetadata().GetIndex()
-	r.snapBytes, r.appliedBytes = f.Size, 0
+	r.snapBytes, r.appliedBytes = r.storeBytesIn(f), 0
 	r.confState = snap.GetMetadata().GetConfState()
 	r.installs++
 	r.lessor.reset(r)
@@ -272,14 +372,19 @@ func (r *Replica) SnapshotFiles() SnapshotFiles {
 }
 
 // Open opens the file the snapshot of MsgSnap m stands for, to be sent
-// after m: its whole contents, and its length. Close it.
+// after m: its whole contents, and its length. Close it. The file is the
+// one made for sending (an engine-held snapshot's MsgSnap, rewritten), or
+// else the snapshot file itself.
 func (s SnapshotFiles) Open(m *raftpb.Message) (io.ReadCloser, int64, error) {
 	md := m.GetSnapshot().GetMetadata()
 	size, _, ok := decodeSnapDesc(m.GetSnapshot().GetData())
 	if !ok {
 		return nil, 0, fmt.Errorf("core: MsgSnap %d carries no snapshot descriptor", md.GetIndex())
 	}
-	f, err := wal.StatSnapshot(s.disk, s.dir, md.GetTerm(), md.GetIndex())
+	f, err := wal.StatSendFile(s.disk, s.dir, md.GetTerm(), md.GetIndex())
+	if err != nil || f.Size != size {
+		f, err = wal.StatSnapshot(s.disk, s.dir, md.GetTerm(), md.GetIndex())
+	}
 	if err != nil {
 		return nil, 0, err
 	}

@@ -48,8 +48,13 @@ type node struct {
 	appendSynced int64
 	stageRng     *rand.Rand
 	// crashInStage: the fault schedule asked for a crash inside the next
-	// append job.
+	// append job (or engine-held snapshot job, or file for sending).
 	crashInStage bool
+	// engineSyncedOut: an engine-held snapshot job synced the engine and
+	// its completion has not reached the replica; sendFileOut counts the
+	// files for sending being made (sim/snapshot.go).
+	engineSyncedOut bool
+	sendFileOut     int
 	// leading and observedApplied are what observe last saw.
 	leading         bool
 	observedApplied uint64
@@ -314,6 +319,15 @@ func (d *driver) crashInJob(n *node, start, synced, handoff int64) {
 	if synced > start && r.IntN(2) == 0 {
 		at = start + r.Int64N(synced-start)
 	}
+	d.crashAtTime(n, at)
+}
+
+// crashBetween crashes the node at a time drawn in [from, to].
+func (d *driver) crashBetween(n *node, from, to int64) {
+	d.crashAtTime(n, from+d.s.faultRng.Int64N(to-from+1))
+}
+
+func (d *driver) crashAtTime(n *node, at int64) {
 	inc := n.host.Incarnation
 	d.s.world.Schedule(at, func() {
 		if n.host.Incarnation == inc && n.alive() && d.s.world.Now < d.s.safetyEnd {
@@ -552,6 +566,13 @@ func (d *driver) crashAt(n *node, at int64) {
 		}
 		n.appending = nil
 	}
+	if n.engineSyncedOut {
+		d.s.count("crash_engine_synced_unmarked")
+	}
+	if n.sendFileOut > 0 {
+		d.s.count("crash_send_file_out")
+	}
+	n.engineSyncedOut, n.sendFileOut = false, 0
 	n.busyUntil, n.pausedTil = 0, 0
 	n.tickPending = false
 	n.crashInStage = false

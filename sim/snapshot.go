@@ -21,20 +21,25 @@ import (
 //     marker, log compaction) is stepped into the replica a while after
 //     they return. A crash can fall between the file and the marker;
 //     recovery must cope (counted as snapshot_marker_repaired at boot);
+//   - on a durable engine (the stand-in or RocksDB) the job is engine-held:
+//     it syncs the engine (the crash model's flush) and writes only the
+//     metadata; a MsgSnap of such a snapshot waits for a second kind of
+//     job, which makes a file for sending from the engine (counted as
+//     snapshot_engine_synced and snapshot_send_file). A crash aimed at the
+//     pipeline may fall inside either: between the engine's sync and the
+//     snapshot's completion, or while a file for sending is being made;
 //   - a MsgSnap carries only a descriptor; the sender's snapshot file
 //     travels with it (packed into the copy on the wire, since simulated
 //     nodes have separate disks), and the receiver stores it on its disk
 //     (SnapshotFiles.Receive) inside the step that then steps the message.
 
-// startSnapshot takes a replica's pending snapshot job, if any, and runs it
-// as a background stage after the current step.
+// startSnapshot takes a replica's pending snapshot jobs, if any, and runs
+// each as a background stage after the current step.
 func (d *driver) startSnapshot(n *node) {
-	job := n.rep.SnapshotJob()
-	if job == nil {
-		return
+	for job := n.rep.SnapshotJob(); job != nil; job = n.rep.SnapshotJob() {
+		inc := n.host.Incarnation
+		d.s.world.Schedule(n.host.Cursor(), func() { d.writeSnapshot(n, inc, job) })
 	}
-	inc := n.host.Incarnation
-	d.s.world.Schedule(n.host.Cursor(), func() { d.writeSnapshot(n, inc, job) })
 }
 
 // writeSnapshot runs job's file write now, beside whatever step the node is
@@ -54,12 +59,32 @@ func (d *driver) writeSnapshot(n *node, inc int, job *core.SnapshotJob) {
 	// crash leaves the file without its WAL marker.
 	done := n.host.Cursor() + d.s.faultRng.Int64N(int64(snapshotDoneDelayMax)+1)
 	n.host.StepStart, n.host.StepCost = start, cost
-	d.s.count("snapshot_written")
+	switch {
+	case job.ForSending:
+		d.s.count("snapshot_send_file")
+		n.sendFileOut++
+	case job.EngineHeld:
+		d.s.count("snapshot_engine_synced")
+		n.engineSyncedOut = true
+	default:
+		d.s.count("snapshot_written")
+	}
+	if n.crashInStage && (job.ForSending || job.EngineHeld) {
+		// Aim the pipeline crash inside this job: after the engine's sync
+		// (or while the file for sending is out), before the loop hears.
+		n.crashInStage = false
+		d.crashBetween(n, w.Now, done)
+	}
 	w.Schedule(done, func() {
 		if n.host.Incarnation != inc {
 			return // recovery finds the file (if durable) without a marker
 		}
 		d.exec(n, "snapshot-done", func(r *core.Replica) {
+			if job.ForSending {
+				n.sendFileOut--
+			} else {
+				n.engineSyncedOut = false
+			}
 			if err := r.SnapshotDone(job, runErr); err != nil {
 				d.s.count("failstop")
 				d.s.logf("node %d fail-stop at %s: %v", n.id, vt(w.Now), err)

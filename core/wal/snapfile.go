@@ -24,8 +24,15 @@ import (
 //	"MSSNAP2\n" | u32 LE n | n bytes raftpb.SnapshotMetadata | payload | u32 LE crc32c
 //
 // where the checksum covers everything before it. The payload is the state
-// machine's own stream (core/mvcc's snapshot format). Files are written and
-// read in pieces: no snapshot is ever held whole in memory.
+// machine's own stream (core/mvcc's snapshot format), or nothing: an empty
+// payload records a snapshot whose state a durable engine holds (core's
+// engine-held snapshots: the file keeps only the metadata, which recovery
+// needs for raft). Files are written and read in pieces: no snapshot is
+// ever held whole in memory.
+//
+// A file made only to be sent to a follower is named %016x-%016x.send: it
+// is never loaded at recovery, never synced, and removed once sent
+// (RemoveSendFiles) or at the next boot (RemoveSaveLeftovers).
 //
 // A snapshot received from a leader is first stored as <name>.recv (checked
 // against the size and checksum the leader announced, and synced), then
@@ -35,6 +42,7 @@ const (
 	snapSuffix = ".snap"
 	tmpSuffix  = ".tmp"
 	recvSuffix = ".recv"
+	sendSuffix = ".send"
 	// snapIOBytes is the piece size of snapshot file reads and writes.
 	snapIOBytes = 256 << 10
 )
@@ -44,6 +52,16 @@ var snapFileMagic = []byte("MSSNAP2\n")
 type snapName struct{ term, index uint64 }
 
 func (s snapName) String() string { return fmt.Sprintf("%016x-%016x%s", s.term, s.index, snapSuffix) }
+
+func (s snapName) sendName() string { return fmt.Sprintf("%016x-%016x%s", s.term, s.index, sendSuffix) }
+
+func parseSendName(name string) (snapName, bool) {
+	base, found := strings.CutSuffix(name, sendSuffix)
+	if !found {
+		return snapName{}, false
+	}
+	return parseSnapName(base + snapSuffix)
+}
 
 func parseSnapName(name string) (snapName, bool) {
 	base, found := strings.CutSuffix(name, snapSuffix)
@@ -70,6 +88,10 @@ type SnapFile struct {
 
 // PayloadSize is the length of the state machine's stream in the file.
 func (s *SnapFile) PayloadSize() int64 { return s.Size - 4 - s.payloadOff }
+
+// MetadataOnly reports whether the file holds no state machine stream: a
+// snapshot whose state a durable engine holds.
+func (s *SnapFile) MetadataOnly() bool { return s.PayloadSize() == 0 }
 
 // OpenPayload opens the state machine's stream for reading. Close it.
 func (s *SnapFile) OpenPayload(fsys disk.FS) (io.ReadCloser, error) {
@@ -105,6 +127,8 @@ type SnapWriter struct {
 	fsys       disk.FS
 	dir        string
 	name       snapName
+	final      string // the file's name once committed
+	send       bool   // a file to send: Commit does not sync it
 	f          disk.File
 	buf        []byte
 	crc        hash.Hash32
@@ -116,6 +140,18 @@ type SnapWriter struct {
 
 // CreateSnapshot starts the snapshot file for md in dir (which must exist).
 func CreateSnapshot(fsys disk.FS, dir string, md *raftpb.SnapshotMetadata) (*SnapWriter, error) {
+	return createSnapshot(fsys, dir, md, false)
+}
+
+// CreateSendFile starts a snapshot file for md in dir to be sent to a
+// follower, not kept: it is named apart (.send), never found by recovery,
+// and Commit does not sync it (a crash loses nothing the replica needs;
+// the receiver syncs its own copy).
+func CreateSendFile(fsys disk.FS, dir string, md *raftpb.SnapshotMetadata) (*SnapWriter, error) {
+	return createSnapshot(fsys, dir, md, true)
+}
+
+func createSnapshot(fsys disk.FS, dir string, md *raftpb.SnapshotMetadata, send bool) (*SnapWriter, error) {
 	if md.GetIndex() == 0 {
 		return nil, errors.New("wal: save snapshot: empty snapshot (index 0)")
 	}
@@ -123,8 +159,12 @@ func CreateSnapshot(fsys disk.FS, dir string, md *raftpb.SnapshotMetadata) (*Sna
 	if err != nil {
 		return nil, fmt.Errorf("wal: encode snapshot metadata: %w", err)
 	}
-	w := &SnapWriter{fsys: fsys, dir: dir, name: snapName{md.GetTerm(), md.GetIndex()},
+	w := &SnapWriter{fsys: fsys, dir: dir, name: snapName{md.GetTerm(), md.GetIndex()}, send: send,
 		crc: crc32.New(castagnoli), buf: make([]byte, 0, snapIOBytes), meta: md}
+	w.final = w.name.String()
+	if send {
+		w.final = w.name.sendName()
+	}
 	if w.f, err = fsys.Create(w.tmpPath()); err != nil {
 		return nil, fmt.Errorf("wal: save snapshot: %w", err)
 	}
@@ -135,7 +175,7 @@ func CreateSnapshot(fsys disk.FS, dir string, md *raftpb.SnapshotMetadata) (*Sna
 	return w, w.err
 }
 
-func (w *SnapWriter) tmpPath() string { return path.Join(w.dir, w.name.String()+tmpSuffix) }
+func (w *SnapWriter) tmpPath() string { return path.Join(w.dir, w.final+tmpSuffix) }
 
 // Write appends p to the payload.
 func (w *SnapWriter) Write(p []byte) (int, error) {
@@ -177,17 +217,22 @@ func (w *SnapWriter) Commit() (*SnapFile, error) {
 		w.Abort()
 		return nil, w.err
 	}
-	if err := w.f.Sync(); err != nil {
-		w.Abort()
-		return nil, fmt.Errorf("wal: save snapshot: %w", err)
+	if !w.send {
+		if err := w.f.Sync(); err != nil {
+			w.Abort()
+			return nil, fmt.Errorf("wal: save snapshot: %w", err)
+		}
 	}
 	if err := w.f.Close(); err != nil {
 		return nil, fmt.Errorf("wal: save snapshot: %w", err)
 	}
 	w.f = nil
-	final := path.Join(w.dir, w.name.String())
+	final := path.Join(w.dir, w.final)
 	if err := w.fsys.Rename(w.tmpPath(), final); err != nil {
 		return nil, fmt.Errorf("wal: save snapshot: %w", err)
+	}
+	if w.send {
+		return &SnapFile{Meta: w.meta, Path: final, Size: w.size, CRC: sum, payloadOff: w.payloadOff}, nil
 	}
 	if err := w.fsys.SyncDir(w.dir); err != nil {
 		return nil, fmt.Errorf("wal: save snapshot: %w", err)
@@ -245,6 +290,37 @@ func LoadNewestSnapshot(fsys disk.FS, dir string) (*SnapFile, error) {
 func StatSnapshot(fsys disk.FS, dir string, term, index uint64) (*SnapFile, error) {
 	n := snapName{term, index}
 	return readSnapshotHeader(fsys, path.Join(dir, n.String()), n)
+}
+
+// StatSendFile describes the file made to send for (term, index) in dir
+// (CreateSendFile), as StatSnapshot does.
+func StatSendFile(fsys disk.FS, dir string, term, index uint64) (*SnapFile, error) {
+	n := snapName{term, index}
+	return readSnapshotHeader(fsys, path.Join(dir, n.sendName()), n)
+}
+
+// RemoveSendFiles removes the finished send files of dir (CreateSendFile)
+// whose index is not in keep, and reports how many it removed. Unfinished
+// ones (.send.tmp) stay: one may be a job in flight; RemoveSaveLeftovers
+// clears them at boot. Removals are not synced: one a crash brings back
+// goes at the next boot.
+func RemoveSendFiles(fsys disk.FS, dir string, keep []uint64) (int, error) {
+	all, err := fsys.List(dir)
+	if err != nil {
+		return 0, fmt.Errorf("wal: remove send files: %w", err)
+	}
+	removed := 0
+	for _, n := range all {
+		s, ok := parseSendName(n)
+		if !ok || slices.Contains(keep, s.index) {
+			continue
+		}
+		if err := fsys.Remove(path.Join(dir, n)); err != nil && !errors.Is(err, disk.ErrNotExist) {
+			return removed, fmt.Errorf("wal: remove send files: %w", err)
+		}
+		removed++
+	}
+	return removed, nil
 }
 
 // ReceiveSnapshot stores body, a whole snapshot file for (term, index) sent
@@ -338,14 +414,17 @@ func InstallReceived(fsys disk.FS, dir string, term, index uint64) (*SnapFile, e
 }
 
 // RemoveSaveLeftovers removes the unfinished snapshot saves of dir
-// (.snap.tmp) that a crash left. Call it only while no save runs (at boot).
+// (.snap.tmp) that a crash left, and every file made to send (.send and
+// .send.tmp: the process that sent them is gone). Call it only while no
+// save runs (at boot).
 func RemoveSaveLeftovers(fsys disk.FS, dir string) error {
 	all, err := fsys.List(dir)
 	if err != nil {
 		return fmt.Errorf("wal: remove unfinished snapshots: %w", err)
 	}
 	for _, n := range all {
-		if !strings.HasSuffix(n, snapSuffix+tmpSuffix) {
+		base, _ := strings.CutSuffix(n, tmpSuffix)
+		if !strings.HasSuffix(n, snapSuffix+tmpSuffix) && !strings.HasSuffix(base, sendSuffix) {
 			continue
 		}
 		if err := fsys.Remove(path.Join(dir, n)); err != nil && !errors.Is(err, disk.ErrNotExist) {

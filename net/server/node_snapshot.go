@@ -10,15 +10,26 @@ import (
 // warning, as etcd warns about slow applies and fsyncs.
 const slowSnapshot = 100 * time.Millisecond
 
-// startSnapshot runs the replica's pending snapshot job, if any, on its own
-// goroutine: the file is streamed from a frozen engine view while the loop
-// goes on serving proposals and reads. The result is stepped back into the
-// replica on the loop (SnapshotDone), which then writes the WAL marker and
-// compacts the log. Called on the loop goroutine after each round.
+// startSnapshot runs the replica's pending snapshot jobs, if any, each on
+// its own goroutine: the file is streamed from a frozen engine view (or,
+// on RocksDB, the engine is synced and only the metadata written) while
+// the loop goes on serving proposals and reads. The result is stepped back
+// into the replica on the loop (SnapshotDone), which then writes the WAL
+// marker and compacts the log, or sends the MsgSnaps that waited for a
+// file made for sending. Called on the loop goroutine after each round.
 func (n *Node) startSnapshot() {
-	job := n.r.SnapshotJob()
-	if job == nil {
-		return
+	for job := n.r.SnapshotJob(); job != nil; job = n.r.SnapshotJob() {
+		n.runSnapshotJob(job)
+	}
+}
+
+func (n *Node) runSnapshotJob(job *core.SnapshotJob) {
+	what := "snapshot"
+	switch {
+	case job.ForSending:
+		what = "snapshot file for sending"
+	case job.EngineHeld:
+		what = "engine-synced snapshot"
 	}
 	n.snapWG.Add(1)
 	go func() {
@@ -29,11 +40,11 @@ func (n *Node) startSnapshot() {
 		attrs := []any{"index", job.Index, "term", job.Term, "bytes", job.Bytes, "took", took}
 		switch {
 		case err != nil:
-			n.cfg.Logger.Error("snapshot failed", append(attrs, "err", err)...)
+			n.cfg.Logger.Error(what+" failed", append(attrs, "err", err)...)
 		case took > slowSnapshot:
-			n.cfg.Logger.Warn("slow snapshot", append(attrs, "expected-duration", slowSnapshot)...)
+			n.cfg.Logger.Warn("slow "+what, append(attrs, "expected-duration", slowSnapshot)...)
 		default:
-			n.cfg.Logger.Info("snapshot written", attrs...)
+			n.cfg.Logger.Info(what+" written", attrs...)
 		}
 		done := func(r *core.Replica) {
 			if derr := r.SnapshotDone(job, err); derr != nil && err == nil {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"sync/atomic"
 
 	"metastore/core/engine"
@@ -42,6 +43,17 @@ func NewSizedEngine(e engine.Engine) *SizedEngine {
 	it.Close()
 	s.size.Store(n)
 	return s
+}
+
+// Sync passes engine.Syncer through: the replica leaves its snapshots'
+// state to a durable engine only when it can sync it (core/snapshot.go).
+// An inner engine that cannot sync says so; the replica asks only a
+// durable one, and every durable engine here (RocksDB) can.
+func (s *SizedEngine) Sync() error {
+	if sy, ok := s.Engine.(engine.Syncer); ok {
+		return sy.Sync()
+	}
+	return fmt.Errorf("server: engine %T cannot sync", s.Engine)
 }
 
 // Size is the byte size of the live keys and values.
