@@ -69,10 +69,15 @@ func (d *driver) writeSnapshot(n *node, inc int, job *core.SnapshotJob) {
 	default:
 		d.s.count("snapshot_written")
 	}
-	if n.crashInStage && (job.ForSending || job.EngineHeld) {
+	switch {
+	case n.crashInStage && (job.ForSending || job.EngineHeld):
 		// Aim the pipeline crash inside this job: after the engine's sync
 		// (or while the file for sending is out), before the loop hears.
 		n.crashInStage = false
+		d.crashBetween(n, w.Now, done)
+	case job.ForSending && d.s.faultRng.IntN(sendFileCrashOneIn) == 0:
+		// Files for sending are rare (a follower past compaction), and
+		// the pipeline's aimed crashes mostly find append jobs first.
 		d.crashBetween(n, w.Now, done)
 	}
 	w.Schedule(done, func() {
@@ -94,6 +99,10 @@ func (d *driver) writeSnapshot(n *node, inc int, job *core.SnapshotJob) {
 		})
 	})
 }
+
+// sendFileCrashOneIn: one file for sending in this many has its leader
+// crash while it is out.
+const sendFileCrashOneIn = 4
 
 // snapshotDoneDelayMax bounds the wait between a snapshot file's last
 // fsync and its completion stepping into the replica.

@@ -52,14 +52,21 @@ func scaleRun(b *testing.B) {
 	b.Logf("empty store: %.0f puts/s, %.0f ranges/s", putEmpty, rangeEmpty)
 
 	start := time.Now()
+	cpu0, wrote0 := processUsage(b, m)
 	loadKeys(b, cli, 10_000, *scaleKeys, key, value)
 	loadTime := time.Since(start)
-	b.Logf("loaded %d keys of %d bytes in %v (%.0f keys/s)", *scaleKeys, *scaleValue, loadTime.Round(time.Second),
-		float64(*scaleKeys-10_000)/loadTime.Seconds())
+	cpu1, wrote1 := processUsage(b, m)
+	b.Logf("loaded %d keys of %d bytes in %v (%.0f keys/s); member CPU %v, %d MiB written to disk",
+		*scaleKeys, *scaleValue, loadTime.Round(time.Second), float64(*scaleKeys-10_000)/loadTime.Seconds(),
+		cpu1-cpu0, (wrote1-wrote0)>>20)
+	b.ReportMetric(float64((wrote1-wrote0)>>20), "MiB-written-load")
+	b.ReportMetric((cpu1 - cpu0).Seconds(), "cpu-s-load")
 	rss := residentBytes(b, m)
 	putFull, rangeFull := throughput(b, cli, *scaleKeys, key, value)
-	b.Logf("full store: %.0f puts/s (%.0f%% of empty), %.0f ranges/s (%.0f%% of empty); resident memory %d MiB",
-		putFull, 100*putFull/putEmpty, rangeFull, 100*rangeFull/rangeEmpty, rss>>20)
+	cpu2, wrote2 := processUsage(b, m)
+	b.Logf("full store: %.0f puts/s (%.0f%% of empty), %.0f ranges/s (%.0f%% of empty); resident memory %d MiB; "+
+		"member CPU %v and %d MiB written for the 10000 puts and 10000 ranges",
+		putFull, 100*putFull/putEmpty, rangeFull, 100*rangeFull/rangeEmpty, rss>>20, cpu2-cpu1, (wrote2-wrote1)>>20)
 	b.ReportMetric(float64(rss>>20), "MiB-resident")
 	b.ReportMetric(putFull/putEmpty, "put-ratio")
 	b.ReportMetric(rangeFull/rangeEmpty, "range-ratio")
@@ -239,6 +246,35 @@ func throughput(b *testing.B, cli *clientv3.Client, n int, key func(int) string,
 		return err
 	})
 	return puts, ranges
+}
+
+// processUsage is the member process's CPU time (user and system) and the
+// bytes it caused to be written to storage (Linux: /proc/<pid>/stat and
+// io), figures that hold on a busy machine where throughput does not.
+func processUsage(b *testing.B, m *member) (cpu time.Duration, written int64) {
+	m.mu.Lock()
+	pid := m.cmd.Process.Pid
+	m.mu.Unlock()
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		// Fields after the command name (which may hold spaces): utime and
+		// stime are the 12th and 13th, in clock ticks (100 per second).
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 {
+			f := strings.Fields(string(stat[i+1:]))
+			if len(f) > 12 {
+				ut, _ := strconv.ParseInt(f[11], 10, 64)
+				st, _ := strconv.ParseInt(f[12], 10, 64)
+				cpu = time.Duration(ut+st) * 10 * time.Millisecond
+			}
+		}
+	}
+	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
+		for _, l := range strings.Split(string(io), "\n") {
+			if v, ok := strings.CutPrefix(l, "write_bytes:"); ok {
+				written, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			}
+		}
+	}
+	return cpu, written
 }
 
 // residentBytes is the member process's resident set size (Linux).
