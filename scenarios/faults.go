@@ -225,9 +225,10 @@ func flappingPartitions(env *Env) *Result {
 // compaction catches up from the log.
 func snapshotCatchUp(env *Env) *Result {
 	r := &Result{}
-	run := func(label string, snapEntries uint64) int {
+	var sendFiles, dumps int
+	run := func(label string, snapEntries uint64, engine string) int {
 		var installs int
-		underLoad(env, r, label, sim.ScriptOptions{SnapshotEntries: snapEntries}, func(sc *sim.Script, lead uint64) {
+		underLoad(env, r, label, sim.ScriptOptions{SnapshotEntries: snapEntries, Engine: engine}, func(sc *sim.Script, lead uint64) {
 			f := sc.Follower(lead)
 			sc.Net().IsolateNode(f)
 			// The load's clients stall on the cut-off member; these writes
@@ -237,14 +238,23 @@ func snapshotCatchUp(env *Env) *Result {
 			sc.Net().Heal()
 			sc.Until(10*E, func() bool { return status(sc, f).Applied >= status(sc, sc.Leader()).Applied })
 			installs = sc.Count("snapshot_install")
+			if engine == "durable" {
+				sendFiles, dumps = sc.Count("snapshot_send_file"), sc.Count("snapshot_written")
+			}
 		})
 		return installs
 	}
-	with := run("compacting every 20 entries", 20)
-	without := run("control: no compaction", 0)
+	with := run("compacting every 20 entries", 20, "")
+	without := run("control: no compaction", 0, "")
+	// On a durable engine no snapshot holds the store: the leader makes
+	// the follower's file from its engine when raft sends the snapshot.
+	durable := run("durable engine, compacting every 20 entries", 20, "durable")
 	r.Expect(with >= 1, "F8: the cut-off follower installed a snapshot (%d)", with)
 	r.Expect(without == 0, "F8 control: without compaction it caught up from the log (%d snapshots)", without)
-	r.Figures = fmt.Sprintf("snapshot installs %d (control without compaction: %d)", with, without)
+	r.Expect(durable >= 1 && sendFiles >= 1 && dumps == 0,
+		"F8 durable engine: the follower installed a snapshot (%d) from a file made to send it (%d), no snapshot wrote the store (%d)", durable, sendFiles, dumps)
+	r.Figures = fmt.Sprintf("snapshot installs %d (control without compaction: %d; durable engine: %d, from %d files made to send)",
+		with, without, durable, sendFiles)
 	return r
 }
 

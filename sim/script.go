@@ -42,6 +42,9 @@ type ScriptOptions struct {
 	Faults *Faults
 	// SnapshotEntries is the snapshot interval; default 10000 (none).
 	SnapshotEntries uint64
+	// Engine is the replicas' engine: "memory" (the default) or "durable"
+	// (the crash-surviving stand-in, whose snapshots are engine-held).
+	Engine string
 	// Clients is the number of background load clients (StartLoad).
 	Clients int
 	Logf    func(format string, args ...any)
@@ -69,7 +72,10 @@ func NewScript(o ScriptOptions) *Script {
 	if o.SnapshotEntries == 0 {
 		o.SnapshotEntries = 10000
 	}
-	s := newSim(Options{Seed: o.Seed, Nodes: o.Nodes, Faults: &f, Canary: o.Canary, Engine: "memory",
+	if o.Engine == "" {
+		o.Engine = "memory"
+	}
+	s := newSim(Options{Seed: o.Seed, Nodes: o.Nodes, Faults: &f, Canary: o.Canary, Engine: o.Engine,
 		SnapshotEntries: o.SnapshotEntries, Clients: max(o.Clients, 1), Logf: o.Logf, Duration: time.Hour})
 	if o.Clients == 0 {
 		s.clients = nil

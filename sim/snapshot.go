@@ -75,7 +75,7 @@ func (d *driver) writeSnapshot(n *node, inc int, job *core.SnapshotJob) {
 		// (or while the file for sending is out), before the loop hears.
 		n.crashInStage = false
 		d.crashBetween(n, w.Now, done)
-	case job.ForSending && d.s.faultRng.IntN(sendFileCrashOneIn) == 0:
+	case job.ForSending && d.s.faults.CrashEvery > 0 && d.s.faultRng.IntN(sendFileCrashOneIn) == 0:
 		// Files for sending are rare (a follower past compaction), and
 		// the pipeline's aimed crashes mostly find append jobs first.
 		d.crashBetween(n, w.Now, done)
@@ -100,8 +100,8 @@ func (d *driver) writeSnapshot(n *node, inc int, job *core.SnapshotJob) {
 	})
 }
 
-// sendFileCrashOneIn: one file for sending in this many has its leader
-// crash while it is out.
+// sendFileCrashOneIn: when the run crashes members at all, one file for
+// sending in this many has its leader crash while it is out.
 const sendFileCrashOneIn = 4
 
 // snapshotDoneDelayMax bounds the wait between a snapshot file's last

@@ -38,11 +38,15 @@
 //     was synced in a quorum's raft WALs before the answer, so it is
 //     replayed, and none is applied twice.
 //
-// The argument leans on the raft snapshot file holding the whole state. A
-// raft snapshot that carried only metadata (the engine being the data) would
+// The replica's raft snapshots of this engine carry only metadata: the
+// engine is the data (core/snapshot.go, engine-held snapshots). That would
 // let the replica drop raft log entries that RocksDB holds only in its
-// unsynced WAL: before that, the replica must call Engine.Sync
-// (engine.Syncer), which fsyncs RocksDB's WAL.
+// unsynced WAL, so the snapshot job first calls Engine.Sync
+// (engine.Syncer), which fsyncs RocksDB's WAL: every entry up to the
+// snapshot's index is then in the engine whatever crashes next, and
+// recovery refuses an engine behind it. A follower that needs a snapshot
+// is sent a file the leader streams from an engine.Snapshot at its
+// applied index.
 //
 // Syncing RocksDB's WAL on every batch (Options.Sync, --rocksdb-sync) would
 // buy nothing the raft WAL does not already give, for a second fsync per
