@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"metastore/core"
+	"metastore/core/engine"
 	"metastore/core/realworld"
 	"metastore/engines/memory"
 	"metastore/net/transport"
@@ -40,6 +41,9 @@ type member struct {
 	cli     *clientv3.Client
 	// expectFailure: the test made the replica fail-stop on purpose.
 	expectFailure bool
+	// engine, when set, is the member's engine at every start (a durable
+	// one keeps its state across them); nil: a fresh memory engine.
+	engine engine.Engine
 }
 
 func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
@@ -82,7 +86,11 @@ func (m *member) start(t *testing.T, rc core.Config, peers map[uint64]string, op
 
 func (m *member) startWith(t *testing.T, rc core.Config, d core.Disk, peers map[uint64]string, opts ...memberOpts) {
 	t.Helper()
-	eng := NewSizedEngine(memory.New())
+	base := m.engine
+	if base == nil {
+		base = memory.New()
+	}
+	eng := NewSizedEngine(base)
 	rc.Dir = filepath.Join(m.dir, "member")
 	rc.Disk = d
 	rc.Clock = realworld.NewClock()
