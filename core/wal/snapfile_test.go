@@ -186,3 +186,61 @@ func TestPurgeSnapshots(t *testing.T) {
 		t.Fatalf("after removing leftovers: %v, want %v", names, want)
 	}
 }
+
+// A metadata-only snapshot (an engine-held one) reads back as such; a file
+// made to send is never a snapshot recovery loads, is found by
+// StatSendFile, and goes with RemoveSendFiles (all but those kept) or at
+// boot (RemoveSaveLeftovers, with unfinished ones).
+func TestMetadataOnlyAndSendFiles(t *testing.T) {
+	m := disk.NewMem()
+	must(t, m.MkdirAll(snapDir))
+	full := save(t, m, 10, 2, "state@10")
+	held := save(t, m, 20, 2, "")
+	if full.MetadataOnly() || !held.MetadataOnly() {
+		t.Fatalf("MetadataOnly: full %v, metadata-only %v", full.MetadataOnly(), held.MetadataOnly())
+	}
+	for _, idx := range []uint64{30, 40} {
+		w, err := wal.CreateSendFile(m, snapDir, meta(idx, 2))
+		must(t, err)
+		_, err = w.Write([]byte(strings.Repeat("s", 1000)))
+		must(t, err)
+		f, err := w.Commit()
+		must(t, err)
+		got, err := wal.StatSendFile(m, snapDir, 2, idx)
+		must(t, err)
+		if got.Size != f.Size || got.CRC != f.CRC || payloadOf(t, m, got) != strings.Repeat("s", 1000) {
+			t.Fatalf("send file %d reads back as %+v, written %+v", idx, got, f)
+		}
+	}
+	unfinished, err := wal.CreateSendFile(m, snapDir, meta(50, 2))
+	must(t, err)
+	newest, err := wal.LoadNewestSnapshot(m, snapDir)
+	must(t, err)
+	if newest.Meta.GetIndex() != 20 || !newest.MetadataOnly() {
+		t.Fatalf("newest snapshot %d (metadata only %v): a file to send was taken for a snapshot", newest.Meta.GetIndex(), newest.MetadataOnly())
+	}
+	must(t, wal.PurgeSnapshots(m, snapDir, 2))
+	if _, err := wal.StatSendFile(m, snapDir, 2, 30); err != nil {
+		t.Fatalf("PurgeSnapshots removed a file to send: %v", err)
+	}
+	n, err := wal.RemoveSendFiles(m, snapDir, []uint64{40})
+	must(t, err)
+	if _, err := wal.StatSendFile(m, snapDir, 2, 30); n != 1 || err == nil {
+		t.Fatalf("RemoveSendFiles removed %d; send file 30: %v", n, err)
+	}
+	if _, err := wal.StatSendFile(m, snapDir, 2, 40); err != nil {
+		t.Fatalf("RemoveSendFiles removed the kept file: %v", err)
+	}
+	unfinished.Abort()
+	must(t, wal.RemoveSaveLeftovers(m, snapDir))
+	names, err := m.List(snapDir)
+	must(t, err)
+	for _, n := range names {
+		if strings.Contains(n, ".send") {
+			t.Fatalf("RemoveSaveLeftovers left %s (all: %v)", n, names)
+		}
+	}
+	if len(names) != 2 {
+		t.Fatalf("after boot cleanup: %v, want the two snapshots", names)
+	}
+}
