@@ -65,6 +65,9 @@ func (r *Replica) sendFileDone(job *SnapshotJob, runErr error) error {
 		for _, m := range job.sends {
 			r.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
 		}
+		// NB: best effort, as purgeSendFiles; a full disk is the likely
+		// cause, and the partial file would keep it full.
+		_ = wal.RemoveUnfinishedSendFile(r.cfg.Disk, r.snapDir, job.Term, job.Index)
 		return nil
 	}
 	msgs := make([]*raftpb.Message, 0, len(job.sends))
@@ -87,9 +90,12 @@ func (r *Replica) sendReported(id uint64) {
 	}
 }
 
-// purgeSendFiles queues the removal of the files for sending that no send
-// in flight uses. The append stage does it, as it does every other change
-// to the snapshot directory.
+// purgeSendFiles removes the files for sending that no send in flight
+// uses. It runs here, on the driving goroutine, not in the append stage:
+// the loop alone creates send jobs, so it knows which file a job still out
+// will rename into place (that index is kept), and the append stage never
+// touches these files. A removal that fails is left for the next one, or
+// for the next boot: nothing depends on it.
 func (r *Replica) purgeSendFiles() {
 	var keep []uint64
 	for _, idx := range r.sendsOut {
@@ -97,11 +103,14 @@ func (r *Replica) purgeSendFiles() {
 			keep = append(keep, idx)
 		}
 	}
+	if r.sendJob != nil {
+		keep = append(keep, r.sendJob.Index)
+	}
 	slices.Sort(keep)
 	if r.sendFile != nil && !slices.Contains(keep, r.sendFile.Meta.GetIndex()) {
 		r.sendFile = nil
 	}
-	r.appendq = append(r.appendq, appendOp{purgeSends: true, keepSends: keep})
+	_, _ = wal.RemoveSendFiles(r.cfg.Disk, r.snapDir, keep)
 }
 
 // SendFilesMade counts the files this replica made to send an engine-held

@@ -60,10 +60,6 @@ type appendOp struct {
 	// purge removes snapshot files the newest ones made obsolete; it runs
 	// in the append stage because that stage also installs received files.
 	purge bool
-	// purgeSends removes the files made for sending (snapsend.go) whose
-	// index is not in keepSends.
-	purgeSends bool
-	keepSends  []uint64
 	// sync: this op must be durable before its responses leave.
 	sync bool
 	// responses wait for this op's writes to be durable: votes and append
@@ -110,11 +106,6 @@ func (j *AppendJob) run() error {
 		}
 		if op.purge {
 			if err := wal.PurgeSnapshots(j.fsys, j.snapDir, snapshotsKept); err != nil {
-				return err
-			}
-		}
-		if op.purgeSends {
-			if _, err := wal.RemoveSendFiles(j.fsys, j.snapDir, op.keepSends); err != nil {
 				return err
 			}
 		}
@@ -176,7 +167,7 @@ func (r *Replica) mustSync(op *appendOp) bool {
 // lazy: the op only moves the commit index; it need not be written now.
 func (op *appendOp) lazy() bool {
 	return !op.sync && len(op.entries) == 0 && op.snap == nil && op.marker == nil &&
-		op.releaseTo == 0 && !op.purge && !op.purgeSends && len(op.responses) == 0
+		op.releaseTo == 0 && !op.purge && len(op.responses) == 0
 }
 
 // AppendDone takes back the job NextAppend handed out, after Run. On the

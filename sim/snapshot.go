@@ -62,6 +62,9 @@ func (d *driver) writeSnapshot(n *node, inc int, job *core.SnapshotJob) {
 	switch {
 	case job.ForSending:
 		d.s.count("snapshot_send_file")
+		if runErr != nil {
+			d.s.count("snapshot_send_file_failed") // a full disk: raft asks again
+		}
 		n.sendFileOut++
 	case job.EngineHeld:
 		d.s.count("snapshot_engine_synced")

@@ -299,6 +299,16 @@ func StatSendFile(fsys disk.FS, dir string, term, index uint64) (*SnapFile, erro
 	return readSnapshotHeader(fsys, path.Join(dir, n.sendName()), n)
 }
 
+// RemoveUnfinishedSendFile removes what a failed CreateSendFile of (term,
+// index) left in dir.
+func RemoveUnfinishedSendFile(fsys disk.FS, dir string, term, index uint64) error {
+	name := path.Join(dir, snapName{term, index}.sendName()+tmpSuffix)
+	if err := fsys.Remove(name); err != nil && !errors.Is(err, disk.ErrNotExist) {
+		return fmt.Errorf("wal: remove unfinished send file: %w", err)
+	}
+	return nil
+}
+
 // RemoveSendFiles removes the finished send files of dir (CreateSendFile)
 // whose index is not in keep, and reports how many it removed. Unfinished
 // ones (.send.tmp) stay: one may be a job in flight; RemoveSaveLeftovers
