@@ -4,7 +4,9 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,6 +23,7 @@ var (
 	scaleKeys  = flag.Int("scale.keys", 2_000_000, "BenchmarkScaleRocksDB: keys to load")
 	scaleValue = flag.Int("scale.value", 1024, "BenchmarkScaleRocksDB: value bytes")
 	scaleJoin  = flag.Bool("scale.join", true, "BenchmarkScaleRocksDB: time a new member's catch-up too")
+	scalePprof = flag.String("scale.cpuprofile", "", "BenchmarkScaleRocksDB: write the member's CPU profile of the full-store puts here")
 )
 
 // BenchmarkScaleRocksDB loads -scale.keys keys of -scale.value bytes (2M
@@ -39,7 +42,11 @@ func BenchmarkScaleRocksDB(b *testing.B) {
 }
 
 func scaleRun(b *testing.B) {
-	c := newCluster(b, 1, "--engine=rocksdb", "--quota-backend-bytes=68719476736")
+	args := []string{"--engine=rocksdb", "--quota-backend-bytes=68719476736"}
+	if *scalePprof != "" {
+		args = append(args, "--enable-pprof")
+	}
+	c := newCluster(b, 1, args...)
 	m := c.members[0]
 	cli := c.client(m.client)
 	ctx := context.Background()
@@ -62,7 +69,17 @@ func scaleRun(b *testing.B) {
 	b.ReportMetric(float64((wrote1-wrote0)>>20), "MiB-written-load")
 	b.ReportMetric((cpu1 - cpu0).Seconds(), "cpu-s-load")
 	rss := residentBytes(b, m)
+	profiled := make(chan struct{})
+	if *scalePprof != "" {
+		go func() {
+			defer close(profiled)
+			profileCPU(b, m, *scalePprof, 10*time.Second)
+		}()
+	} else {
+		close(profiled)
+	}
 	putFull, rangeFull := throughput(b, cli, *scaleKeys, key, value)
+	<-profiled
 	cpu2, wrote2 := processUsage(b, m)
 	b.Logf("full store: %.0f puts/s (%.0f%% of empty), %.0f ranges/s (%.0f%% of empty); resident memory %d MiB; "+
 		"member CPU %v and %d MiB written for the 10000 puts and 10000 ranges",
@@ -275,6 +292,23 @@ func processUsage(b *testing.B, m *member) (cpu time.Duration, written int64) {
 		}
 	}
 	return cpu, written
+}
+
+// profileCPU saves the member's CPU profile over the next d to path.
+func profileCPU(b *testing.B, m *member, path string, d time.Duration) {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", m.client, int(d.Seconds())))
+	if err != nil {
+		b.Logf("cpu profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		b.Logf("cpu profile: %v", err)
+	}
 }
 
 // residentBytes is the member process's resident set size (Linux).
