@@ -79,7 +79,8 @@ func TestRocksDBFollowerCatchesUpFromEngineSnapshot(t *testing.T) {
 	}
 	sent := false
 	for _, m := range up {
-		sent = sent || logHas(t, m, "snapshot file for sending written") && logHas(t, m, "sent snapshot")
+		// "snapshot file for sending written", or "slow snapshot file for sending" on a busy machine
+		sent = sent || logHas(t, m, "snapshot file for sending") && logHas(t, m, "sent snapshot")
 	}
 	if !sent {
 		t.Fatal("no member made a file and sent the snapshot")
