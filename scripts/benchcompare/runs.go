@@ -22,7 +22,8 @@ type runResult struct {
 	Workload string `json:"workload"`
 	Title    string `json:"title"`
 	Tool     string `json:"tool"`
-	Server   string `json:"server"`
+	Server   string `json:"server"`           // etcd, MetaStore (memory engine), MetaStore-RocksDB
+	Engine   string `json:"engine,omitempty"` // MetaStore's engine
 	Round    int    `json:"round"`
 	outcome
 	ServerCPUPerOpUS float64 `json:"server_cpu_us_per_op"`
@@ -84,9 +85,9 @@ func perOpUS(d time.Duration, ops int64) float64 {
 }
 
 func (s step) run(ctx context.Context, bins binaries, dir string, skew float64) runResult {
-	r := runResult{Nodes: s.nodes, Workload: s.w.ID, Title: s.w.Title, Tool: s.w.Tool, Server: s.kind, Round: s.round}
-	bin := map[string]string{etcdKind: bins.etcd, metastoreKind: bins.metastore}[s.kind]
-	c, err := startCluster(ctx, s.kind, bin, dir, s.nodes)
+	r := runResult{Nodes: s.nodes, Workload: s.w.ID, Title: s.w.Title, Tool: s.w.Tool, Server: s.kind,
+		Engine: kindEngines[s.kind], Round: s.round}
+	c, err := startCluster(ctx, s.kind, bins.server(s.kind), dir, s.nodes)
 	if err != nil {
 		r.Err = err.Error()
 		return r
@@ -124,6 +125,7 @@ func (s step) run(ctx context.Context, bins binaries, dir string, skew float64) 
 // put over the loaded keys.
 type loadResult struct {
 	Server       string  `json:"server"`
+	Engine       string  `json:"engine,omitempty"`
 	Round        int     `json:"round"`
 	Keys         int     `json:"keys"`
 	Load         outcome `json:"load"`
@@ -153,9 +155,8 @@ func (r loadResult) line() string {
 // loadRun loads o.load keys into a fresh single member of kind with 1,000
 // clients, then runs a 50-client put over the same key space.
 func loadRun(ctx context.Context, bins binaries, kind string, round int, o options, dir string) loadResult {
-	r := loadResult{Server: kind, Round: round, Keys: o.load}
-	bin := map[string]string{etcdKind: bins.etcd, metastoreKind: bins.metastore}[kind]
-	c, err := startCluster(ctx, kind, bin, dir, 1)
+	r := loadResult{Server: kind, Engine: kindEngines[kind], Round: round, Keys: o.load}
+	c, err := startCluster(ctx, kind, bins.server(kind), dir, 1)
 	if err != nil {
 		r.Err = err.Error()
 		return r
