@@ -31,6 +31,7 @@ type side struct {
 	OpsPerSec        float64 `json:"ops_per_sec"`
 	P99MS            float64 `json:"p99_ms"`
 	ServerCPUPerOpUS float64 `json:"server_cpu_us_per_op"`
+	EngineCPUPerOpUS float64 `json:"engine_threads_cpu_us_per_op"` // of which RocksDB's background threads
 	ClientCPUPerOpUS float64 `json:"client_cpu_us_per_op"`
 	RSSBytes         int64   `json:"rss_bytes"`
 	Errors           int64   `json:"errors"` // summed over the rounds
@@ -126,7 +127,7 @@ func summarize(runs []runResult) []summary {
 }
 
 func reduce(rs []runResult, kind string) side {
-	var ops, p99, scpu, ccpu, rss []float64
+	var ops, p99, scpu, ecpu, ccpu, rss []float64
 	var sd side
 	for _, r := range rs {
 		if r.Server != kind || r.Err != "" {
@@ -135,6 +136,7 @@ func reduce(rs []runResult, kind string) side {
 		ops = append(ops, r.OpsPerSec)
 		p99 = append(p99, r.P99MS)
 		scpu = append(scpu, r.ServerCPUPerOpUS)
+		ecpu = append(ecpu, r.EngineCPUPerOpUS)
 		ccpu = append(ccpu, r.ClientCPUPerOpUS)
 		rss = append(rss, float64(r.RSSBytes))
 		sd.Errors += r.Errors
@@ -144,7 +146,7 @@ func reduce(rs []runResult, kind string) side {
 		}
 	}
 	sd.OpsPerSec, sd.P99MS = median(ops), median(p99)
-	sd.ServerCPUPerOpUS, sd.ClientCPUPerOpUS = median(scpu), median(ccpu)
+	sd.ServerCPUPerOpUS, sd.EngineCPUPerOpUS, sd.ClientCPUPerOpUS = median(scpu), median(ecpu), median(ccpu)
 	sd.RSSBytes = int64(median(rss))
 	return sd
 }
@@ -235,16 +237,20 @@ func (rep *report) markdown() string {
 		return b.String()
 	}
 	b.WriteString("\n## Rounds\n\n")
-	b.WriteString("| nodes | workload | load tool | round | server | ops/s | p99 | slowest | errors | server CPU/op | tool CPU/op | RSS | other load | loadavg 1m | skewed |\n")
-	b.WriteString("|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| nodes | workload | load tool | round | server | ops/s | p99 | slowest | errors | server CPU/op | of which RocksDB threads | tool CPU/op | RSS | other load | loadavg 1m | skewed |\n")
+	b.WriteString("|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rep.Runs {
 		if r.Err != "" {
 			fmt.Fprintf(&b, "| %d | %s | %s | %d | %s | failed: %s |\n", r.Nodes, r.Title, r.Tool, r.Round, r.Server, oneLine(r.Err))
 			continue
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %d | %s | %.0f | %.1f ms | %.0f ms | %d | %.0f µs | %.0f µs | %s | %.0f%% | %.2f | %s |\n",
+		engine := "—"
+		if r.Server == rocksdbKind {
+			engine = fmt.Sprintf("%.1f µs", r.EngineCPUPerOpUS)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %d | %s | %.0f | %.1f ms | %.0f ms | %d | %.0f µs | %s | %.0f µs | %s | %.0f%% | %.2f | %s |\n",
 			r.Nodes, r.Title, r.Tool, r.Round, r.Server, r.OpsPerSec, r.P99MS, r.MaxMS, r.Errors,
-			r.ServerCPUPerOpUS, r.ClientCPUPerOpUS, mb(r.RSSBytes), r.OtherLoad*100, r.LoadAvg1, yes(r.Skewed))
+			r.ServerCPUPerOpUS, engine, r.ClientCPUPerOpUS, mb(r.RSSBytes), r.OtherLoad*100, r.LoadAvg1, yes(r.Skewed))
 	}
 	return b.String()
 }

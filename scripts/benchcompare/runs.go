@@ -27,6 +27,9 @@ type runResult struct {
 	Round    int    `json:"round"`
 	outcome
 	ServerCPUPerOpUS float64 `json:"server_cpu_us_per_op"`
+	// EngineCPUPerOpUS is the part of ServerCPUPerOpUS that RocksDB's
+	// flush and compaction threads took.
+	EngineCPUPerOpUS float64 `json:"engine_threads_cpu_us_per_op"`
 	ClientCPUPerOpUS float64 `json:"client_cpu_us_per_op"`
 	RSSBytes         int64   `json:"rss_bytes"` // the largest member's, at the end
 	OtherLoad        float64 `json:"other_load"`
@@ -52,6 +55,7 @@ func (r runResult) line() string {
 type measured struct {
 	outcome
 	serverCPU time.Duration
+	engineCPU time.Duration // of serverCPU, RocksDB's background threads
 	otherLoad float64
 	loadavg   float64
 }
@@ -73,7 +77,7 @@ func measure(ctx context.Context, c *cluster, tool func() (outcome, error)) (mea
 	if err := c.exited(); err != nil {
 		return measured{}, err
 	}
-	return measured{outcome: out, serverCPU: s1.servers - s0.servers,
+	return measured{outcome: out, serverCPU: s1.servers - s0.servers, engineCPU: s1.engine - s0.engine,
 		otherLoad: otherLoad(s0, s1, out.ClientCPU), loadavg: s1.loadavg1}, nil
 }
 
@@ -114,6 +118,7 @@ func (s step) run(ctx context.Context, bins binaries, dir string, skew float64) 
 	}
 	r.outcome = m.outcome
 	r.ServerCPUPerOpUS = perOpUS(m.serverCPU, m.Ops+m.Errors)
+	r.EngineCPUPerOpUS = perOpUS(m.engineCPU, m.Ops+m.Errors)
 	r.ClientCPUPerOpUS = perOpUS(m.ClientCPU, m.Ops+m.Errors)
 	r.RSSBytes = c.rss()
 	r.OtherLoad, r.LoadAvg1 = m.otherLoad, m.loadavg
