@@ -147,7 +147,7 @@ func (e *Engine) NewIter(lower, upper []byte) engine.Iterator {
 // newIter opens an iterator, on snapshot s when it is not nil. The caller
 // holds e.mu shared and has checked the engine is open.
 func (e *Engine) newIter(s *snapshot, lower, upper []byte) *iter {
-	it := &iter{e: e, snap: s}
+	it := &iter{e: e, snap: s, pos: new(position)}
 	it.lower = bytes.Clone(lower)
 	if it.lower == nil {
 		it.lower = []byte{}
