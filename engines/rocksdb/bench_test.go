@@ -3,6 +3,7 @@ package rocksdb_test
 import (
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"metastore/engines/rocksdb"
@@ -101,5 +102,71 @@ func BenchmarkIterSeekNext(b *testing.B) {
 		}
 		it.Close()
 		i++
+	}
+}
+
+// BenchmarkWriteApplyBatch writes batches shaped like the MVCC store's
+// apply of one put: its revision record (r/ and an ascending revision, a
+// 300-byte record), the applied index (m/applied, overwritten each time),
+// the request's dedup record (d/ and the request id) and, the window being
+// full, the deletion of the oldest dedup record, into a memtable that
+// already holds 100k of them. The store's request ids are random
+// (core.Replica.newID): the random sub-benchmark has them so, the
+// sequential one shows what ascending ids would cost instead.
+func BenchmarkWriteApplyBatch(b *testing.B) {
+	for _, ids := range []string{"random", "sequential"} {
+		b.Run(ids, func(b *testing.B) {
+			e := benchEngine(b)
+			record := make([]byte, 300)
+			batch := e.NewBatch()
+			random := rand.New(rand.NewPCG(1, 2))
+			const window = 100_000
+			var rev uint64
+			var issued []uint64
+			put := func() {
+				rev++
+				id := rev
+				if ids == "random" {
+					id = random.Uint64()
+				}
+				issued = append(issued, id)
+				batch.Reset()
+				batch.Set(binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64([]byte("r/"), rev), 0), record)
+				batch.Set([]byte("m/applied"), binary.BigEndian.AppendUint64(nil, rev))
+				batch.Set(binary.BigEndian.AppendUint64([]byte("d/"), id), binary.BigEndian.AppendUint64(nil, rev))
+				if len(issued) > window {
+					batch.Delete(binary.BigEndian.AppendUint64([]byte("d/"), issued[len(issued)-window-1]))
+				}
+				if err := e.Write(batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for range window {
+				put()
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				put()
+			}
+		})
+	}
+}
+
+// BenchmarkIterScan walks a 100k-key engine reading every key and value,
+// as a snapshot dump or a restart's key index rebuild does; ns/op is per
+// key.
+func BenchmarkIterScan(b *testing.B) {
+	const n = 100_000
+	e := fill(b, n)
+	b.ReportAllocs()
+	it := e.NewIter(nil, nil)
+	defer it.Close()
+	ok := it.First()
+	for b.Loop() {
+		if !ok {
+			ok = it.First()
+		}
+		_, _ = it.Key(), it.Value()
+		ok = it.Next()
 	}
 }

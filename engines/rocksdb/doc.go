@@ -10,7 +10,9 @@
 // engine.Snapshot is a RocksDB snapshot (a sequence number: taking one is
 // O(1) and its iterators read consistently while writes go on), and
 // iterators carry their [lower, upper) bounds into RocksDB so a bounded scan
-// stops at the bound instead of stepping over deleted keys beyond it.
+// stops at the bound instead of stepping over deleted keys beyond it. Each
+// iterator move is one cgo call that also reads the key and value
+// (iterstep.go), which Key and Value then copy lazily.
 // Iterator.Error reports a read failure (corruption, I/O); the MVCC layer
 // checks it wherever it walks.
 //

@@ -38,6 +38,8 @@ type Engine struct {
 	views   map[view]struct{}
 	// snapMu guards the snapshots' reference counts and states.
 	snapMu sync.Mutex
+
+	live liveSize // LiveBytes
 }
 
 // view is an iterator or snapshot that Close must release first.
@@ -47,6 +49,8 @@ var (
 	_ engine.Engine       = (*Engine)(nil)
 	_ engine.Syncer       = (*Engine)(nil)
 	_ engine.RangeDeleter = (*batch)(nil)
+
+	_ interface{ LiveBytes() int64 } = (*Engine)(nil) // net/server.SizedEngine defers to it
 )
 
 // Open opens (creating it if missing) the database in dir.
@@ -98,6 +102,7 @@ func Open(dir string, o Options) (*Engine, error) {
 	e.ro = grocksdb.NewDefaultReadOptions()
 	e.wo = grocksdb.NewDefaultWriteOptions()
 	e.wo.SetSync(o.Sync)
+	e.refreshLive()
 	return e, nil
 }
 
@@ -142,7 +147,7 @@ func (e *Engine) NewIter(lower, upper []byte) engine.Iterator {
 // newIter opens an iterator, on snapshot s when it is not nil. The caller
 // holds e.mu shared and has checked the engine is open.
 func (e *Engine) newIter(s *snapshot, lower, upper []byte) *iter {
-	it := &iter{e: e, snap: s}
+	it := &iter{e: e, snap: s, pos: new(position)}
 	it.lower = bytes.Clone(lower)
 	if it.lower == nil {
 		it.lower = []byte{}
@@ -191,6 +196,7 @@ func (e *Engine) Write(b engine.Batch) error {
 	if err := e.db.Write(e.wo, rb.h.wb); err != nil {
 		return fmt.Errorf("rocksdb: write: %w", err)
 	}
+	e.wrote(rb.bytes)
 	return nil
 }
 
@@ -234,7 +240,9 @@ func (e *Engine) Flush() error {
 	fo := grocksdb.NewDefaultFlushOptions()
 	defer fo.Destroy()
 	fo.SetWait(true)
-	return e.db.Flush(fo)
+	err := e.db.Flush(fo)
+	e.refreshLive()
+	return err
 }
 
 // Compact rewrites the whole key space, dropping deleted and overwritten
@@ -246,6 +254,7 @@ func (e *Engine) Compact() error {
 		return engine.ErrClosed
 	}
 	e.db.CompactRange(grocksdb.Range{})
+	e.refreshLive()
 	return nil
 }
 

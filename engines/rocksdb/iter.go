@@ -23,6 +23,7 @@ type iter struct {
 	lower, upper []byte // private copies; lower is never nil, upper nil = unbounded
 
 	valid        bool
+	pos          *position // where it stands, read with the move; its own allocation, since cgo may be handed no Go memory holding Go pointers
 	key, value   []byte
 	haveK, haveV bool
 	err          error
@@ -31,9 +32,9 @@ type iter struct {
 
 var _ engine.Iterator = (*iter)(nil)
 
-// move runs a positioning call under the engine's shared lock and records
-// the outcome.
-func (it *iter) move(fn func(*grocksdb.Iterator)) bool {
+// move makes one move (to key, for moveSeek) under the engine's shared
+// lock and records the outcome.
+func (it *iter) move(m iterMove, key []byte) bool {
 	it.valid, it.haveK, it.haveV = false, false, false
 	if it.e == nil || it.closed {
 		return false
@@ -44,8 +45,8 @@ func (it *iter) move(fn func(*grocksdb.Iterator)) bool {
 		it.err = engine.ErrClosed
 		return false
 	}
-	fn(it.it)
-	it.valid = it.it.Valid()
+	step(it.it, m, key, it.pos)
+	it.valid = it.pos.isValid()
 	if !it.valid {
 		if err := it.it.Err(); err != nil {
 			it.err = fmt.Errorf("rocksdb: iterator: %w", err)
@@ -54,9 +55,9 @@ func (it *iter) move(fn func(*grocksdb.Iterator)) bool {
 	return it.valid
 }
 
-func (it *iter) First() bool { return it.move((*grocksdb.Iterator).SeekToFirst) }
+func (it *iter) First() bool { return it.move(moveFirst, nil) }
 
-func (it *iter) Last() bool { return it.move((*grocksdb.Iterator).SeekToLast) }
+func (it *iter) Last() bool { return it.move(moveLast, nil) }
 
 // SeekGE positions at the first key >= key within the bounds. A key below
 // the lower bound seeks the lower bound (RocksDB leaves that case to the
@@ -65,7 +66,7 @@ func (it *iter) SeekGE(key []byte) bool {
 	if bytes.Compare(key, it.lower) < 0 {
 		key = it.lower
 	}
-	return it.move(func(r *grocksdb.Iterator) { r.Seek(key) })
+	return it.move(moveSeek, key)
 }
 
 // Next and Prev on an invalid iterator report the end: RocksDB requires a
@@ -74,14 +75,14 @@ func (it *iter) Next() bool {
 	if !it.valid {
 		return false
 	}
-	return it.move((*grocksdb.Iterator).Next)
+	return it.move(moveNext, nil)
 }
 
 func (it *iter) Prev() bool {
 	if !it.valid {
 		return false
 	}
-	return it.move((*grocksdb.Iterator).Prev)
+	return it.move(movePrev, nil)
 }
 
 func (it *iter) Valid() bool { return it.valid }
@@ -98,7 +99,7 @@ func (it *iter) Key() []byte {
 		if it.gone { // the engine closed under a positioned iterator
 			return nil
 		}
-		it.key = append(it.key[:0], it.it.Key().Data()...)
+		it.key = append(it.key[:0], it.pos.keyBytes()...)
 		it.haveK = true
 	}
 	return it.key
@@ -116,7 +117,7 @@ func (it *iter) Value() []byte {
 		if it.gone {
 			return nil
 		}
-		it.value = append(it.value[:0], it.it.Value().Data()...)
+		it.value = append(it.value[:0], it.pos.valueBytes()...)
 		if it.value == nil {
 			it.value = []byte{}
 		}

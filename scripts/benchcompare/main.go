@@ -1,14 +1,15 @@
 // Command benchcompare is `make bench-compare`: it builds etcd v3.7.3,
 // etcd's benchmark tool and metastore, then runs the same workloads
-// against a fresh etcd and a fresh MetaStore, alternately, and prints
-// ratio tables (MetaStore/etcd, median of the rounds) with each server's
+// against a fresh etcd and a fresh MetaStore on each of its engines
+// (memory and RocksDB), alternately, and prints ratio tables (each
+// MetaStore engine over etcd, median of the rounds) with each server's
 // CPU per operation and resident memory, marking every round that other
 // work on the machine may have skewed. Results go to stdout as Markdown
 // and to bench-results/<time>.{md,json}.
 //
 // Usage (from the repository root):
 //
-//	go run ./scripts/benchcompare [-quick] [-load=N] [-rounds=2] [-nodes=1,3] [-only=REGEXP]
+//	go run ./scripts/benchcompare [-quick] [-load=N] [-rounds=2] [-nodes=1,3] [-engines=memory,rocksdb] [-only=REGEXP]
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -95,6 +97,7 @@ type options struct {
 	rounds     int
 	nodes      []int
 	only       *regexp.Regexp
+	kinds      []string // the servers to compare: etcd, then MetaStore on each engine asked for
 	skew       float64
 	out        string
 	peers      string
@@ -102,13 +105,14 @@ type options struct {
 
 func main() {
 	var o options
-	var nodes, only string
+	var nodes, only, engines string
 	flag.BoolVar(&o.quick, "quick", false, "small totals and one node count (1 unless -nodes says otherwise): under 5 minutes")
 	flag.IntVar(&o.load, "load", 0, "also load this many keys (16-byte sequential keys, 256-byte values, 1,000 clients) into each server, then run a 50-client put")
 	flag.IntVar(&o.loadRounds, "load-rounds", 1, "rounds of the -load run")
 	flag.IntVar(&o.rounds, "rounds", 2, "rounds per workload and server (the tables show the median)")
 	flag.StringVar(&nodes, "nodes", "", "comma-separated cluster sizes (default 1,3; 1 with -quick)")
 	flag.StringVar(&only, "only", "", "run only the workloads whose ID matches this regexp (put-1, put-50, put-1000, txn-put-50, range-l-50, range-s-50, etcd-put-50)")
+	flag.StringVar(&engines, "engines", "memory,rocksdb", "comma-separated MetaStore engines to run against etcd (memory, rocksdb)")
 	flag.Float64Var(&o.skew, "skew", 0.10, "mark a round skewed when other work used more than this share of the machine's CPU during it")
 	flag.StringVar(&o.out, "out", "bench-results", "directory for results, binaries and the servers' data directories")
 	flag.StringVar(&o.peers, "peers", ".peers/bin", "where scripts/build-etcd-peers.sh puts etcd and benchmark")
@@ -124,6 +128,9 @@ func main() {
 		o.nodes = append(o.nodes, n)
 	}
 	var err error
+	if o.kinds, err = parseEngines(engines); err != nil {
+		fatalf("-engines: %v", err)
+	}
 	if o.only, err = regexp.Compile(only); err != nil {
 		fatalf("-only: %v", err)
 	}
@@ -148,6 +155,32 @@ func logf(format string, args ...any) {
 
 // binaries are the three programs a comparison runs.
 type binaries struct{ etcd, benchmark, metastore string }
+
+// server is the program that serves kind.
+func (b binaries) server(kind string) string {
+	if kind == etcdKind {
+		return b.etcd
+	}
+	return b.metastore
+}
+
+// parseEngines turns -engines into the server kinds to run: etcd first,
+// then MetaStore on each engine named, in the order given.
+func parseEngines(list string) ([]string, error) {
+	kinds := []string{etcdKind}
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		kind, ok := engineKinds[f]
+		if !ok {
+			return nil, fmt.Errorf("%q: want memory and/or rocksdb", f)
+		}
+		if slices.Contains(kinds, kind) {
+			return nil, fmt.Errorf("%q named twice", f)
+		}
+		kinds = append(kinds, kind)
+	}
+	return kinds, nil
+}
 
 // build makes etcd and etcd's benchmark with the project's own script
 // (a no-op when they exist) and metastore from this checkout.
@@ -183,7 +216,7 @@ func run(ctx context.Context, o options) error {
 	}
 	stamp := started.Format("20060102-150405")
 	rep := &report{
-		Started: started, Command: commandLine(o), Machine: machineInfo(), Rounds: o.rounds,
+		Started: started, Command: commandLine(o), Machine: machineInfo(), Rounds: o.rounds, Servers: o.kinds,
 		SkewThreshold: o.skew, Quick: o.quick, Revision: gitRevision(),
 	}
 	// Each run removes its members' data directories; their logs stay
@@ -206,7 +239,7 @@ func run(ctx context.Context, o options) error {
 				continue
 			}
 			for round := 1; round <= o.rounds; round++ {
-				for _, kind := range order(round) {
+				for _, kind := range order(o.kinds, round) {
 					plan = append(plan, step{nodes: nodes, w: w, kind: kind, round: round})
 				}
 			}
@@ -223,7 +256,7 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.load > 0 {
 		for round := 1; round <= o.loadRounds && ctx.Err() == nil; round++ {
-			for _, kind := range order(round) {
+			for _, kind := range order(o.kinds, round) {
 				if ctx.Err() != nil {
 					break
 				}
@@ -254,13 +287,15 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-// order alternates which server goes first, so that neither always runs
-// on a machine warmed (or tired) by the other.
-func order(round int) []string {
+// order alternates the servers' order by round (as given, then reversed),
+// so that none always runs on a machine warmed (or tired) by another.
+func order(kinds []string, round int) []string {
 	if round%2 == 1 {
-		return []string{etcdKind, metastoreKind}
+		return kinds
 	}
-	return []string{metastoreKind, etcdKind}
+	r := slices.Clone(kinds)
+	slices.Reverse(r)
+	return r
 }
 
 func commandLine(o options) string {

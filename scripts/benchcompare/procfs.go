@@ -58,6 +58,41 @@ func processCPU(stat string) (time.Duration, error) {
 	return ticks(u + s), nil
 }
 
+// threadName parses the command name (field 2) of /proc/<pid>/task/<tid>/stat.
+func threadName(stat string) string {
+	i, j := strings.IndexByte(stat, '('), strings.LastIndexByte(stat, ')')
+	if i < 0 || j < i {
+		return ""
+	}
+	return stat[i+1 : j]
+}
+
+// engineThreadPrefix names the threads RocksDB starts for flushes
+// (rocksdb:high) and compactions (rocksdb:low).
+const engineThreadPrefix = "rocksdb:"
+
+// engineThreadsCPU is the utime+stime of pid's RocksDB background
+// threads: the part of the process's CPU that flushes and compactions
+// took. RocksDB keeps these threads for the life of the database, so none
+// exits between two samples with CPU unaccounted.
+func engineThreadsCPU(pid int) time.Duration {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var sum time.Duration
+	for _, t := range tasks {
+		stat := readFile(fmt.Sprintf("/proc/%d/task/%s/stat", pid, t.Name()))
+		if !strings.HasPrefix(threadName(stat), engineThreadPrefix) {
+			continue
+		}
+		if c, err := processCPU(stat); err == nil {
+			sum += c
+		}
+	}
+	return sum
+}
+
 // residentBytes parses VmRSS from /proc/<pid>/status.
 func residentBytes(status string) (int64, error) {
 	for line := range strings.Lines(status) {
@@ -85,6 +120,7 @@ type sample struct {
 	machineBusy  time.Duration
 	machineTotal time.Duration
 	servers      time.Duration // utime+stime summed over the server processes
+	engine       time.Duration // of which the servers' RocksDB background threads
 	self         time.Duration
 	loadavg1     float64
 }
@@ -101,6 +137,7 @@ func takeSample(pids []int) (sample, error) {
 			return s, fmt.Errorf("pid %d: %w", pid, err)
 		}
 		s.servers += c
+		s.engine += engineThreadsCPU(pid)
 	}
 	if s.self, err = processCPU(readFile("/proc/self/stat")); err != nil {
 		return s, err

@@ -19,6 +19,9 @@ func TestParseProc(t *testing.T) {
 	if c, err := processCPU(stat); err != nil || c != ticks(380) {
 		t.Errorf("processCPU = %v %v; want %v", c, err, ticks(380))
 	}
+	if n := threadName("77 (rocksdb:low) S 1 4242 4242 0 -1 4194560 1 0 0 0 25 13"); n != "rocksdb:low" {
+		t.Errorf("threadName = %q", n)
+	}
 	if rss, err := residentBytes("Name:\tetcd\nVmPeak:\t 9 kB\nVmRSS:\t  308224 kB\n"); err != nil || rss != 308224<<10 {
 		t.Errorf("residentBytes = %d %v", rss, err)
 	}

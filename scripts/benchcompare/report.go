@@ -19,6 +19,7 @@ type report struct {
 	Revision      string       `json:"revision"`
 	Quick         bool         `json:"quick"`
 	Rounds        int          `json:"rounds"`
+	Servers       []string     `json:"servers"` // the kinds compared, etcd first
 	SkewThreshold float64      `json:"skew_threshold"`
 	Runs          []runResult  `json:"runs"`
 	Loads         []loadResult `json:"loads,omitempty"`
@@ -30,6 +31,7 @@ type side struct {
 	OpsPerSec        float64 `json:"ops_per_sec"`
 	P99MS            float64 `json:"p99_ms"`
 	ServerCPUPerOpUS float64 `json:"server_cpu_us_per_op"`
+	EngineCPUPerOpUS float64 `json:"engine_threads_cpu_us_per_op"` // of which RocksDB's background threads
 	ClientCPUPerOpUS float64 `json:"client_cpu_us_per_op"`
 	RSSBytes         int64   `json:"rss_bytes"`
 	Errors           int64   `json:"errors"` // summed over the rounds
@@ -37,15 +39,48 @@ type side struct {
 	Skewed           int     `json:"skewed"` // of those, rounds marked skewed
 }
 
-// summary is one line of a ratio table.
+// summary is one line of a ratio table. A server not run has a side with
+// no rounds and a ratio of 0.
 type summary struct {
-	Nodes     int     `json:"nodes"`
-	Workload  string  `json:"workload"`
-	Title     string  `json:"title"`
-	Tool      string  `json:"tool"`
-	Etcd      side    `json:"etcd"`
-	MetaStore side    `json:"metastore"`
-	Ratio     float64 `json:"ratio"` // MetaStore/etcd throughput
+	Nodes        int     `json:"nodes"`
+	Workload     string  `json:"workload"`
+	Title        string  `json:"title"`
+	Tool         string  `json:"tool"`
+	Etcd         side    `json:"etcd"`
+	MetaStore    side    `json:"metastore"` // the memory engine
+	Ratio        float64 `json:"ratio"`     // MetaStore (memory)/etcd throughput
+	RocksDB      side    `json:"metastore_rocksdb"`
+	RatioRocksDB float64 `json:"ratio_rocksdb"` // MetaStore (RocksDB)/etcd throughput
+}
+
+// side returns the figures of kind.
+func (s *summary) side(kind string) side {
+	switch kind {
+	case etcdKind:
+		return s.Etcd
+	case rocksdbKind:
+		return s.RocksDB
+	}
+	return s.MetaStore
+}
+
+// ratio is kind's throughput over etcd's, 0 without figures from both.
+func (s *summary) ratio(kind string) float64 {
+	if kind == rocksdbKind {
+		return s.RatioRocksDB
+	}
+	return s.Ratio
+}
+
+// label is kind's short name in the tables' column heads.
+func label(kind string) string {
+	switch kind {
+	case metastoreKind:
+		return "memory"
+	case rocksdbKind:
+		return "RocksDB"
+	}
+	return kind
 }
 
 // median of xs (the mean of the middle two for an even count); 0 if empty.
@@ -81,9 +116,10 @@ func summarize(runs []runResult) []summary {
 	for _, k := range keys {
 		rs := groups[k]
 		s := summary{Nodes: k.nodes, Workload: k.id, Title: rs[0].Title, Tool: rs[0].Tool,
-			Etcd: reduce(rs, etcdKind), MetaStore: reduce(rs, metastoreKind)}
+			Etcd: reduce(rs, etcdKind), MetaStore: reduce(rs, metastoreKind), RocksDB: reduce(rs, rocksdbKind)}
 		if s.Etcd.OpsPerSec > 0 {
 			s.Ratio = s.MetaStore.OpsPerSec / s.Etcd.OpsPerSec
+			s.RatioRocksDB = s.RocksDB.OpsPerSec / s.Etcd.OpsPerSec
 		}
 		out = append(out, s)
 	}
@@ -91,7 +127,7 @@ func summarize(runs []runResult) []summary {
 }
 
 func reduce(rs []runResult, kind string) side {
-	var ops, p99, scpu, ccpu, rss []float64
+	var ops, p99, scpu, ecpu, ccpu, rss []float64
 	var sd side
 	for _, r := range rs {
 		if r.Server != kind || r.Err != "" {
@@ -100,6 +136,7 @@ func reduce(rs []runResult, kind string) side {
 		ops = append(ops, r.OpsPerSec)
 		p99 = append(p99, r.P99MS)
 		scpu = append(scpu, r.ServerCPUPerOpUS)
+		ecpu = append(ecpu, r.EngineCPUPerOpUS)
 		ccpu = append(ccpu, r.ClientCPUPerOpUS)
 		rss = append(rss, float64(r.RSSBytes))
 		sd.Errors += r.Errors
@@ -109,7 +146,7 @@ func reduce(rs []runResult, kind string) side {
 		}
 	}
 	sd.OpsPerSec, sd.P99MS = median(ops), median(p99)
-	sd.ServerCPUPerOpUS, sd.ClientCPUPerOpUS = median(scpu), median(ccpu)
+	sd.ServerCPUPerOpUS, sd.EngineCPUPerOpUS, sd.ClientCPUPerOpUS = median(scpu), median(ecpu), median(ccpu)
 	sd.RSSBytes = int64(median(rss))
 	return sd
 }
@@ -153,9 +190,9 @@ func (rep *report) markdown() string {
 		b.WriteString(" Figures from skewed rounds are not results.")
 	}
 	b.WriteString("\n")
-	b.WriteString("- ratio is MetaStore/etcd throughput; p99, CPU and RSS are medians over the rounds; server CPU/op is utime+stime of all members " +
-		"(/proc/<pid>/stat) over the run divided by operations; RSS is the largest member's VmRSS at the end; tool CPU/op is the load tool process's " +
-		"whole CPU (its start included) divided by operations\n")
+	b.WriteString("- memory and RocksDB are MetaStore on its two engines; a ratio is that engine's throughput over etcd's; p99, CPU and RSS are medians over the rounds, " +
+		"listed in the column heads' order; server CPU/op is utime+stime of all members (/proc/<pid>/stat, RocksDB's own threads included) over the run divided by operations; " +
+		"RSS is the largest member's VmRSS at the end; tool CPU/op is the load tool process's whole CPU (its start included) divided by operations\n")
 	fmt.Fprintf(&b, "- took %s, builds included\n", rep.Finished.Sub(rep.Started).Round(time.Second))
 
 	nodes := []int{}
@@ -164,21 +201,18 @@ func (rep *report) markdown() string {
 			nodes = append(nodes, s.Nodes)
 		}
 	}
+	kinds := rep.kinds()
 	for _, n := range nodes {
-		fmt.Fprintf(&b, "\n## %d node%s: MetaStore / etcd\n\n", n, map[bool]string{true: "", false: "s"}[n == 1])
-		b.WriteString("| workload | load tool | etcd ops/s | MetaStore ops/s | ratio | p99 etcd | p99 MetaStore | server CPU/op etcd | server CPU/op MetaStore | RSS etcd | RSS MetaStore | tool CPU/op (etcd, MetaStore) | errors | skewed rounds |\n")
-		b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		var ms []string
+		for _, k := range kinds[1:] {
+			ms = append(ms, label(k))
+		}
+		fmt.Fprintf(&b, "\n## %d node%s: MetaStore (%s) / etcd\n\n", n, map[bool]string{true: "", false: "s"}[n == 1], strings.Join(ms, ", "))
+		b.WriteString(rep.tableHead())
 		for _, s := range rep.Summary {
-			if s.Nodes != n {
-				continue
+			if s.Nodes == n {
+				b.WriteString(rep.tableRow(s))
 			}
-			e, m := s.Etcd, s.MetaStore
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s, %s | %d, %d | %d/%d |\n",
-				s.Title, s.Tool, rate(e), rate(m), ratio(s), msStr(e.P99MS, e.Rounds), msStr(m.P99MS, m.Rounds),
-				usStr(e.ServerCPUPerOpUS, e.Rounds), usStr(m.ServerCPUPerOpUS, m.Rounds),
-				mbStr(e.RSSBytes, e.Rounds), mbStr(m.RSSBytes, m.Rounds),
-				usStr(e.ClientCPUPerOpUS, e.Rounds), usStr(m.ClientCPUPerOpUS, m.Rounds),
-				e.Errors, m.Errors, e.Skewed+m.Skewed, e.Rounds+m.Rounds)
 		}
 	}
 	if len(rep.Loads) > 0 {
@@ -203,18 +237,95 @@ func (rep *report) markdown() string {
 		return b.String()
 	}
 	b.WriteString("\n## Rounds\n\n")
-	b.WriteString("| nodes | workload | load tool | round | server | ops/s | p99 | slowest | errors | server CPU/op | tool CPU/op | RSS | other load | loadavg 1m | skewed |\n")
-	b.WriteString("|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| nodes | workload | load tool | round | server | ops/s | p99 | slowest | errors | server CPU/op | of which RocksDB threads | tool CPU/op | RSS | other load | loadavg 1m | skewed |\n")
+	b.WriteString("|---:|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range rep.Runs {
 		if r.Err != "" {
 			fmt.Fprintf(&b, "| %d | %s | %s | %d | %s | failed: %s |\n", r.Nodes, r.Title, r.Tool, r.Round, r.Server, oneLine(r.Err))
 			continue
 		}
-		fmt.Fprintf(&b, "| %d | %s | %s | %d | %s | %.0f | %.1f ms | %.0f ms | %d | %.0f µs | %.0f µs | %s | %.0f%% | %.2f | %s |\n",
+		engine := "—"
+		if r.Server == rocksdbKind {
+			engine = fmt.Sprintf("%.1f µs", r.EngineCPUPerOpUS)
+		}
+		fmt.Fprintf(&b, "| %d | %s | %s | %d | %s | %.0f | %.1f ms | %.0f ms | %d | %.0f µs | %s | %.0f µs | %s | %.0f%% | %.2f | %s |\n",
 			r.Nodes, r.Title, r.Tool, r.Round, r.Server, r.OpsPerSec, r.P99MS, r.MaxMS, r.Errors,
-			r.ServerCPUPerOpUS, r.ClientCPUPerOpUS, mb(r.RSSBytes), r.OtherLoad*100, r.LoadAvg1, yes(r.Skewed))
+			r.ServerCPUPerOpUS, engine, r.ClientCPUPerOpUS, mb(r.RSSBytes), r.OtherLoad*100, r.LoadAvg1, yes(r.Skewed))
 	}
 	return b.String()
+}
+
+// kinds are the servers the tables show: those the run compared, or, for
+// a report without that list, those that have rounds, etcd first.
+func (rep *report) kinds() []string {
+	if len(rep.Servers) > 0 {
+		return rep.Servers
+	}
+	kinds := []string{etcdKind}
+	for _, k := range []string{metastoreKind, rocksdbKind} {
+		for _, r := range rep.Runs {
+			if r.Server == k {
+				kinds = append(kinds, k)
+				break
+			}
+		}
+	}
+	return kinds
+}
+
+// tableHead is a ratio table's head: throughput of each server, the
+// ratio of each MetaStore engine to etcd, then one column per figure with
+// a value per server (a dot between them, in the head's order).
+func (rep *report) tableHead() string {
+	kinds := rep.kinds()
+	var labels, cols []string
+	for _, k := range kinds {
+		labels = append(labels, label(k))
+		cols = append(cols, "ops/s "+label(k))
+	}
+	for _, k := range kinds[1:] {
+		cols = append(cols, label(k)+"/etcd")
+	}
+	all := strings.Join(labels, " · ")
+	for _, f := range []string{"p99", "server CPU/op", "RSS", "tool CPU/op", "errors"} {
+		cols = append(cols, f+" ("+all+")")
+	}
+	head := "| workload | load tool | " + strings.Join(cols, " | ") + " | skewed rounds |\n|---|---|"
+	head += strings.Repeat("---:|", len(cols)+1) + "\n"
+	return head
+}
+
+// tableRow is s as a line of the table tableHead starts.
+func (rep *report) tableRow(s summary) string {
+	kinds := rep.kinds()
+	cells := []string{s.Title, s.Tool}
+	var sides []side
+	skewed, rounds := 0, 0
+	for _, k := range kinds {
+		sd := s.side(k)
+		sides = append(sides, sd)
+		cells = append(cells, rate(sd))
+		skewed += sd.Skewed
+		rounds += sd.Rounds
+	}
+	for _, k := range kinds[1:] {
+		cells = append(cells, ratioCell(s.Etcd, s.side(k), s.ratio(k)))
+	}
+	joined := func(f func(side) string) string {
+		var vs []string
+		for _, sd := range sides {
+			vs = append(vs, f(sd))
+		}
+		return strings.Join(vs, " · ")
+	}
+	cells = append(cells,
+		joined(func(sd side) string { return msStr(sd.P99MS, sd.Rounds) }),
+		joined(func(sd side) string { return usStr(sd.ServerCPUPerOpUS, sd.Rounds) }),
+		joined(func(sd side) string { return mbStr(sd.RSSBytes, sd.Rounds) }),
+		joined(func(sd side) string { return usStr(sd.ClientCPUPerOpUS, sd.Rounds) }),
+		joined(func(sd side) string { return fmt.Sprint(sd.Errors) }),
+		fmt.Sprintf("%d/%d", skewed, rounds))
+	return "| " + strings.Join(cells, " | ") + " |\n"
 }
 
 func rate(s side) string {
@@ -224,11 +335,13 @@ func rate(s side) string {
 	return fmt.Sprintf("%.0f", s.OpsPerSec)
 }
 
-func ratio(s summary) string {
-	if s.Etcd.Rounds == 0 || s.MetaStore.Rounds == 0 || s.Etcd.OpsPerSec == 0 {
+// ratioCell shows r, the throughput of m over e's, unless one has no
+// figures.
+func ratioCell(e, m side, r float64) string {
+	if e.Rounds == 0 || m.Rounds == 0 || e.OpsPerSec == 0 {
 		return "—"
 	}
-	return fmt.Sprintf("**%.2f**", s.Ratio)
+	return fmt.Sprintf("**%.2f**", r)
 }
 
 func msStr(v float64, n int) string {
@@ -268,8 +381,8 @@ func oneLine(s string) string {
 	return s
 }
 
-// loadRatios is one sentence of MetaStore/etcd ratios of the -load
-// medians, or "" without figures from both.
+// loadRatios is one sentence per MetaStore engine of its ratios to etcd
+// of the -load medians, or "" without figures from etcd and an engine.
 func loadRatios(loads []loadResult) string {
 	med := func(kind string, f func(loadResult) float64) float64 {
 		var xs []float64
@@ -280,18 +393,22 @@ func loadRatios(loads []loadResult) string {
 		}
 		return median(xs)
 	}
-	r := func(f func(loadResult) float64) float64 {
-		e := med(etcdKind, f)
-		if e == 0 {
-			return 0
+	var out []string
+	for _, kind := range []string{metastoreKind, rocksdbKind} {
+		r := func(f func(loadResult) float64) float64 {
+			e := med(etcdKind, f)
+			if e == 0 {
+				return 0
+			}
+			return med(kind, f) / e
 		}
-		return med(metastoreKind, f) / e
+		loadRate := r(func(l loadResult) float64 { return l.Load.OpsPerSec })
+		if loadRate == 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s/etcd (medians): load rate **%.2f**, resident memory after the load **%.2f**, put-50 rate after the load **%.2f**, put-50 p99 after the load %.2f.",
+			kind, loadRate, r(func(l loadResult) float64 { return float64(l.LoadRSSBytes) }),
+			r(func(l loadResult) float64 { return l.After.OpsPerSec }), r(func(l loadResult) float64 { return l.After.P99MS })))
 	}
-	loadRate := r(func(l loadResult) float64 { return l.Load.OpsPerSec })
-	if loadRate == 0 {
-		return ""
-	}
-	return fmt.Sprintf("MetaStore/etcd (medians): load rate **%.2f**, resident memory after the load **%.2f**, put-50 rate after the load **%.2f**, put-50 p99 after the load %.2f.",
-		loadRate, r(func(l loadResult) float64 { return float64(l.LoadRSSBytes) }),
-		r(func(l loadResult) float64 { return l.After.OpsPerSec }), r(func(l loadResult) float64 { return l.After.P99MS }))
+	return strings.Join(out, "\n")
 }

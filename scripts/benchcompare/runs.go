@@ -22,10 +22,14 @@ type runResult struct {
 	Workload string `json:"workload"`
 	Title    string `json:"title"`
 	Tool     string `json:"tool"`
-	Server   string `json:"server"`
+	Server   string `json:"server"`           // etcd, MetaStore (memory engine), MetaStore-RocksDB
+	Engine   string `json:"engine,omitempty"` // MetaStore's engine
 	Round    int    `json:"round"`
 	outcome
 	ServerCPUPerOpUS float64 `json:"server_cpu_us_per_op"`
+	// EngineCPUPerOpUS is the part of ServerCPUPerOpUS that RocksDB's
+	// flush and compaction threads took.
+	EngineCPUPerOpUS float64 `json:"engine_threads_cpu_us_per_op"`
 	ClientCPUPerOpUS float64 `json:"client_cpu_us_per_op"`
 	RSSBytes         int64   `json:"rss_bytes"` // the largest member's, at the end
 	OtherLoad        float64 `json:"other_load"`
@@ -51,6 +55,7 @@ func (r runResult) line() string {
 type measured struct {
 	outcome
 	serverCPU time.Duration
+	engineCPU time.Duration // of serverCPU, RocksDB's background threads
 	otherLoad float64
 	loadavg   float64
 }
@@ -72,7 +77,7 @@ func measure(ctx context.Context, c *cluster, tool func() (outcome, error)) (mea
 	if err := c.exited(); err != nil {
 		return measured{}, err
 	}
-	return measured{outcome: out, serverCPU: s1.servers - s0.servers,
+	return measured{outcome: out, serverCPU: s1.servers - s0.servers, engineCPU: s1.engine - s0.engine,
 		otherLoad: otherLoad(s0, s1, out.ClientCPU), loadavg: s1.loadavg1}, nil
 }
 
@@ -84,9 +89,9 @@ func perOpUS(d time.Duration, ops int64) float64 {
 }
 
 func (s step) run(ctx context.Context, bins binaries, dir string, skew float64) runResult {
-	r := runResult{Nodes: s.nodes, Workload: s.w.ID, Title: s.w.Title, Tool: s.w.Tool, Server: s.kind, Round: s.round}
-	bin := map[string]string{etcdKind: bins.etcd, metastoreKind: bins.metastore}[s.kind]
-	c, err := startCluster(ctx, s.kind, bin, dir, s.nodes)
+	r := runResult{Nodes: s.nodes, Workload: s.w.ID, Title: s.w.Title, Tool: s.w.Tool, Server: s.kind,
+		Engine: kindEngines[s.kind], Round: s.round}
+	c, err := startCluster(ctx, s.kind, bins.server(s.kind), dir, s.nodes)
 	if err != nil {
 		r.Err = err.Error()
 		return r
@@ -113,6 +118,7 @@ func (s step) run(ctx context.Context, bins binaries, dir string, skew float64) 
 	}
 	r.outcome = m.outcome
 	r.ServerCPUPerOpUS = perOpUS(m.serverCPU, m.Ops+m.Errors)
+	r.EngineCPUPerOpUS = perOpUS(m.engineCPU, m.Ops+m.Errors)
 	r.ClientCPUPerOpUS = perOpUS(m.ClientCPU, m.Ops+m.Errors)
 	r.RSSBytes = c.rss()
 	r.OtherLoad, r.LoadAvg1 = m.otherLoad, m.loadavg
@@ -124,6 +130,7 @@ func (s step) run(ctx context.Context, bins binaries, dir string, skew float64) 
 // put over the loaded keys.
 type loadResult struct {
 	Server       string  `json:"server"`
+	Engine       string  `json:"engine,omitempty"`
 	Round        int     `json:"round"`
 	Keys         int     `json:"keys"`
 	Load         outcome `json:"load"`
@@ -153,9 +160,8 @@ func (r loadResult) line() string {
 // loadRun loads o.load keys into a fresh single member of kind with 1,000
 // clients, then runs a 50-client put over the same key space.
 func loadRun(ctx context.Context, bins binaries, kind string, round int, o options, dir string) loadResult {
-	r := loadResult{Server: kind, Round: round, Keys: o.load}
-	bin := map[string]string{etcdKind: bins.etcd, metastoreKind: bins.metastore}[kind]
-	c, err := startCluster(ctx, kind, bin, dir, 1)
+	r := loadResult{Server: kind, Engine: kindEngines[kind], Round: round, Keys: o.load}
+	c, err := startCluster(ctx, kind, bins.server(kind), dir, 1)
 	if err != nil {
 		r.Err = err.Error()
 		return r

@@ -16,10 +16,19 @@ import (
 	"go.uber.org/zap"
 )
 
-// Server kinds; the names appear in the tables.
+// Server kinds; the names appear in the tables and the JSON. "MetaStore"
+// is the memory engine (the name predates the RocksDB column).
 const (
 	etcdKind      = "etcd"
 	metastoreKind = "MetaStore"
+	rocksdbKind   = "MetaStore-RocksDB"
+)
+
+// engineKinds maps -engines' names to server kinds; kindEngines is the
+// reverse, with the --engine value each MetaStore kind runs with.
+var (
+	engineKinds = map[string]string{"memory": metastoreKind, "rocksdb": rocksdbKind}
+	kindEngines = map[string]string{metastoreKind: "memory", rocksdbKind: "rocksdb"}
 )
 
 // member is one server process.
@@ -62,8 +71,9 @@ func freePorts(n int) ([]int, error) {
 }
 
 // startCluster starts n members of kind with bin and waits until every one
-// reports the same leader. Both kinds get etcd's flags (MetaStore follows
-// etcd's names), fsync on, default snapshot and timing settings.
+// reports the same leader. Every kind gets etcd's flags (MetaStore follows
+// etcd's names), fsync on, default snapshot and timing settings; MetaStore
+// kinds also name their engine.
 func startCluster(ctx context.Context, kind, bin, dir string, n int) (*cluster, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -91,6 +101,9 @@ func startCluster(ctx context.Context, kind, bin, dir string, n int) (*cluster, 
 			"--initial-cluster=" + strings.Join(initial, ","),
 			"--initial-cluster-token=bench-compare",
 			"--initial-cluster-state=new",
+		}
+		if engine, ok := kindEngines[kind]; ok {
+			args = append(args, "--engine="+engine)
 		}
 		if m.log, err = os.Create(filepath.Join(dir, m.name+".log")); err != nil {
 			c.stop()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -65,7 +66,45 @@ func TestMedianAndSummary(t *testing.T) {
 		m.OpsPerSec != 200 || m.P99MS != 6 || m.Errors != 2 || s[0].Ratio != 200.0/150 {
 		t.Errorf("1 node: %+v", s[0])
 	}
-	if s[1].MetaStore.Rounds != 0 || s[1].Ratio != 0 || ratio(s[1]) != "—" {
+	if s[1].MetaStore.Rounds != 0 || s[1].Ratio != 0 || ratioCell(s[1].Etcd, s[1].MetaStore, s[1].Ratio) != "—" {
 		t.Errorf("3 nodes without MetaStore figures: %+v", s[1])
+	}
+}
+
+// TestRocksDBColumn: runs of both engines give a row per workload with
+// every server's figures in the head's order, and each engine's ratio.
+func TestRocksDBColumn(t *testing.T) {
+	kinds, err := parseEngines("memory,rocksdb")
+	if err != nil || len(kinds) != 3 || kinds[0] != etcdKind || kinds[1] != metastoreKind || kinds[2] != rocksdbKind {
+		t.Fatalf("parseEngines = %v, %v", kinds, err)
+	}
+	for _, bad := range []string{"", "bolt", "memory,memory"} {
+		if _, err := parseEngines(bad); err == nil {
+			t.Errorf("parseEngines(%q) accepted", bad)
+		}
+	}
+	rep := &report{Servers: kinds, Runs: []runResult{
+		{Nodes: 1, Workload: "put-50", Title: "put, 50 clients", Server: etcdKind, outcome: outcome{OpsPerSec: 100, P99MS: 10}},
+		{Nodes: 1, Workload: "put-50", Title: "put, 50 clients", Server: metastoreKind, outcome: outcome{OpsPerSec: 90, P99MS: 11}},
+		{Nodes: 1, Workload: "put-50", Title: "put, 50 clients", Server: rocksdbKind, outcome: outcome{OpsPerSec: 150, P99MS: 7}, ServerCPUPerOpUS: 42},
+	}}
+	md := rep.markdown()
+	s := rep.Summary[0]
+	if s.Ratio != 0.9 || s.RatioRocksDB != 1.5 || s.RocksDB.ServerCPUPerOpUS != 42 {
+		t.Fatalf("summary %+v", s)
+	}
+	head, row := rep.tableHead(), rep.tableRow(s)
+	cells := func(line string) int { return strings.Count(strings.SplitN(line, "\n", 2)[0], "|") }
+	if cells(head) != cells(row) {
+		t.Errorf("head has %d bars, row %d:\n%s%s", cells(head), cells(row), head, row)
+	}
+	for _, want := range []string{"| ops/s etcd | ops/s memory | ops/s RocksDB | memory/etcd | RocksDB/etcd |",
+		"| 100 | 90 | 150 | **0.90** | **1.50** | 10.0 ms · 11.0 ms · 7.0 ms |", "## 1 node: MetaStore (memory, RocksDB) / etcd"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md)
+		}
+	}
+	if o := order(kinds, 2); o[0] != rocksdbKind || o[2] != etcdKind || order(kinds, 1)[0] != etcdKind {
+		t.Errorf("order: %v, %v", order(kinds, 1), o)
 	}
 }

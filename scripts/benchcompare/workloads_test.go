@@ -38,7 +38,8 @@ func TestWorkloadsParse(t *testing.T) {
 }
 
 func TestOrderAlternates(t *testing.T) {
-	if a, b := order(1), order(2); a[0] != etcdKind || b[0] != metastoreKind || a[1] != b[0] {
+	kinds := []string{etcdKind, metastoreKind}
+	if a, b := order(kinds, 1), order(kinds, 2); a[0] != etcdKind || b[0] != metastoreKind || a[1] != b[0] {
 		t.Errorf("order(1) = %v, order(2) = %v", a, b)
 	}
 }
