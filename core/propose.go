@@ -79,11 +79,19 @@ func proposeError(err error) error {
 	return err
 }
 
-// newID draws a request ID. IDs only need to be unique across the cluster's
-// in-flight requests; 64 random bits from the world's source are.
+// newID hands out a request ID. IDs only need to be unique across the
+// cluster's requests within the dedup window: each replica counts up from
+// a random 64-bit start drawn at Open, so two replicas' runs of IDs (or one
+// replica's before and after a restart) overlap only if their starts fall
+// within a few billion of each other. Counting rather than drawing each ID
+// keeps the dedup records (keyed by ID) in ascending order, which a
+// log-structured engine such as RocksDB inserts and prunes at one end of
+// its memtable instead of at random places.
 func (r *Replica) newID() uint64 {
 	for {
-		if id := r.cfg.Rand.Uint64(); id != 0 {
+		id := r.nextID
+		r.nextID++
+		if id != 0 {
 			if _, taken := r.pending[id]; !taken {
 				return id
 			}

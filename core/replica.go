@@ -62,9 +62,11 @@ type Replica struct {
 
 	// pending maps request IDs to the callbacks waiting for their apply.
 	pending map[uint64]Callback
-	reads   readQueue
-	lessor  lessor
-	sink    EventSink
+	// nextID is the next request ID to hand out (newID).
+	nextID uint64
+	reads  readQueue
+	lessor lessor
+	sink   EventSink
 
 	// The stages (stage.go): appendq waits for the next append job,
 	// appending is the job out with the world, applyq holds the apply work
@@ -97,6 +99,7 @@ func Open(cfg Config) (*Replica, error) {
 		walDir:    path.Join(cfg.Dir, "wal"),
 		snapDir:   path.Join(cfg.Dir, "snap"),
 		pending:   make(map[uint64]Callback),
+		nextID:    cfg.Rand.Uint64(),
 		confState: &raftpb.ConfState{},
 		sendsOut:  make(map[uint64]uint64),
 	}
