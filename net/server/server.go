@@ -193,7 +193,7 @@ func (s *Server) GRPCOptions() []grpc.ServerOption {
 // rest of the gRPC tuning: the learner checks.
 func (s *Server) Interceptors() []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.UnaryInterceptor(), s.adminUnary),
+		grpc.ChainUnaryInterceptor(s.UnaryInterceptor()),
 		grpc.ChainStreamInterceptor(s.StreamInterceptor(), s.adminStream),
 	}
 }
