@@ -21,3 +21,9 @@ func (r *Replica) LogBounds() (first, last uint64) {
 func (r *Replica) LogEntries(lo, hi uint64) ([]*raftpb.Entry, error) {
 	return r.storage.Entries(lo, hi, math.MaxUint64)
 }
+
+// Waiting reports the callbacks waiting for their requests' apply, and
+// how many of those requests the replica keeps to apply without decoding
+// (its own proposals, see Replica.proposed); tests check that neither
+// outlives its request.
+func (r *Replica) Waiting() (callbacks, requests int) { return len(r.pending), len(r.proposed) }

@@ -43,18 +43,40 @@ func (r *Replica) Propose(req *pb.InternalRaftRequest, cb Callback) {
 	}
 	id := req.Header.ID
 	if !own {
-		r.pending[id] = cb
+		r.pending[id] = pendingCall{cb: cb, data: &data[0]} // data holds at least the ID
+		r.proposed[&data[0]] = req
 	}
 	if err := r.rn.Propose(data); err != nil {
-		delete(r.pending, id)
+		r.takePending(id)
 		cb(Result{Err: proposeError(err)})
 	}
+}
+
+// pendingCall is a callback waiting for its request's apply; data is the
+// first byte of a proposal's entry data (its key in Replica.proposed), nil
+// for a configuration change.
+type pendingCall struct {
+	cb   Callback
+	data *byte
+}
+
+// takePending removes and returns the callback waiting for requestID.
+func (r *Replica) takePending(requestID uint64) (Callback, bool) {
+	p, ok := r.pending[requestID]
+	if !ok {
+		return nil, false
+	}
+	delete(r.pending, requestID)
+	if p.data != nil {
+		delete(r.proposed, p.data)
+	}
+	return p.cb, true
 }
 
 // Forget drops the callback of a request the caller stopped waiting for
 // (it timed out): a proposal lost in a leader change is never answered, and
 // its callback must not be kept forever. The request may still be applied.
-func (r *Replica) Forget(requestID uint64) { delete(r.pending, requestID) }
+func (r *Replica) Forget(requestID uint64) { r.takePending(requestID) }
 
 // ProposeConfChange proposes a membership change; cb runs once it is
 // applied here (Result carries only the index).
@@ -65,7 +87,7 @@ func (r *Replica) ProposeConfChange(cc *raftpb.ConfChange, cb Callback) {
 	}
 	id := r.newID()
 	cc.Id = proto.Uint64(id)
-	r.pending[id] = cb
+	r.pending[id] = pendingCall{cb: cb}
 	if err := r.rn.ProposeConfChange(cc); err != nil {
 		delete(r.pending, id)
 		cb(Result{Err: proposeError(err)})
@@ -105,8 +127,7 @@ func (r *Replica) ackOnAppend(ents []*raftpb.Entry) {
 		}
 		rev++
 		id := req.GetHeader().GetID()
-		if cb, ok := r.pending[id]; ok {
-			delete(r.pending, id)
+		if cb, ok := r.takePending(id); ok {
 			cb(Result{Resp: &pb.PutResponse{Header: &pb.ResponseHeader{Revision: rev}}, Index: e.GetIndex()})
 		}
 	}

@@ -146,10 +146,15 @@ func (r *Replica) applyNormal(e *raftpb.Entry) error {
 	if len(e.GetData()) == 0 {
 		return r.store.ApplyNoop(e.GetIndex())
 	}
-	req := &pb.InternalRaftRequest{}
-	if err := proto.Unmarshal(e.GetData(), req); err != nil {
-		// Every proposal is marshalled by a replica; garbage means a bug.
-		panic(fmt.Sprintf("core: entry %d holds an undecodable request: %v", e.GetIndex(), err))
+	req, local := r.proposed[&e.GetData()[0]]
+	if local {
+		delete(r.proposed, &e.GetData()[0])
+	} else {
+		req = &pb.InternalRaftRequest{}
+		if err := proto.Unmarshal(e.GetData(), req); err != nil {
+			// Every proposal is marshalled by a replica; garbage means a bug.
+			panic(fmt.Sprintf("core: entry %d holds an undecodable request: %v", e.GetIndex(), err))
+		}
 	}
 	res := r.store.Apply(e.GetIndex(), req)
 	if res.Duplicate {
@@ -162,8 +167,7 @@ func (r *Replica) applyNormal(e *raftpb.Entry) error {
 		}
 	}
 	id := req.GetHeader().GetID()
-	if cb, ok := r.pending[id]; ok {
-		delete(r.pending, id)
+	if cb, ok := r.takePending(id); ok {
 		if res.Err != nil {
 			cb(Result{Err: res.Err, Index: e.GetIndex()})
 		} else {
@@ -203,8 +207,7 @@ func (r *Replica) applyConfChange(index uint64, cc raftpb.ConfChangeI, id uint64
 			return err
 		}
 	}
-	if cb, ok := r.pending[id]; ok && id != 0 {
-		delete(r.pending, id)
+	if cb, ok := r.takePending(id); id != 0 && ok {
 		cb(Result{Index: index})
 	}
 	return nil

@@ -1,0 +1,58 @@
+package core_test
+
+import (
+	"testing"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"metastore/core"
+)
+
+// TestProposalsKeptForApplyAreReleased: a leader applies its own proposals
+// from the request it kept (no decode), a follower's forwarded ones come
+// back decoded, and a lost one is dropped by Forget; in every case the
+// replica keeps nothing afterwards, and all replicas end in the same state.
+func TestProposalsKeptForApplyAreReleased(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	lead := c.leader()
+	follower := c.ids[0]
+	if follower == lead {
+		follower = c.ids[1]
+	}
+	waitingNone := func(when string) {
+		t.Helper()
+		for _, id := range c.ids {
+			if n, m := c.nodes[id].Waiting(); n != 0 || m != 0 {
+				t.Fatalf("%s: replica %d keeps %d callbacks and %d requests", when, id, n, m)
+			}
+		}
+	}
+	txn := &pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{
+		RequestPut: &pb.PutRequest{Key: []byte("t"), Value: []byte("1"), PrevKv: true}}}}}
+	for i, at := range []uint64{lead, follower, lead, follower} {
+		if _, err := c.put(at, "k", string(rune('a'+i))); err != nil {
+			t.Fatal(err)
+		}
+		var got *core.Result
+		c.nodes[at].Propose(&pb.InternalRaftRequest{Txn: txn}, func(r core.Result) { got = &r })
+		c.stabilize()
+		if got == nil || got.Err != nil || !got.Resp.(*pb.TxnResponse).Succeeded {
+			t.Fatalf("txn on %d: %+v", at, got)
+		}
+		waitingNone("after an answered write")
+	}
+	c.hashesAgree()
+
+	// A proposal on a leader cut off from the others is never committed;
+	// the caller gives up and forgets it.
+	c.cut[lead] = true
+	req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte("lost"), Value: []byte("v")}}
+	answered := false
+	c.nodes[lead].Propose(req, func(core.Result) { answered = true })
+	c.stabilize()
+	if n, m := c.nodes[lead].Waiting(); answered || n != 1 || m != 1 {
+		t.Fatalf("cut leader: answered %v, keeps %d callbacks and %d requests; want one of each waiting", answered, n, m)
+	}
+	c.nodes[lead].Forget(req.GetHeader().GetID())
+	waitingNone("after Forget")
+}
