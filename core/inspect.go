@@ -23,7 +23,14 @@ func (r *Replica) LogEntries(lo, hi uint64) ([]*raftpb.Entry, error) {
 }
 
 // Waiting reports the callbacks waiting for their requests' apply, and
-// how many of those requests the replica keeps to apply without decoding
-// (its own proposals, see Replica.proposed); tests check that neither
+// how many of those keep their request to apply without decoding (this
+// replica's proposals, see Replica.requestOf); tests check that neither
 // outlives its request.
-func (r *Replica) Waiting() (callbacks, requests int) { return len(r.pending), len(r.proposed) }
+func (r *Replica) Waiting() (callbacks, requests int) {
+	for _, p := range r.pending {
+		if p.req != nil {
+			requests++
+		}
+	}
+	return len(r.pending), requests
+}

@@ -1,9 +1,11 @@
 package core_test
 
 import (
+	"bytes"
 	"testing"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/protobuf/proto"
 
 	"metastore/core"
 )
@@ -55,4 +57,35 @@ func TestProposalsKeptForApplyAreReleased(t *testing.T) {
 	}
 	c.nodes[lead].Forget(req.GetHeader().GetID())
 	waitingNone("after Forget")
+}
+
+// TestRequestIDReadsTheEncodedHeader: apply finds a proposal's waiting
+// request by the ID read from the entry without decoding it; the reader
+// must agree with the full decoder wherever the header sits.
+func TestRequestIDReadsTheEncodedHeader(t *testing.T) {
+	put := &pb.PutRequest{Key: []byte("k"), Value: bytes.Repeat([]byte("v"), 300), Lease: 7}
+	for _, tc := range []struct {
+		name string
+		req  *pb.InternalRaftRequest
+		want uint64
+	}{
+		{"put", &pb.InternalRaftRequest{Header: &pb.RequestHeader{ID: 1<<63 + 5, Username: "u", AuthRevision: 3}, Put: put}, 1<<63 + 5},
+		{"ID after the user", &pb.InternalRaftRequest{Header: &pb.RequestHeader{Username: "root", ID: 42}, Txn: &pb.TxnRequest{}}, 42},
+		{"no ID", &pb.InternalRaftRequest{Header: &pb.RequestHeader{Username: "u"}, Put: put}, 0},
+		{"no header", &pb.InternalRaftRequest{Put: put}, 0},
+	} {
+		data, err := proto.Marshal(tc.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := core.RequestID(data); got != tc.want {
+			t.Errorf("%s: read ID %d, want %d", tc.name, got, tc.want)
+		}
+		// Cut anywhere, the bytes are not a request: never a wrong ID.
+		for cut := range len(data) {
+			if got := core.RequestID(data[:cut]); got != 0 && got != tc.want {
+				t.Fatalf("%s cut at %d: read ID %d", tc.name, cut, got)
+			}
+		}
+	}
 }

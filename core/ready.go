@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -146,15 +145,10 @@ func (r *Replica) applyNormal(e *raftpb.Entry) error {
 	if len(e.GetData()) == 0 {
 		return r.store.ApplyNoop(e.GetIndex())
 	}
-	req, local := r.proposed[&e.GetData()[0]]
-	if local {
-		delete(r.proposed, &e.GetData()[0])
-	} else {
-		req = &pb.InternalRaftRequest{}
-		if err := proto.Unmarshal(e.GetData(), req); err != nil {
-			// Every proposal is marshalled by a replica; garbage means a bug.
-			panic(fmt.Sprintf("core: entry %d holds an undecodable request: %v", e.GetIndex(), err))
-		}
+	req, err := r.requestOf(e.GetData())
+	if err != nil {
+		// Every proposal is marshalled by a replica; garbage means a bug.
+		panic(fmt.Sprintf("core: entry %d holds an undecodable request: %v", e.GetIndex(), err))
 	}
 	res := r.store.Apply(e.GetIndex(), req)
 	if res.Duplicate {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -48,18 +47,12 @@ type Replica struct {
 	// markerRepaired: recover wrote a missing snapshot marker.
 	markerRepaired bool
 
-	// pending maps request IDs to the callbacks waiting for their apply.
+	// pending maps request IDs to the callbacks waiting for their apply,
+	// with the requests this replica proposed (see requestOf).
 	pending map[uint64]pendingCall
-	// proposed holds the requests this replica proposed and waits for, by
-	// the first byte of their entry data: raft appends a leader's own
-	// proposal to its log without copying it, so apply takes the request
-	// from here instead of decoding what was just encoded. An entry that
-	// came from a peer (a follower's forwarded proposal comes back in a
-	// MsgApp) never matches and is decoded.
-	proposed map[*byte]*pb.InternalRaftRequest
-	reads    readQueue
-	lessor   lessor
-	sink     EventSink
+	reads   readQueue
+	lessor  lessor
+	sink    EventSink
 
 	// The stages (stage.go): appendq waits for the next append job,
 	// appending is the job out with the world, applyq holds the apply work
@@ -92,7 +85,6 @@ func Open(cfg Config) (*Replica, error) {
 		walDir:    path.Join(cfg.Dir, "wal"),
 		snapDir:   path.Join(cfg.Dir, "snap"),
 		pending:   make(map[uint64]pendingCall),
-		proposed:  make(map[*byte]*pb.InternalRaftRequest),
 		confState: &raftpb.ConfState{},
 	}
 	r.lessor.init()
