@@ -21,3 +21,16 @@ func (r *Replica) LogBounds() (first, last uint64) {
 func (r *Replica) LogEntries(lo, hi uint64) ([]*raftpb.Entry, error) {
 	return r.storage.Entries(lo, hi, math.MaxUint64)
 }
+
+// Waiting reports the callbacks waiting for their requests' apply, and
+// how many of those keep their request to apply without decoding (this
+// replica's proposals, see Replica.requestOf); tests check that neither
+// outlives its request.
+func (r *Replica) Waiting() (callbacks, requests int) {
+	for _, p := range r.pending {
+		if p.req != nil {
+			requests++
+		}
+	}
+	return len(r.pending), requests
+}

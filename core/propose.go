@@ -1,9 +1,12 @@
 package core
 
 import (
+	"bytes"
+
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"metastore/core/mvcc"
@@ -43,18 +46,100 @@ func (r *Replica) Propose(req *pb.InternalRaftRequest, cb Callback) {
 	}
 	id := req.Header.ID
 	if !own {
-		r.pending[id] = cb
+		r.pending[id] = pendingCall{cb: cb, req: req, data: data}
 	}
 	if err := r.rn.Propose(data); err != nil {
-		delete(r.pending, id)
+		r.takePending(id)
 		cb(Result{Err: proposeError(err)})
 	}
+}
+
+// pendingCall is a callback waiting for its request's apply. A proposal
+// keeps its request and the bytes proposed for it: apply uses the request
+// instead of decoding an entry that holds exactly those bytes (raft copies
+// what it appends, so only the content can tell). A configuration change
+// keeps neither.
+type pendingCall struct {
+	cb   Callback
+	req  *pb.InternalRaftRequest
+	data []byte
+}
+
+// takePending removes and returns the callback waiting for requestID.
+func (r *Replica) takePending(requestID uint64) (Callback, bool) {
+	p, ok := r.pending[requestID]
+	if !ok {
+		return nil, false
+	}
+	delete(r.pending, requestID)
+	return p.cb, true
+}
+
+// requestOf is the request an entry's data encodes: the one proposed here
+// when the bytes are those it was proposed with, else decoded from them.
+func (r *Replica) requestOf(data []byte) (*pb.InternalRaftRequest, error) {
+	if p, ok := r.pending[requestID(data)]; ok && p.req != nil && bytes.Equal(p.data, data) {
+		return p.req, nil
+	}
+	req := &pb.InternalRaftRequest{}
+	return req, proto.Unmarshal(data, req)
+}
+
+// requestID reads the header's ID from an encoded InternalRaftRequest
+// without decoding the rest; 0 when there is none (or the bytes are not a
+// request: the full decode reports that).
+func requestID(data []byte) uint64 {
+	const headerField, idField = 100, 1
+	hdr := fieldBytes(data, headerField)
+	for len(hdr) > 0 {
+		num, typ, n := protowire.ConsumeTag(hdr)
+		if n < 0 {
+			return 0
+		}
+		hdr = hdr[n:]
+		if num == idField && typ == protowire.VarintType {
+			id, n := protowire.ConsumeVarint(hdr)
+			if n < 0 {
+				return 0
+			}
+			return id
+		}
+		if n = protowire.ConsumeFieldValue(num, typ, hdr); n < 0 {
+			return 0
+		}
+		hdr = hdr[n:]
+	}
+	return 0
+}
+
+// fieldBytes returns the first length-delimited field numbered num in an
+// encoded message, or nil.
+func fieldBytes(msg []byte, num protowire.Number) []byte {
+	for len(msg) > 0 {
+		n2, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return nil
+		}
+		msg = msg[n:]
+		if n2 == num && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(msg)
+			if n < 0 {
+				return nil
+			}
+			return v
+		}
+		if n = protowire.ConsumeFieldValue(n2, typ, msg); n < 0 {
+			return nil
+		}
+		msg = msg[n:]
+	}
+	return nil
 }
 
 // Forget drops the callback of a request the caller stopped waiting for
 // (it timed out): a proposal lost in a leader change is never answered, and
 // its callback must not be kept forever. The request may still be applied.
-func (r *Replica) Forget(requestID uint64) { delete(r.pending, requestID) }
+func (r *Replica) Forget(requestID uint64) { r.takePending(requestID) }
 
 // ProposeConfChange proposes a membership change; cb runs once it is
 // applied here (Result carries only the index).
@@ -65,7 +150,7 @@ func (r *Replica) ProposeConfChange(cc *raftpb.ConfChange, cb Callback) {
 	}
 	id := r.newID()
 	cc.Id = proto.Uint64(id)
-	r.pending[id] = cb
+	r.pending[id] = pendingCall{cb: cb}
 	if err := r.rn.ProposeConfChange(cc); err != nil {
 		delete(r.pending, id)
 		cb(Result{Err: proposeError(err)})
@@ -113,8 +198,7 @@ func (r *Replica) ackOnAppend(ents []*raftpb.Entry) {
 		}
 		rev++
 		id := req.GetHeader().GetID()
-		if cb, ok := r.pending[id]; ok {
-			delete(r.pending, id)
+		if cb, ok := r.takePending(id); ok {
 			cb(Result{Resp: &pb.PutResponse{Header: &pb.ResponseHeader{Revision: rev}}, Index: e.GetIndex()})
 		}
 	}

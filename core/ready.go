@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -153,8 +152,8 @@ func (r *Replica) applyNormal(e *raftpb.Entry) error {
 	if len(e.GetData()) == 0 {
 		return r.store.ApplyNoop(e.GetIndex())
 	}
-	req := &pb.InternalRaftRequest{}
-	if err := proto.Unmarshal(e.GetData(), req); err != nil {
+	req, err := r.requestOf(e.GetData())
+	if err != nil {
 		// Every proposal is marshalled by a replica; garbage means a bug.
 		panic(fmt.Sprintf("core: entry %d holds an undecodable request: %v", e.GetIndex(), err))
 	}
@@ -169,8 +168,7 @@ func (r *Replica) applyNormal(e *raftpb.Entry) error {
 		}
 	}
 	id := req.GetHeader().GetID()
-	if cb, ok := r.pending[id]; ok {
-		delete(r.pending, id)
+	if cb, ok := r.takePending(id); ok {
 		if res.Err != nil {
 			cb(Result{Err: res.Err, Index: e.GetIndex()})
 		} else {
@@ -210,8 +208,7 @@ func (r *Replica) applyConfChange(index uint64, cc raftpb.ConfChangeI, id uint64
 			return err
 		}
 	}
-	if cb, ok := r.pending[id]; ok && id != 0 {
-		delete(r.pending, id)
+	if cb, ok := r.takePending(id); id != 0 && ok {
 		cb(Result{Index: index})
 	}
 	return nil

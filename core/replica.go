@@ -60,8 +60,9 @@ type Replica struct {
 	// markerRepaired: recover wrote a missing snapshot marker.
 	markerRepaired bool
 
-	// pending maps request IDs to the callbacks waiting for their apply.
-	pending map[uint64]Callback
+	// pending maps request IDs to the callbacks waiting for their apply,
+	// with the requests this replica proposed (see requestOf).
+	pending map[uint64]pendingCall
 	// nextID is the next request ID to hand out (newID).
 	nextID uint64
 	reads  readQueue
@@ -98,7 +99,7 @@ func Open(cfg Config) (*Replica, error) {
 		storage:   raft.NewMemoryStorage(),
 		walDir:    path.Join(cfg.Dir, "wal"),
 		snapDir:   path.Join(cfg.Dir, "snap"),
-		pending:   make(map[uint64]Callback),
+		pending:   make(map[uint64]pendingCall),
 		nextID:    cfg.Rand.Uint64(),
 		confState: &raftpb.ConfState{},
 		sendsOut:  make(map[uint64]uint64),

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"slices"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -76,8 +77,33 @@ func (j *AppendJob) Run() error {
 }
 
 func (j *AppendJob) run() error {
+	// The entries and HardStates of consecutive rounds go to the WAL in one
+	// Save: one write, where a Save per round cost a write syscall per
+	// proposal under load (the loop often handles one proposal a round).
+	// Only the newest HardState of such a run is written: the whole job is
+	// synced at once, so no earlier one was ever durable alone, and each
+	// supersedes the one before.
+	var ents []*raftpb.Entry
+	owned := false // ents is the job's own array, not a round's
+	var hs *raftpb.HardState
+	save := func() error {
+		if len(ents) == 0 && raft.IsEmptyHardState(hs) {
+			return nil
+		}
+		err := j.w.Save(hs, ents, false)
+		ents, hs = ents[:0], nil
+		if err != nil {
+			return fmt.Errorf("core: WAL save: %w", err)
+		}
+		return nil
+	}
 	for i := range j.ops {
 		op := &j.ops[i]
+		if op.snap != nil || op.marker != nil {
+			if err := save(); err != nil {
+				return err
+			}
+		}
 		if op.snap != nil {
 			md := op.snap.GetMetadata()
 			f, err := wal.InstallReceived(j.fsys, j.snapDir, md.GetTerm(), md.GetIndex())
@@ -94,9 +120,21 @@ func (j *AppendJob) run() error {
 				return fmt.Errorf("core: WAL snapshot marker: %w", err)
 			}
 		}
-		if len(op.entries) > 0 || !raft.IsEmptyHardState(op.hs) {
-			if err := j.w.Save(op.hs, op.entries, false); err != nil {
-				return fmt.Errorf("core: WAL save: %w", err)
+		switch {
+		case len(op.entries) == 0:
+		case len(ents) == 0:
+			ents, owned = op.entries, false // a single round: no copy
+		case !owned:
+			ents, owned = append(slices.Clip(ents), op.entries...), true // never into a round's own array
+		default:
+			ents = append(ents, op.entries...)
+		}
+		if !raft.IsEmptyHardState(op.hs) {
+			hs = op.hs
+		}
+		if op.releaseTo > 0 || op.purge {
+			if err := save(); err != nil {
+				return err
 			}
 		}
 		if op.releaseTo > 0 {
@@ -109,6 +147,9 @@ func (j *AppendJob) run() error {
 				return err
 			}
 		}
+	}
+	if err := save(); err != nil {
+		return err
 	}
 	if j.sync {
 		if err := j.w.Sync(); err != nil {

@@ -145,3 +145,54 @@ func TestReadOnlyTxnIsAReadIndexRead(t *testing.T) {
 		t.Fatalf("txn with a put: %v, want ErrNotReadOnly", got.Err)
 	}
 }
+
+// TestAppendJobWritesItsRoundsOnce: the rounds a job groups reach the WAL
+// in one write (a write per round was a system call per proposal under
+// load), and a restart recovers every entry of them.
+func TestAppendJobWritesItsRoundsOnce(t *testing.T) {
+	c := newTestCluster(t, 1, pipelined)
+	lead := c.leader()
+	c.holdAppends[lead] = true
+	var answers []*core.Result
+	for i := range 4 {
+		// Each put is its own Ready round; the first takes the job out, the
+		// other three wait for it and join the next one.
+		c.nodes[lead].Propose(&pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte{'k', byte('0' + i)}, Value: []byte("v")}},
+			func(r core.Result) { answers = append(answers, &r) })
+		c.stabilize()
+	}
+	first := c.held[lead]
+	if first == nil || first.Entries != 1 {
+		t.Fatalf("first job = %+v, want the first put alone", first)
+	}
+	if err := c.finishAppend(lead, first); err != nil {
+		t.Fatal(err)
+	}
+	delete(c.held, lead)
+	c.stabilize()
+	grouped := c.held[lead]
+	if grouped == nil || grouped.Entries != 3 {
+		t.Fatalf("second job = %+v, want the three puts proposed while the first was out", grouped)
+	}
+	writes := c.disks[lead].WriteCount()
+	if err := c.finishAppend(lead, grouped); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.disks[lead].WriteCount() - writes; n != 1 {
+		t.Fatalf("a job of three rounds made %d WAL writes, want 1", n)
+	}
+	delete(c.held, lead)
+	c.holdAppends[lead] = false
+	c.stabilize()
+	if len(answers) != 4 {
+		t.Fatalf("%d of 4 puts answered", len(answers))
+	}
+	c.crash(lead)
+	c.start(lead)
+	c.leader()
+	for i := range 4 {
+		if resp, ok := c.get(lead, string([]byte{'k', byte('0' + i)}), true); !ok || len(resp.Kvs) != 1 {
+			t.Fatalf("after a restart k%d = %v, %v", i, resp, ok)
+		}
+	}
+}

@@ -35,6 +35,7 @@ func (p *process) buildClientHTTP(cfg *config.Config) error {
 		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: int(min(cfg.GRPC.MaxConcurrentStreams, math.MaxInt32))},
 	}}
 	h.mux = httpmux.New(p.clientSrv, h.srv)
+	h.mux.WrapGRPCListener(p.metrics.CountConns)
 	conn, err := grpc.NewClient("passthrough:///metastore-local",
 		grpc.WithContextDialer(h.mux.DialGRPC),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),

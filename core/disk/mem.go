@@ -26,6 +26,7 @@ type Mem struct {
 
 	syncCount    int64
 	bytesWritten int64
+	writeCount   int64
 }
 
 var _ FS = (*Mem)(nil)
@@ -91,6 +92,10 @@ func (m *Mem) SyncCount() int64 { return m.syncCount }
 // BytesWritten returns how many bytes File.Write accepted on this Mem's
 // files (clones start from zero).
 func (m *Mem) BytesWritten() int64 { return m.bytesWritten }
+
+// WriteCount returns how many File.Write calls this Mem's files accepted
+// (clones start from zero): on a real disk, each is a system call.
+func (m *Mem) WriteCount() int64 { return m.writeCount }
 
 var (
 	errIsDir    = errors.New("is a directory")

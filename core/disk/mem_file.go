@@ -40,6 +40,7 @@ func (f *memFile) Write(p []byte) (int, error) {
 	}
 	f.n.data = append(f.n.data, p...)
 	f.m.bytesWritten += int64(len(p))
+	f.m.writeCount++
 	return len(p), nil
 }
 

@@ -1,6 +1,8 @@
 package mvcc
 
 import (
+	"bytes"
+
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
@@ -36,6 +38,35 @@ func anyHasKey(spans []span, k string) bool {
 		}
 	}
 	return false
+}
+
+// flatBranchPuts bounds the branches checkBranch compares pairwise.
+const flatBranchPuts = 16
+
+// checkBranch is checkIntervals' verdict on a txn branch. A branch with no
+// nested txn and no delete (nearly every txn) and a few puts is checked by
+// comparing its put keys pairwise, which is the whole rule there: the sets
+// checkIntervals builds cost two maps per txn, each time it is validated
+// (when proposed and when applied).
+func checkBranch(ops []*pb.RequestOp) error {
+	if len(ops) > flatBranchPuts {
+		_, _, err := checkIntervals(ops)
+		return err
+	}
+	for i, op := range ops {
+		switch op.GetRequest().(type) {
+		case *pb.RequestOp_RequestTxn, *pb.RequestOp_RequestDeleteRange:
+			_, _, err := checkIntervals(ops)
+			return err
+		case *pb.RequestOp_RequestPut:
+			for _, earlier := range ops[:i] {
+				if p := earlier.GetRequestPut(); p != nil && bytes.Equal(p.GetKey(), op.GetRequestPut().GetKey()) {
+					return ErrDuplicateKey
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // checkIntervals is etcd's rule for keys written twice in one branch:

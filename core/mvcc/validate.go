@@ -90,11 +90,10 @@ func validateTxn(t *pb.TxnRequest, maxOps int) error {
 	if err := checkTxnOps(t, maxOps); err != nil {
 		return err
 	}
-	if _, _, err := checkIntervals(t.Success); err != nil {
+	if err := checkBranch(t.Success); err != nil {
 		return err
 	}
-	_, _, err := checkIntervals(t.Failure)
-	return err
+	return checkBranch(t.Failure)
 }
 
 func checkTxnOps(t *pb.TxnRequest, maxOps int) error {

@@ -48,6 +48,7 @@ type Mux struct {
 	httpSrv *http.Server
 	grpcL   *chanListener
 	httpL   *chanListener
+	grpcLis net.Listener // what the grpc.Server serves: grpcL, maybe wrapped
 
 	mu      sync.Mutex
 	outer   []net.Listener
@@ -67,10 +68,17 @@ func New(g *grpc.Server, h *http.Server) *Mux {
 		httpL:   newChanListener(addr),
 		stopped: make(chan struct{}),
 	}
+	m.grpcLis = m.grpcL
 	if _, ok := h.Handler.(grpcSplitter); !ok {
 		h.Handler = Handler(g, h.Handler)
 	}
 	return m
+}
+
+// WrapGRPCListener makes the grpc.Server accept its plain connections
+// through wrap(l) (e.g. to count them). Call it before Start.
+func (m *Mux) WrapGRPCListener(wrap func(l net.Listener) net.Listener) {
+	m.grpcLis = wrap(m.grpcLis)
 }
 
 // Start serves the internal listeners; errLog is told when one of the two
@@ -79,7 +87,7 @@ func (m *Mux) Start(errLog func(what string, err error)) {
 	m.wg.Add(2)
 	go func() {
 		defer m.wg.Done()
-		if err := m.grpcSrv.Serve(m.grpcL); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, net.ErrClosed) {
+		if err := m.grpcSrv.Serve(m.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, net.ErrClosed) {
 			errLog("grpc", err)
 		}
 	}()

@@ -1,7 +1,7 @@
 // Package metrics defines MetaStore's Prometheus metrics on a private
 // registry, the HTTP handler that exposes them (/metrics; net/httpapi serves
-// it with the health checks), and the gRPC interceptors and stats handler
-// that feed the gRPC ones.
+// it with the health checks), and the gRPC interceptors and connection
+// counter that feed the gRPC ones.
 //
 // Metric names follow the seed report so its alert rules (deploy/alerts.yml)
 // apply unchanged; NB: durations are therefore in milliseconds (suffix _ms),
@@ -11,6 +11,7 @@
 //
 //	m := metrics.New()
 //	srv := grpc.NewServer(append(cfg.GRPCServerOptions(), m.ServerOptions()...)...)
+//	go srv.Serve(m.CountConns(lis))
 //	http.Handle("/metrics", m.Handler())
 //	// driver goroutine:
 //	start := time.Now(); ...; metrics.ObserveSince(m.FsyncDuration, start)
@@ -78,6 +79,7 @@ type Metrics struct {
 	grpcDuration *prometheus.HistogramVec
 	grpcRequests *prometheus.CounterVec
 	grpcConns    prometheus.Gauge
+	methods      sync.Map // full method name -> *methodMetrics
 }
 
 // New creates the collectors on a fresh registry, with the Go runtime and

@@ -32,7 +32,7 @@ func serveGRPC(t *testing.T, m *Metrics) *grpc.ClientConn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(lis)
+	go srv.Serve(m.CountConns(lis))
 	t.Cleanup(srv.Stop)
 	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -43,10 +43,11 @@ func (s *Server) callerOf(ctx context.Context) caller {
 		c.user, c.rev = auth.RootUser, ^uint64(0) // never stale
 		return c
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	tok := first(md.Get(rpctypes.TokenFieldNameGRPC))
+	// Two lookups, not FromIncomingContext, which copies all the metadata
+	// on every request.
+	tok := first(metadata.ValueFromIncomingContext(ctx, rpctypes.TokenFieldNameGRPC))
 	if tok == "" {
-		tok = strings.TrimPrefix(first(md.Get(rpctypes.TokenFieldNameSwagger)), "Bearer ")
+		tok = strings.TrimPrefix(first(metadata.ValueFromIncomingContext(ctx, rpctypes.TokenFieldNameSwagger)), "Bearer ")
 	}
 	switch {
 	case tok != "" && s.tokens.JWT():

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"metastore/core"
@@ -12,28 +14,61 @@ import (
 // (ctx's error), timeout (errTimeout: the callback may never come, e.g. a
 // proposal lost in a leader change), or the loop's end (ErrNodeStopped).
 func (n *Node) call(ctx context.Context, timeout time.Duration, start func(r *core.Replica, cb core.Callback)) (core.Result, error) {
-	resc := make(chan core.Result, 1)
-	cb := func(res core.Result) {
-		select {
-		case resc <- res:
-		default: // a second answer; the contract says exactly once
-		}
-	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	w := waiters.Get().(*waiter)
+	cb := w.callback()
 	if err := n.Do(ctx, func(r *core.Replica) { start(r, cb) }); err != nil {
-		return core.Result{}, err
+		return core.Result{}, err // w is dropped: cb may still be queued
 	}
+	w.timer.Reset(timeout)
 	select {
-	case res := <-resc:
+	case res := <-w.resc:
+		w.timer.Stop() // NB: before recycling: the next call owns the timer
+		w.recycle()
 		return res, res.Err
 	case <-ctx.Done():
+		w.timer.Stop()
 		return core.Result{}, ctx.Err()
-	case <-timer.C:
+	case <-w.timer.C:
 		return core.Result{}, errTimeout
 	case <-n.done:
+		w.timer.Stop()
 		return core.Result{}, ErrNodeStopped
 	}
+}
+
+// waiter carries one call's result from the loop goroutine to the caller:
+// a channel and a timer reused across calls (they were three allocations
+// per request). A waiter goes back to the pool only after its answer was
+// taken, and its callback answers only the call it was made for, so a
+// late or second answer never reaches a later call.
+type waiter struct {
+	resc  chan core.Result // capacity 1
+	timer *time.Timer      // stopped between calls
+	state atomic.Uint64    // the call's number << 1 | answered
+}
+
+var waiters = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return &waiter{resc: make(chan core.Result, 1), timer: t}
+}}
+
+// callback is the current call's callback: the first answer goes to resc,
+// later ones (the contract says exactly once) and any after the waiter
+// moved on are dropped.
+func (w *waiter) callback() core.Callback {
+	call := w.state.Load()
+	return func(res core.Result) {
+		if w.state.CompareAndSwap(call, call|1) {
+			w.resc <- res // never blocks: one send per call, taken before reuse
+		}
+	}
+}
+
+// recycle readies w for its next call, after its answer was taken.
+func (w *waiter) recycle() {
+	w.state.Add(1) // answered (odd) -> the next call (even)
+	waiters.Put(w)
 }
 
 // exec executes fn on the loop goroutine and waits for it, bounded like call.

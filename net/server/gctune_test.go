@@ -2,15 +2,17 @@ package server
 
 import "testing"
 
-// The GC policy: Go's default while the live heap is small, a fixed
-// headroom above it, and never below the floor.
+// The GC policy: a fixed headroom above the live heap, never above the
+// ceiling (a small heap) nor below the floor (a huge one).
 func TestGCPercentFor(t *testing.T) {
 	for _, c := range []struct {
 		live uint64
 		want int
 	}{
-		{0, 100},
-		{20 << 20, 100},
+		{0, 400},
+		{8 << 20, 400},
+		{20 << 20, 320},
+		{32 << 20, 200},
 		{64 << 20, 100},
 		{128 << 20, 50},
 		{256 << 20, 25},
@@ -24,7 +26,7 @@ func TestGCPercentFor(t *testing.T) {
 }
 
 // GOGC follows a growing heap down at once and a shrinking one up past 5
-// points or to the default.
+// points or to the ceiling.
 func TestGCPercentChange(t *testing.T) {
 	for _, c := range []struct {
 		cur, p int
@@ -35,7 +37,8 @@ func TestGCPercentChange(t *testing.T) {
 		{20, 10, true},
 		{20, 24, false},
 		{20, 26, true},
-		{97, 100, true},
+		{397, 400, true},
+		{97, 100, false},
 	} {
 		if got := gcPercentChange(c.cur, c.p); got != c.want {
 			t.Errorf("gcPercentChange(%d, %d) = %v, want %v", c.cur, c.p, got, c.want)

@@ -23,13 +23,15 @@ func learnerSupported(req any) bool {
 	return false
 }
 
-// UnaryInterceptor refuses what a learner may not answer, as etcd does.
+// UnaryInterceptor refuses what a learner may not answer, as etcd does,
+// then checks the auth gate of the call (adminUnary): one interceptor, not
+// two chained, since gRPC builds a closure per request for each link.
 func (s *Server) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if s.node.Status().Learner && !learnerSupported(req) {
 			return nil, rpctypes.ErrGRPCNotSupportedForLearner
 		}
-		return handler(ctx, req)
+		return s.adminUnary(ctx, req, info, handler)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -185,6 +186,12 @@ func (n *Node) run() {
 			n.step(m)
 		case fn := <-n.reqs:
 			fn(n.r)
+			// Let the request goroutines that are runnable now queue
+			// theirs, so that drain takes them into this round: under
+			// load a round per request (a Ready, a HardState, a status
+			// copy and a wakeup each) cost more than the yield, and
+			// rounds fell from 1.2 to 5.7 requests each at 50 clients.
+			runtime.Gosched()
 		case job := <-n.fromStage:
 			n.appending = false
 			err = n.r.AppendDone(job)

@@ -1,0 +1,4 @@
+package core
+
+// RequestID exposes requestID to the external tests.
+var RequestID = requestID
