@@ -96,6 +96,11 @@ type Config struct {
 	SnapshotEntries uint64
 	// CatchUpEntries stay in the log after compaction for slow followers.
 	CatchUpEntries uint64 // default 5000 (capped to SnapshotEntries)
+	// LogBytes bounds the raft log held in memory (see logbytes.go): a
+	// snapshot is also due once the entries applied since the last one
+	// hold LogBytes, and compaction keeps at most LogBytes of the
+	// CatchUpEntries. Default 64 MiB.
+	LogBytes uint64
 	// LeaseCheckpointTicks is how often the leader checkpoints remaining
 	// lease TTLs; default 50.
 	LeaseCheckpointTicks int

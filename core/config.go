@@ -31,6 +31,9 @@ func (c *Config) setDefaults() {
 	if c.CatchUpEntries > c.SnapshotEntries {
 		c.CatchUpEntries = c.SnapshotEntries
 	}
+	if c.LogBytes == 0 {
+		c.LogBytes = 64 << 20
+	}
 	if c.LeaseCheckpointTicks == 0 {
 		c.LeaseCheckpointTicks = 50
 	}

@@ -232,8 +232,8 @@ func (r *Replica) SnapshotDone(job *SnapshotJob, runErr error) error {
 	}
 	r.snapIndex = job.Index
 	r.snapBytes = r.storeBytesIn(job.file)
-	if job.Index > r.cfg.CatchUpEntries {
-		if err := r.storage.Compact(job.Index - r.cfg.CatchUpEntries); err != nil && err != raft.ErrCompacted {
+	if c := r.compactIndex(job.Index); c > 0 {
+		if err := r.storage.Compact(c); err != nil && err != raft.ErrCompacted {
 			return r.fail(fmt.Errorf("core: compact raft log: %w", err))
 		}
 	}
@@ -278,7 +278,7 @@ func (r *Replica) maybeSnapshot() error {
 	if r.snapJob != nil || applied <= r.snapIndex {
 		return nil
 	}
-	due := applied-r.snapIndex >= r.cfg.SnapshotEntries && r.appliedBytes*snapshotLogRatio >= r.snapBytes
+	due := (applied-r.snapIndex >= r.cfg.SnapshotEntries || r.logBytesDue()) && r.appliedBytes*snapshotLogRatio >= r.snapBytes
 	if !due && !r.snapshotDue {
 		return nil
 	}

@@ -134,6 +134,15 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		return nil, err
 	}
 	p.eng = base
+	if r, ok := base.(*rocksdb.Engine); ok {
+		p.metrics.RegisterEngineMemory(map[string]func() uint64{
+			"block-cache":        func() uint64 { return r.MemoryStats().BlockCache },
+			"block-cache-pinned": func() uint64 { return r.MemoryStats().BlockCachePinned },
+			"memtables":          func() uint64 { return r.MemoryStats().Memtables },
+			"table-readers":      func() uint64 { return r.MemoryStats().TableReaders },
+		})
+		p.metrics.RegisterEngineProperties(rocksdb.WatchedProperties, r.IntProperty)
+	}
 	eng := server.NewSizedEngine(base)
 	syncs := p.metrics.NewSyncTimer(realworld.OSDisk{})
 	topts := transport.Options{
@@ -163,6 +172,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		MaxUncommittedEntriesSize: cfg.Raft.MaxUncommittedEntriesSize,
 		SnapshotEntries:           cfg.SnapshotCount,
 		CatchUpEntries:            cfg.Raft.CatchUpEntries,
+		LogBytes:                  cfg.Raft.LogBytes,
 		MaxTxnOps:                 int(cfg.MaxTxnOps),
 		Pipeline:                  true,
 	}

@@ -63,6 +63,7 @@ func Open(dir string, o Options) (*Engine, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("rocksdb: %w", err)
 	}
+	limitMallocArenas()
 	e := &Engine{dir: dir, views: make(map[view]struct{})}
 	e.cache = grocksdb.NewLRUCache(o.BlockCacheBytes)
 	e.table = grocksdb.NewDefaultBlockBasedTableOptions()
@@ -164,6 +165,10 @@ func (e *Engine) newIter(s *snapshot, lower, upper []byte) *iter {
 	it.ro = grocksdb.NewDefaultReadOptions()
 	if s != nil {
 		it.ro.SetSnapshot(s.snap)
+		// A frozen view is read whole, once (a snapshot file, a
+		// maintenance snapshot): its blocks would only evict the
+		// working set of point reads from the block cache.
+		it.ro.SetFillCache(false)
 	}
 	if len(it.lower) > 0 {
 		it.ro.SetIterateLowerBound(it.lower)
@@ -269,6 +274,32 @@ func (e *Engine) Property(name string) string {
 	return e.db.GetProperty(name)
 }
 
+// WatchedProperties are the integer properties worth exporting as
+// gauges: what makes RocksDB slow writes down (L0 files, compaction debt, a
+// delayed or stopped write) and what it is doing about it.
+var WatchedProperties = []string{
+	"rocksdb.num-files-at-level0",
+	"rocksdb.estimate-pending-compaction-bytes",
+	"rocksdb.num-running-compactions",
+	"rocksdb.num-running-flushes",
+	"rocksdb.actual-delayed-write-rate",
+	"rocksdb.is-write-stopped",
+	"rocksdb.num-snapshots",
+	"rocksdb.estimate-live-data-size",
+}
+
+// IntProperty returns an integer RocksDB property, or 0 when unknown or
+// closed.
+func (e *Engine) IntProperty(name string) uint64 {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return 0
+	}
+	v, _ := e.db.GetIntProperty(name)
+	return v
+}
+
 // BlockCacheUsage is the bytes the block cache holds.
 func (e *Engine) BlockCacheUsage() uint64 {
 	e.mu.RLock()
@@ -277,6 +308,41 @@ func (e *Engine) BlockCacheUsage() uint64 {
 		return 0
 	}
 	return e.cache.GetUsage()
+}
+
+// MemoryStats is where RocksDB's own memory (outside the Go heap) goes.
+type MemoryStats struct {
+	// BlockCache is what the block cache holds (data, index and filter
+	// blocks), at most Options.BlockCacheBytes unless pinned blocks
+	// overflow it; BlockCachePinned is the part pinned by readers and
+	// by the pinned L0 index and filter blocks.
+	BlockCache, BlockCachePinned uint64
+	// Memtables is the active and immutable memtables, including those
+	// kept only because an iterator or snapshot still reads them.
+	Memtables uint64
+	// TableReaders is the open SST files' readers outside the block
+	// cache (with index and filter blocks cached, little beyond their
+	// metadata).
+	TableReaders uint64
+}
+
+// MemoryStats reports RocksDB's memory by kind; zero once closed.
+func (e *Engine) MemoryStats() MemoryStats {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.closed {
+		return MemoryStats{}
+	}
+	prop := func(name string) uint64 {
+		v, _ := e.db.GetIntProperty(name)
+		return v
+	}
+	return MemoryStats{
+		BlockCache:       e.cache.GetUsage(),
+		BlockCachePinned: e.cache.GetPinnedUsage(),
+		Memtables:        prop("rocksdb.size-all-mem-tables"),
+		TableReaders:     prop("rocksdb.estimate-table-readers-mem"),
+	}
 }
 
 // Close releases every open iterator and snapshot and closes the database.

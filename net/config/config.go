@@ -102,6 +102,10 @@ type RaftConfig struct {
 	MaxUncommittedEntriesSize uint64 `yaml:"max-uncommitted-entries-size"`
 	// CatchUpEntries stay in the log after a snapshot for slow followers.
 	CatchUpEntries uint64 `yaml:"catch-up-entries"`
+	// LogBytes bounds the raft log held in memory: a snapshot is also due
+	// once the entries since the last one hold this many bytes, and at
+	// most this many bytes of catch-up entries stay behind it.
+	LogBytes uint64 `yaml:"log-bytes"`
 }
 
 // RocksDBConfig tunes the rocksdb engine (YAML "rocksdb:" or the
@@ -184,6 +188,7 @@ func Default() *Config {
 			MaxInflightMsgs:           512,
 			MaxUncommittedEntriesSize: 1 * GiB,
 			CatchUpEntries:            5000,
+			LogBytes:                  64 * MiB,
 		},
 		GRPC: GRPCConfig{
 			MaxRecvMsgSize:        4 * MiB,

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -24,6 +25,7 @@ var (
 	scaleValue = flag.Int("scale.value", 1024, "BenchmarkScaleRocksDB: value bytes")
 	scaleJoin  = flag.Bool("scale.join", true, "BenchmarkScaleRocksDB: time a new member's catch-up too")
 	scalePprof = flag.String("scale.cpuprofile", "", "BenchmarkScaleRocksDB: write the member's CPU profile of the full-store puts here")
+	scaleHeap  = flag.String("scale.heapprofile", "", "BenchmarkScaleRocksDB: write the member's Go heap profile after the load here")
 )
 
 // BenchmarkScaleRocksDB loads -scale.keys keys of -scale.value bytes (2M
@@ -43,7 +45,7 @@ func BenchmarkScaleRocksDB(b *testing.B) {
 
 func scaleRun(b *testing.B) {
 	args := []string{"--engine=rocksdb", "--quota-backend-bytes=68719476736"}
-	if *scalePprof != "" {
+	if *scalePprof != "" || *scaleHeap != "" {
 		args = append(args, "--enable-pprof")
 	}
 	c := newCluster(b, 1, args...)
@@ -69,6 +71,10 @@ func scaleRun(b *testing.B) {
 	b.ReportMetric(float64((wrote1-wrote0)>>20), "MiB-written-load")
 	b.ReportMetric((cpu1 - cpu0).Seconds(), "cpu-s-load")
 	rss := residentBytes(b, m)
+	logMemory(b, m)
+	if *scaleHeap != "" {
+		saveHeapProfile(b, m, *scaleHeap)
+	}
 	profiled := make(chan struct{})
 	if *scalePprof != "" {
 		go func() {
@@ -81,6 +87,7 @@ func scaleRun(b *testing.B) {
 	putFull, rangeFull := throughput(b, cli, *scaleKeys, key, value)
 	<-profiled
 	cpu2, wrote2 := processUsage(b, m)
+	logMemory(b, m)
 	b.Logf("full store: %.0f puts/s (%.0f%% of empty), %.0f ranges/s (%.0f%% of empty); resident memory %d MiB; "+
 		"member CPU %v and %d MiB written for the 10000 puts and 10000 ranges",
 		putFull, 100*putFull/putEmpty, rangeFull, 100*rangeFull/rangeEmpty, rss>>20, cpu2-cpu1, (wrote2-wrote1)>>20)
@@ -328,4 +335,59 @@ func residentBytes(b *testing.B, m *member) int64 {
 		}
 	}
 	return 0
+}
+
+// logMemory logs where the member's resident memory goes, from its
+// /metrics: the Go heap in use, what the Go runtime holds from the OS
+// without what it returned, RocksDB's block cache, memtables and table
+// readers, and the RocksDB state behind write stalls. The rest of the
+// resident set is C allocations RocksDB does not account for (and malloc's
+// free lists), thread stacks and code.
+func logMemory(b *testing.B, m *member) {
+	resp, err := http.Get("http://" + m.metrics + "/metrics")
+	if err != nil {
+		b.Logf("memory breakdown unknown: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	val := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		name, v, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") {
+			continue
+		}
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			val[name] = f
+		}
+	}
+	mib := func(name string) int64 { return int64(val[name]) >> 20 }
+	engine := func(kind string) int64 { return mib(`metastore_engine_memory_bytes{kind="` + kind + `"}`) }
+	prop := func(name string) int64 { return int64(val[`metastore_engine_property{name="rocksdb.`+name+`"}`]) }
+	b.Logf("memory: Go heap in use %d MiB (%d objects), Go runtime held %d MiB; RocksDB block cache %d MiB (pinned %d), "+
+		"memtables %d MiB, table readers %d MiB; %d L0 files, %d MiB of compaction pending, delayed write rate %d, write stopped %d",
+		mib("go_memstats_heap_inuse_bytes"), int64(val["go_memstats_heap_objects"]),
+		int64(val["go_memstats_sys_bytes"]-val["go_memstats_heap_released_bytes"])>>20,
+		engine("block-cache"), engine("block-cache-pinned"), engine("memtables"), engine("table-readers"),
+		prop("num-files-at-level0"), prop("estimate-pending-compaction-bytes")>>20,
+		prop("actual-delayed-write-rate"), prop("is-write-stopped"))
+}
+
+// saveHeapProfile writes the member's Go heap profile, taken after a
+// collection, to path (go tool pprof -sample_index=inuse_space).
+func saveHeapProfile(b *testing.B, m *member, path string) {
+	resp, err := http.Get("http://" + m.client + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		b.Logf("heap profile: %v", err)
+		return
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(path, data, 0o644)
+	}
+	if err != nil {
+		b.Logf("heap profile: %v", err)
+	}
 }
