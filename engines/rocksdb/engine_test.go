@@ -23,3 +23,33 @@ func open(t *testing.T) *rocksdb.Engine {
 func TestConformance(t *testing.T) {
 	conformance.Run(t, func(t *testing.T) engine.Engine { return open(t) })
 }
+
+// Every watched property reads as a number: a name RocksDB does not know,
+// or one it only reports as text that IntProperty cannot parse, would be a
+// gauge stuck at 0.
+func TestWatchedPropertiesAreKnown(t *testing.T) {
+	e, err := rocksdb.Open(t.TempDir(), rocksdb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	b := e.NewBatch()
+	b.Set([]byte("k"), []byte("v"))
+	if err := e.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range rocksdb.WatchedProperties {
+		if e.Property(name) == "" {
+			t.Errorf("RocksDB does not know %q", name)
+		}
+	}
+	if n := e.IntProperty("rocksdb.num-files-at-level0"); n != 1 {
+		t.Errorf("L0 files after one flush: %d, want 1", n)
+	}
+	if ms := e.MemoryStats(); ms.TableReaders == 0 {
+		t.Errorf("an open table's reader takes no memory: %+v", ms)
+	}
+}

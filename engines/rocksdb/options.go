@@ -10,9 +10,10 @@ import (
 // Options tunes the RocksDB instance under a member. The zero value of a
 // field means its default (see DefaultOptions); Open fills them in.
 type Options struct {
-	// BlockCacheBytes is the LRU cache of uncompressed data, index and
-	// filter blocks. Metadata reads are small and random, so the working set
-	// is what must fit; everything else is read from the page cache.
+	// BlockCacheBytes is the LRU cache of uncompressed data blocks.
+	// Metadata reads are small and random, so the working set is what must
+	// fit; everything else is read from the page cache. (Index and filter
+	// blocks are held by the open tables, outside this cache.)
 	BlockCacheBytes uint64 `yaml:"block-cache-bytes"`
 	// WriteBufferBytes is the size of one memtable. Two may exist at once
 	// (one flushing), so resident memory grows by up to twice this.
@@ -25,7 +26,8 @@ type Options struct {
 	// Off by default: the raft WAL is synced and replays whatever a machine
 	// crash took from RocksDB (see the package documentation).
 	Sync bool `yaml:"sync"`
-	// MaxOpenFiles bounds the table cache (-1: unlimited).
+	// MaxOpenFiles bounds the table cache (-1: unlimited), and with it the
+	// memory of the open tables' index and filter blocks.
 	MaxOpenFiles int `yaml:"max-open-files"`
 	// BackgroundJobs is the number of flush and compaction threads.
 	BackgroundJobs int `yaml:"background-jobs"`

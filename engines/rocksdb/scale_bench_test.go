@@ -55,6 +55,38 @@ func BenchmarkGetAtScale(b *testing.B) {
 			}
 		}
 	})
+	// A whole-store scan of a frozen view running meanwhile (a snapshot
+	// being written).
+	b.Run("present-during-scan", func(b *testing.B) {
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				view := e.Snapshot()
+				it := view.NewIter(nil, nil)
+				for ok := it.First(); ok; ok = it.Next() {
+					_ = it.Value()
+					select {
+					case <-stop:
+						it.Close()
+						view.Close()
+						return
+					default:
+					}
+				}
+				it.Close()
+				view.Close()
+			}
+		}()
+		defer func() { close(stop); <-done }()
+		defer threadCPU(b)()
+		for b.Loop() {
+			if _, ok, err := e.Get(revKey(uint64(r.IntN(n)))); !ok || err != nil {
+				b.Fatal("missing", err)
+			}
+		}
+	})
 	ms := e.MemoryStats()
 	b.Logf("%d records: block cache %d MiB (pinned %d), memtables %d MiB, table readers %d MiB; L0 files %s",
 		n, ms.BlockCache>>20, ms.BlockCachePinned>>20, ms.Memtables>>20, ms.TableReaders>>20,

@@ -40,7 +40,7 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 		"storage `engine` for the key-value state: memory (all in RAM, rebuilt from snapshot + WAL at start)\n"+
 			"or rocksdb (on disk under <data-dir>/member/rocksdb; holds more than RAM, restarts without replay)")
 	fs.Uint64Var(&cfg.RocksDB.BlockCacheBytes, "rocksdb-block-cache-size", cfg.RocksDB.BlockCacheBytes,
-		"rocksdb: `bytes` of block cache (data, index and filter blocks)")
+		"rocksdb: `bytes` of block cache (data blocks; index and filter blocks stay with the open files)")
 	fs.Uint64Var(&cfg.RocksDB.WriteBufferBytes, "rocksdb-write-buffer-size", cfg.RocksDB.WriteBufferBytes,
 		"rocksdb: `bytes` per memtable; up to two are in memory at once")
 	fs.StringVar(&cfg.RocksDB.Compression, "rocksdb-compression", cfg.RocksDB.Compression,
