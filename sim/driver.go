@@ -388,10 +388,10 @@ func (d *driver) boot(n *node) {
 		Rand:            Split(n.rng),
 		SnapshotEntries: d.s.opts.SnapshotEntries,
 		CatchUpEntries:  d.s.opts.SnapshotEntries / 2,
-		// 16 to 112 bytes an entry, from the drawn interval (no draw of
+		// 8 to 68 bytes an entry, from the drawn interval (no draw of
 		// its own): some runs snapshot and compact by bytes, some by
 		// entries.
-		LogBytes:        d.s.opts.SnapshotEntries * (16 + d.s.opts.SnapshotEntries%97),
+		LogBytes:        d.s.opts.SnapshotEntries * (8 + d.s.opts.SnapshotEntries%61),
 		WALSegmentBytes: 256 << 10,
 		Pipeline:        true,
 		Canary:          d.s.opts.Canary,
