@@ -99,3 +99,32 @@ func BenchmarkIterSeekNext(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkIterScan reads every key of a 100k-key snapshot in order: the
+// shape of the snapshot writer, which dumps the whole store.
+func BenchmarkIterScan(b *testing.B) {
+	e := memory.New()
+	const n = 100_000
+	batch := e.NewBatch()
+	for i := range n {
+		batch.Set(revKey(uint64(i)), make([]byte, 128))
+	}
+	if err := e.Write(batch); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		snap := e.Snapshot()
+		it := snap.NewIter(nil, nil)
+		keys := 0
+		for ok := it.First(); ok; ok = it.Next() {
+			keys++
+		}
+		it.Close()
+		snap.Close()
+		if keys != n {
+			b.Fatalf("scanned %d of %d keys", keys, n)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/key")
+}
