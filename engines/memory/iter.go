@@ -1,10 +1,6 @@
 package memory
 
-import (
-	"bytes"
-
-	"github.com/google/btree"
-)
+import "bytes"
 
 // Chunk sizes for refilling an iterator's buffer. The first fill is small
 // because most seeks read only a few keys; each refill in a row doubles, so
@@ -18,15 +14,15 @@ const (
 // consecutive in-bounds items in ascending order and refills it from the
 // tree when a move crosses either end, instead of materializing the range.
 type iter struct {
-	tree         *btree.BTreeG[item] // nil iterates nothing
-	lower, upper []byte              // private copies; upper nil = unbounded
-	buf          []item              // window, ascending
-	pos          int                 // index in buf when valid
+	tree         *tree  // nil iterates nothing
+	lower, upper []byte // private copies; upper nil = unbounded
+	buf          []item // window, ascending
+	pos          int    // index in buf when valid
 	valid        bool
 	chunk        int // next refill size
 }
 
-func newIter(t *btree.BTreeG[item], lower, upper []byte) *iter {
+func newIter(t *tree, lower, upper []byte) *iter {
 	return &iter{
 		tree:  t,
 		lower: cloneBound(lower),
