@@ -23,7 +23,8 @@ import (
 // item is one key/value pair in the tree: the key and then the value, back
 // to back in one immutable buffer that item points into. A pointer and two
 // 32-bit lengths make a tree slot 16 bytes where a slice and a length took
-// 32 (the tree's nodes are about half full, so this is paid twice per key).
+// 32 (paid about once per key under ascending keys, which fill the tree's
+// nodes, and about 1.5 times under random keys).
 // The bytes are never modified after insertion, which is what makes sharing
 // them with clones safe; p keeps the whole buffer alive.
 type item struct {
