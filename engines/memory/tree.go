@@ -6,11 +6,10 @@ import "bytes"
 // shared copy-on-write between a tree and its clones.
 //
 // It replaces github.com/google/btree for memory and the collector's sake.
-// That tree
-// grows a node's item array by append and splits a full node in half, so
-// under ascending inserts, which MVCC revisions always are, every node left
-// behind holds half of a grown array: 35 bytes per key at degree 40 for a
-// 16-byte item. Here a node's array is allocated once at full capacity and
+// That tree grows a node's item array by append and splits a full node in
+// half, so under ascending inserts, which MVCC revisions always are, every
+// node left behind holds half of a grown array: 35 bytes per key at degree
+// 40 for a 16-byte item. Here a node's array is allocated once at full capacity and
 // a node that overflows because an item was added at its right end keeps
 // all but one of its items (the new right node takes the rest), so an
 // ascending load leaves nodes nearly full: about 19 bytes per key.
