@@ -9,12 +9,12 @@ import "bytes"
 // That tree grows a node's item array by append and splits a full node in
 // half, so under ascending inserts, which MVCC revisions always are, every
 // node left behind holds half of a grown array: 35 bytes per key at degree
-// 40 for a 16-byte item. Here a node's array is allocated once at full capacity and
-// a node that overflows because an item was added at its right end keeps
-// all but one of its items (the new right node takes the rest), so an
-// ascending load leaves nodes nearly full: about 19 bytes per key.
-// Inserts elsewhere split in the middle, as usual. The node size is chosen
-// for the collector (see nodeItems).
+// 40 for a 16-byte item. Here a node's array is allocated once at full
+// capacity, and a node that overflows because an item was added at its
+// right end keeps all but one of its items (the new right node takes the
+// rest), so an ascending load leaves nodes nearly full: about 19 bytes per
+// key. Inserts elsewhere split in the middle, as usual. The node size is
+// chosen for the collector (see nodeItems).
 //
 // A node is owned by the tree whose cow token it carries; any other tree
 // (a clone, or the original after Clone) copies it before changing it, so
