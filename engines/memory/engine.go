@@ -1,8 +1,8 @@
 // Package memory is an in-memory engine.Engine on a copy-on-write B-tree.
 //
-// Snapshots and iterators clone the tree in O(1) (github.com/google/btree
-// shares nodes and copies them lazily on the next write), so they see a
-// fixed view without copying data. The engine is safe for concurrent use:
+// Snapshots and iterators clone the tree in O(1) (the tree shares nodes and
+// copies them lazily on the next write; see tree.go), so they see a fixed
+// view without copying data. The engine is safe for concurrent use:
 // a sync.RWMutex guards the tree root, and a clone is never written, so a
 // Snapshot can be read on one goroutine while the owner writes on another.
 //
@@ -17,26 +17,14 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/google/btree"
-
 	"metastore/core/engine"
 )
-
-// degree is the B-tree branching factor. A write after a clone copies one
-// node per level, so a moderate degree keeps that copy small while the tree
-// stays shallow. It also decides how much of each node's item array is
-// slack: google/btree grows a node's items by append and splits a full
-// node in half, and under sequential keys (revisions always are) the left
-// half keeps the grown array for good. At degree 16 that array reached 64
-// slots for 15 items; measured with 16-byte items and 300,000 sequential
-// keys, the tree costs 74 bytes/key at degree 16, 40 at 32 and 35 at 40
-// (random keys: 39, 28, 25).
-const degree = 40
 
 // item is one key/value pair in the tree: the key and then the value, back
 // to back in one immutable buffer that item points into. A pointer and two
 // 32-bit lengths make a tree slot 16 bytes where a slice and a length took
-// 32 (the tree's nodes are about half full, so this is paid twice per key).
+// 32 (paid about once per key under ascending keys, which fill the tree's
+// nodes, and about 1.5 times under random keys).
 // The bytes are never modified after insertion, which is what makes sharing
 // them with clones safe; p keeps the whole buffer alive.
 type item struct {
@@ -68,8 +56,6 @@ func (it item) key() []byte { return it.bytes()[:it.klen:it.klen] }
 // careless caller cannot reach into shared bytes.
 func (it item) value() []byte { return it.bytes()[it.klen:] }
 
-func lessItem(a, b item) bool { return bytes.Compare(a.key(), b.key()) < 0 }
-
 // Stats counts the writes applied to an Engine.
 type Stats struct {
 	Batches uint64 // successful Write calls
@@ -81,7 +67,7 @@ type Stats struct {
 // New.
 type Engine struct {
 	mu     sync.RWMutex
-	tree   *btree.BTreeG[item]
+	tree   *tree
 	closed bool
 	stats  Stats
 	// liveBytes is the size of the stored keys and values, kept by Write
@@ -93,7 +79,7 @@ var _ engine.Engine = (*Engine)(nil)
 
 // New returns an empty engine.
 func New() *Engine {
-	return &Engine{tree: btree.NewG(degree, lessItem)}
+	return &Engine{tree: newTree(nodeItems)}
 }
 
 // Get returns a copy of the value at key.
@@ -191,7 +177,7 @@ func (e *Engine) Stats() Stats {
 }
 
 // clone returns a private copy of the tree, or nil when closed.
-func (e *Engine) clone() *btree.BTreeG[item] {
+func (e *Engine) clone() *tree {
 	// NB: Clone replaces the receiver's copy-on-write context, so it is a
 	// write to the tree header and needs the exclusive lock.
 	e.mu.Lock()
@@ -203,7 +189,7 @@ func (e *Engine) clone() *btree.BTreeG[item] {
 }
 
 // get looks key up in t and returns a copy of its value.
-func get(t *btree.BTreeG[item], key []byte) ([]byte, bool) {
+func get(t *tree, key []byte) ([]byte, bool) {
 	it, ok := t.Get(keyItem(key))
 	if !ok {
 		return nil, false

@@ -1,10 +1,6 @@
 package memory
 
-import (
-	"bytes"
-
-	"github.com/google/btree"
-)
+import "bytes"
 
 // Chunk sizes for refilling an iterator's buffer. The first fill is small
 // because most seeks read only a few keys; each refill in a row doubles, so
@@ -18,15 +14,15 @@ const (
 // consecutive in-bounds items in ascending order and refills it from the
 // tree when a move crosses either end, instead of materializing the range.
 type iter struct {
-	tree         *btree.BTreeG[item] // nil iterates nothing
-	lower, upper []byte              // private copies; upper nil = unbounded
-	buf          []item              // window, ascending
-	pos          int                 // index in buf when valid
+	tree         *tree  // nil iterates nothing
+	lower, upper []byte // private copies; upper nil = unbounded
+	buf          []item // window, ascending
+	pos          int    // index in buf when valid
 	valid        bool
 	chunk        int // next refill size
 }
 
-func newIter(t *btree.BTreeG[item], lower, upper []byte) *iter {
+func newIter(t *tree, lower, upper []byte) *iter {
 	return &iter{
 		tree:  t,
 		lower: cloneBound(lower),
@@ -57,9 +53,16 @@ func (it *iter) belowLower(k []byte) bool {
 func (it *iter) fillForward(pivot []byte, inclusive bool, n int) bool {
 	it.buf = it.buf[:0]
 	if it.tree != nil {
+		// Only the first item visited can be the pivot: compare that one
+		// alone (a full scan spent a third of its time comparing each key
+		// with the pivot).
+		first := !inclusive
 		it.tree.AscendGreaterOrEqual(keyItem(pivot), func(x item) bool {
-			if !inclusive && bytes.Equal(x.key(), pivot) {
-				return true
+			if first {
+				first = false
+				if bytes.Equal(x.key(), pivot) {
+					return true
+				}
 			}
 			if it.aboveUpper(x.key()) {
 				return false
@@ -78,9 +81,13 @@ func (it *iter) fillForward(pivot []byte, inclusive bool, n int) bool {
 // key) and positions at the last of them in key order.
 func (it *iter) fillBackward(pivot []byte, inclusive bool, n int) bool {
 	it.buf = it.buf[:0]
+	first := pivot != nil && !inclusive // as in fillForward
 	visit := func(x item) bool {
-		if pivot != nil && !inclusive && bytes.Equal(x.key(), pivot) {
-			return true
+		if first {
+			first = false
+			if bytes.Equal(x.key(), pivot) {
+				return true
+			}
 		}
 		if it.belowLower(x.key()) {
 			return false

@@ -3,15 +3,13 @@ package memory
 import (
 	"sync/atomic"
 
-	"github.com/google/btree"
-
 	"metastore/core/engine"
 )
 
 // snapshot is a frozen clone of the engine's tree. The clone is never
 // written, so any number of goroutines may read it without locking.
 type snapshot struct {
-	tree   *btree.BTreeG[item] // nil when taken from a closed engine
+	tree   *tree // nil when taken from a closed engine
 	closed atomic.Bool
 }
 
