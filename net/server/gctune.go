@@ -2,6 +2,7 @@ package server
 
 import (
 	"log/slog"
+	"math"
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
@@ -28,6 +29,19 @@ import (
 // about 64 MiB of heap before it collects. The tuner runs every second, so
 // a heap growing fast (a bulk load) leaves the high GOGC of its small
 // start behind within a second.
+//
+// A large heap (past gcLimitFrom) is bounded by a memory limit instead,
+// set to the live heap plus gcLimitRoomBytes, with GOGC at twice the
+// percentage above as a backstop. The limit counts all of the runtime's
+// memory and makes it return freed pages, so the same resident size leaves
+// the heap more room than GOGC alone: at a million keys of 256 bytes, 16
+// collections per 100,000 puts instead of 21-25 for 612 against 599-608 MiB
+// resident, and collection was 42-52% of the server's CPU there.
+const (
+	gcLimitFrom      = 256 << 20
+	gcLimitRoomBytes = 150 << 20
+)
+
 const (
 	gcHeadroomBytes = 64 << 20
 	gcPercentMin    = 10
@@ -41,6 +55,15 @@ func gcPercentFor(live uint64) int {
 		return gcPercentMax
 	}
 	return int(min(max(uint64(gcHeadroomBytes)*100/live, gcPercentMin), gcPercentMax))
+}
+
+// gcPolicyFor returns GOGC and the memory limit for a live heap of live
+// bytes: see gcLimitFrom.
+func gcPolicyFor(live uint64) (percent int, limit int64) {
+	if live < gcLimitFrom {
+		return gcPercentFor(live), math.MaxInt64
+	}
+	return 2 * gcPercentFor(live), int64(live) + gcLimitRoomBytes
 }
 
 // gcPercentChange reports whether GOGC should move from cur to p: at once
@@ -72,11 +95,13 @@ func TuneGC(stop <-chan struct{}, log *slog.Logger) {
 			return // not measured by this runtime
 		}
 		live := sample[0].Value.Uint64()
-		if p := gcPercentFor(live); gcPercentChange(cur, p) {
+		p, limit := gcPolicyFor(live)
+		if gcPercentChange(cur, p) {
 			debug.SetGCPercent(p)
 			log.Debug("GC percent", "live-bytes", live, "gogc", p)
 			cur = p
 		}
+		debug.SetMemoryLimit(limit)
 		select {
 		case <-stop:
 			return

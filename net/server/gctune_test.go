@@ -1,6 +1,9 @@
 package server
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 // The GC policy: a fixed headroom above the live heap, never above the
 // ceiling (a small heap) nor below the floor (a huge one).
@@ -42,6 +45,31 @@ func TestGCPercentChange(t *testing.T) {
 	} {
 		if got := gcPercentChange(c.cur, c.p); got != c.want {
 			t.Errorf("gcPercentChange(%d, %d) = %v, want %v", c.cur, c.p, got, c.want)
+		}
+	}
+}
+
+// Past gcLimitFrom the live heap is bounded by a memory limit with GOGC as
+// a looser backstop; below it there is no limit.
+func TestGCPolicyFor(t *testing.T) {
+	for _, c := range []struct {
+		live      uint64
+		percent   int
+		limit     int64
+		unlimited bool
+	}{
+		{64 << 20, 100, 0, true},
+		{255 << 20, 25, 0, true},
+		{256 << 20, 50, (256 + 150) << 20, false},
+		{512 << 20, 24, (512 + 150) << 20, false},
+		{4 << 30, 20, (4<<30 + 150<<20), false},
+	} {
+		p, limit := gcPolicyFor(c.live)
+		if p != c.percent {
+			t.Errorf("gcPolicyFor(%d MiB) percent = %d, want %d", c.live>>20, p, c.percent)
+		}
+		if c.unlimited && limit != math.MaxInt64 || !c.unlimited && limit != c.limit {
+			t.Errorf("gcPolicyFor(%d MiB) limit = %d, want %d (unlimited %v)", c.live>>20, limit, c.limit, c.unlimited)
 		}
 	}
 }
