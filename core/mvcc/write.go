@@ -127,23 +127,39 @@ func (s *Store) writeRecord(rev revision, kv *mvccpb.KeyValue, tomb bool) []byte
 }
 
 // putKV writes kv (ModRevision set by the caller to w.rev()) as the next
-// change, indexes it, moves its lease attachment from prev's, and records
-// the PUT event ev (filled here).
-func (s *Store) putKV(w *writeTxn, ki *keyIndex, kv, prev *mvccpb.KeyValue, ev *mvccpb.Event) {
+// change, indexes it, moves its lease attachment from oldLease, and
+// records the PUT event ev (filled here, without PrevKv).
+func (s *Store) putKV(w *writeTxn, ki *keyIndex, kv *mvccpb.KeyValue, oldLease int64, ev *mvccpb.Event) {
 	rev := revision{main: w.rev(), sub: int64(len(w.pending))}
 	rec := s.writeRecord(rev, kv, false)
 	ki.put(rev, rec, len(rec)-len(kv.Value)-len(kv.Key))
 	w.pending = append(w.pending, kv)
-	var old int64
-	if prev != nil {
-		old = prev.Lease
-	}
-	if old != kv.Lease {
-		s.detach(old, kv.Key)
+	if oldLease != kv.Lease {
+		s.detach(oldLease, kv.Key)
 		s.attach(kv.Lease, kv.Key)
 	}
-	ev.Type, ev.Kv, ev.PrevKv = mvccpb.PUT, kv, prev
+	ev.Type, ev.Kv = mvccpb.PUT, kv
 	w.events = append(w.events, ev)
+}
+
+// EventPrevKV returns the version an event of the latest Apply replaced,
+// or nil when it created the key: a DELETE event carries it, a PUT event's
+// is read here (from the engine, on RocksDB), as etcd's watch reads it, so
+// that only watchers asking for prev_kv pay for it. Call it on the driving
+// goroutine before the next Apply; the result is shared and read-only.
+func (s *Store) EventPrevKV(ev *mvccpb.Event) *mvccpb.KeyValue {
+	if ev.PrevKv != nil || ev.Type != mvccpb.PUT {
+		return ev.PrevKv
+	}
+	ki := s.idx.get(ev.Kv.Key)
+	if ki == nil {
+		return nil
+	}
+	r, ok := ki.replacedBy(ev.Kv.ModRevision)
+	if !ok {
+		return nil
+	}
+	return s.readKV(ki, r)
 }
 
 // deleteKey writes a tombstone for the live key ki (whose version is prev)
