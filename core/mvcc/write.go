@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"metastore/core/engine"
 )
 
 // writeTxn is one request's write in progress. All its changes share the
@@ -122,8 +124,30 @@ func (s *Store) writeRecord(rev revision, kv *mvccpb.KeyValue, tomb bool) []byte
 	s.buf = appendRevKey(s.buf[:0], rev)
 	n := len(s.buf)
 	s.buf = appendRecord(s.buf, kv, tomb)
-	s.batch.Set(s.buf[:n], s.buf[n:])
+	setNew(s.batch, s.buf[:n], s.buf[n:]) // a revision is written once
 	return nil
+}
+
+// sizeKnownBatch is the optional engine.Batch extension for writes whose
+// effect on the engine's size the caller knows (net/server's SizedEngine
+// has it): without it, a wrapper counting live bytes reads each written
+// key's old value, an engine Get per key, which on RocksDB with 2M keys
+// cost a put as much as all the rest.
+type sizeKnownBatch interface {
+	// SetNew stores key = value; key is in neither the engine nor the
+	// batch.
+	SetNew(key, value []byte)
+	// DeleteSized deletes key, whose value is n bytes long.
+	DeleteSized(key []byte, n int)
+}
+
+// setNew adds key = value, absent until now, to b.
+func setNew(b engine.Batch, key, value []byte) {
+	if k, ok := b.(sizeKnownBatch); ok {
+		k.SetNew(key, value)
+		return
+	}
+	b.Set(key, value)
 }
 
 // putKV writes kv (ModRevision set by the caller to w.rev()) as the next
