@@ -101,4 +101,10 @@ func TestKeyIndexRevisionRoom(t *testing.T) {
 	if _, ok := ki.at(3); ok {
 		t.Error("a ghost is visible to reads")
 	}
+	// A generation start too far in for meta's 24 bits is found by a scan.
+	ki.put(revision{main: 14}, nil, 0)
+	ki.setGen(1 << 30)
+	if c, v := ki.generation(); c != 13 || v != 2 {
+		t.Errorf("generation start unknown: created %d version %d, want 13 and 2", c, v)
+	}
 }
