@@ -252,13 +252,14 @@ func (ki *keyIndex) before(rev revision) (revision, bool) {
 	return revision{}, false
 }
 
-// replacedBy returns the version the put at main revision main replaced:
-// its predecessor in its generation. False when that put created the key,
-// or is not (or no longer) in the index.
-func (ki *keyIndex) replacedBy(main int64) (revision, bool) {
+// replacedBy returns the version the put (or the tombstone, when tomb) at
+// main revision main replaced: its predecessor in its generation. False
+// when that put created the key, or the change is not (or no longer) in
+// the index.
+func (ki *keyIndex) replacedBy(main int64, tomb bool) (revision, bool) {
 	revs := ki.revs()
 	for i := len(revs) - 1; i > 0 && revs[i].main >= main; i-- {
-		if revs[i].main == main && !revs[i].tomb() {
+		if revs[i].main == main && revs[i].tomb() == tomb {
 			if p := revs[i-1]; !p.tomb() && !p.ghost() {
 				return p, true
 			}

@@ -118,11 +118,10 @@ func (s *Store) applyLeaseRevoke(r *pb.LeaseRevokeRequest) Result {
 	w := s.beginWrite()
 	for _, k := range keys {
 		ki := s.idx.get([]byte(k))
-		prev := s.current(ki, w.readRev())
-		if prev == nil {
+		if ki == nil || !ki.live() {
 			panic(fmt.Sprintf("mvcc: lease %d holds dead key %q", l.id, k))
 		}
-		s.deleteKey(w, ki, prev)
+		s.deleteKey(w, ki)
 	}
 	events := s.endWrite()
 	delete(s.leases, l.id)

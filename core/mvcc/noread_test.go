@@ -136,10 +136,26 @@ func TestPutReadsNothing(t *testing.T) {
 			if p := s.EventPrevKV(r.Events[0]); p != nil {
 				t.Fatalf("EventPrevKV of a creating put = %v", p)
 			}
-			// Deletes still carry the version they removed.
+			// A delete reads the version it removes only for prev_kv,
+			// or for a watcher asking.
+			eng.gets = 0
 			r = h.apply(&pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: key(3)}})
-			if ev := r.Events[0]; ev.Type != mvccpb.DELETE || ev.PrevKv == nil || string(ev.PrevKv.Value) != "x" {
-				t.Fatalf("delete event %v", ev)
+			if ev := r.Events[0]; ev.Type != mvccpb.DELETE || ev.PrevKv != nil || eng.gets != 0 {
+				t.Fatalf("delete: %d Gets, event %v", eng.gets, ev)
+			}
+			if prev := s.EventPrevKV(r.Events[0]); prev == nil || string(prev.Value) != "x" || eng.gets == 0 {
+				t.Fatalf("EventPrevKV of the delete = %v after %d Gets", prev, eng.gets)
+			}
+			r = h.apply(&pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: key(4), PrevKv: true}})
+			if prevs := r.Resp.(*pb.DeleteRangeResponse).PrevKvs; len(prevs) != 1 || string(prevs[0].Value) != "x" {
+				t.Fatalf("prev_kv delete: %v", prevs)
+			}
+			// Revoking a lease deletes its keys without reading them.
+			put(&pb.PutRequest{Key: key(5), Value: []byte("v"), Lease: 7})
+			eng.gets = 0
+			r = h.apply(&pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: 7}})
+			if r.Err != nil || len(r.Events) != 1 || eng.gets != 0 {
+				t.Fatalf("revoke: %v, events %v, %d Gets", r.Err, r.Events, eng.gets)
 			}
 		})
 	}

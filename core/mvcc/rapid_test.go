@@ -214,12 +214,12 @@ func (sm *storeMachine) runAgain(t *rapid.T, req *pb.InternalRaftRequest) {
 	if wantResp == nil && got.Resp != nil {
 		t.Fatalf("unexpected resp %v", got.Resp)
 	}
-	// A PUT event leaves PrevKv to EventPrevKV, called as a watcher
-	// asking for prev_kv would, before the next Apply.
+	// An event leaves PrevKv to EventPrevKV, called as a watcher asking
+	// for prev_kv would, before the next Apply.
 	withPrev := make([]*mvccpb.Event, len(got.Events))
 	for i, ev := range got.Events {
-		if ev.Type == mvccpb.PUT && ev.PrevKv != nil {
-			t.Fatalf("PUT event %v carries PrevKv", ev)
+		if ev.PrevKv != nil {
+			t.Fatalf("event %v carries PrevKv", ev)
 		}
 		withPrev[i] = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv, PrevKv: sm.s.EventPrevKV(ev)}
 	}

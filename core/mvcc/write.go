@@ -166,34 +166,35 @@ func (s *Store) putKV(w *writeTxn, ki *keyIndex, kv *mvccpb.KeyValue, oldLease i
 	w.events = append(w.events, ev)
 }
 
-// EventPrevKV returns the version an event of the latest Apply replaced,
-// or nil when it created the key: a DELETE event carries it, a PUT event's
-// is read here (from the engine, on RocksDB), as etcd's watch reads it, so
-// that only watchers asking for prev_kv pay for it. Call it on the driving
-// goroutine before the next Apply; the result is shared and read-only.
+// EventPrevKV returns the version an event of the latest Apply replaced or
+// deleted, or nil when a put created the key. Events carry none: it is read
+// here (from the engine, on RocksDB), as etcd's watch reads it, so that only
+// watchers asking for prev_kv pay for it. Call it on the driving goroutine
+// before the next Apply; the result is shared and read-only.
 func (s *Store) EventPrevKV(ev *mvccpb.Event) *mvccpb.KeyValue {
-	if ev.PrevKv != nil || ev.Type != mvccpb.PUT {
+	if ev.PrevKv != nil {
 		return ev.PrevKv
 	}
 	ki := s.idx.get(ev.Kv.Key)
 	if ki == nil {
 		return nil
 	}
-	r, ok := ki.replacedBy(ev.Kv.ModRevision)
+	r, ok := ki.replacedBy(ev.Kv.ModRevision, ev.Type == mvccpb.DELETE)
 	if !ok {
 		return nil
 	}
 	return s.readKV(ki, r)
 }
 
-// deleteKey writes a tombstone for the live key ki (whose version is prev)
-// as the next change, detaches its lease and records the DELETE event.
-func (s *Store) deleteKey(w *writeTxn, ki *keyIndex, prev *mvccpb.KeyValue) {
+// deleteKey writes a tombstone for the live key ki as the next change,
+// detaches its lease and records the DELETE event, without PrevKv: the
+// version it removed is not read (EventPrevKV reads it for watchers).
+func (s *Store) deleteKey(w *writeTxn, ki *keyIndex) {
 	rev := revision{main: w.rev(), sub: int64(len(w.pending))}
 	tomb := &mvccpb.KeyValue{Key: ki.keyBytes(), ModRevision: rev.main}
 	s.writeRecord(rev, tomb, true)
 	ki.tombstone(rev)
 	w.pending = append(w.pending, nil)
-	s.detach(prev.Lease, ki.keyBytes())
-	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.DELETE, Kv: tomb, PrevKv: prev})
+	s.detach(s.leaseOf(ki.keyBytes()), ki.keyBytes())
+	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.DELETE, Kv: tomb})
 }
