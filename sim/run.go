@@ -267,10 +267,20 @@ func (s *Sim) leaderOfTerm(term, id uint64) {
 func (s *Sim) onEvents(n *node, rev int64, evs []*mvccpb.Event) {
 	h := fnv.New64a()
 	var writes []checker.AppliedWrite
+	st := n.rep.Store()
 	for _, e := range evs {
 		kv := e.GetKv()
 		del := e.GetType() == mvccpb.Event_DELETE
-		fmt.Fprintf(h, "%d|%q|%q|%v;", kv.GetModRevision(), kv.GetKey(), kv.GetValue(), del)
+		// The version each change replaced, as a watcher with prev_kv gets
+		// it: every replica must find the same, and a put's create
+		// revision and version (which the key index gives without reading
+		// it) must follow from it.
+		prev := st.EventPrevKV(e)
+		if msg := badPrev(e, prev); msg != "" {
+			s.violation(fmt.Sprintf("node %d at revision %d: %s", n.id, rev, msg))
+		}
+		fmt.Fprintf(h, "%d|%q|%q|%v|%d|%q;", kv.GetModRevision(), kv.GetKey(), kv.GetValue(), del,
+			prev.GetModRevision(), prev.GetValue())
 		w := checker.AppliedWrite{Revision: rev, Key: string(kv.GetKey()), Delete: del}
 		if !del {
 			w.Value = string(kv.GetValue())
@@ -288,6 +298,24 @@ func (s *Sim) onEvents(n *node, rev int64, evs []*mvccpb.Event) {
 	key := n.id<<16 | uint64(n.host.Incarnation)
 	s.applied[key] = append(s.applied[key], checker.AppliedEntry{Index: uint64(rev), Hash: sum})
 	s.watch.onEvents(n, rev, writes)
+}
+
+// badPrev says what is wrong with event e given prev, the version it
+// replaced, or "".
+func badPrev(e *mvccpb.Event, prev *mvccpb.KeyValue) string {
+	kv := e.GetKv()
+	switch {
+	case prev == nil && e.GetType() == mvccpb.Event_DELETE:
+		return fmt.Sprintf("delete of %q replaced nothing", kv.GetKey())
+	case prev == nil && (kv.GetVersion() != 1 || kv.GetCreateRevision() != kv.GetModRevision()):
+		return fmt.Sprintf("put %v created the key, yet has version %d", kv, kv.GetVersion())
+	case prev == nil:
+	case string(prev.GetKey()) != string(kv.GetKey()) || prev.GetModRevision() >= kv.GetModRevision():
+		return fmt.Sprintf("event %v replaced %v", kv, prev)
+	case e.GetType() == mvccpb.Event_PUT && (kv.GetVersion() != prev.GetVersion()+1 || kv.GetCreateRevision() != prev.GetCreateRevision()):
+		return fmt.Sprintf("put %v follows %v", kv, prev)
+	}
+	return ""
 }
 
 // runSafety runs the clients under the fault mix for the safety phase.

@@ -44,13 +44,17 @@ func (d *dedupLog) add(b engine.Batch, id, index uint64) {
 	copy(k, prefixDedup)
 	binary.BigEndian.PutUint64(k[2:], id)
 	binary.BigEndian.PutUint64(v, index)
-	b.Set(k, v)
+	setNew(b, k, v) // ids mirrors the records: id has none
 	for len(d.ids) > d.max {
 		old := d.order[d.head]
 		d.head++
 		delete(d.ids, old)
 		binary.BigEndian.PutUint64(k[2:], old)
-		b.Delete(k)
+		if sk, ok := b.(sizeKnownBatch); ok {
+			sk.DeleteSized(k, len(v))
+		} else {
+			b.Delete(k)
+		}
 	}
 	if d.head > 1024 && d.head*2 > len(d.order) {
 		d.order = append(d.order[:0], d.order[d.head:]...)

@@ -31,11 +31,10 @@ func (s *Store) deleteRange(w *writeTxn, d *pb.DeleteRangeRequest) *pb.DeleteRan
 		resp.PrevKvs = make([]*mvccpb.KeyValue, 0, len(keys))
 	}
 	for _, ki := range keys {
-		prev := s.current(ki, atRev)
 		if d.PrevKv {
-			resp.PrevKvs = append(resp.PrevKvs, prev)
+			resp.PrevKvs = append(resp.PrevKvs, s.current(ki, atRev))
 		}
-		s.deleteKey(w, ki, prev)
+		s.deleteKey(w, ki)
 	}
 	rev := w.begin
 	if w.changed() {

@@ -26,15 +26,26 @@ import (
 // at every put, so an old record is never kept alive by the index once the
 // engine drops it.
 //
+// A put needs the live generation's create revision and version without
+// reading the engine (on RocksDB that read was most of a put's cost). They
+// come from the generation's first entry, found in O(1) through gen: the
+// creating put (version = entries since it), or, once compaction has
+// dropped that put, a ghost entry standing in for it (see ghostBit). Only
+// keys whose live generation compaction trimmed pay the ghost's 16 bytes.
+//
 // A million keys make a million of these, so the struct is packed into a
 // 32-byte allocation: two pointers with their lengths beside them instead
 // of a string and a slice header (which took 64 bytes with a cached record
 // and a key copy of their own).
 type keyIndex struct {
 	rec  *byte     // rec[:n]
-	revp *revision // revs(), with room for revCap(nrev); sub carries tombBit on tombstones
+	revp *revision // revs(), with room for revCap(nrev); sub carries tombBit or ghostBit
 	n    uint32
-	koff uint32
+	// meta packs koff (the record header's length, at most 51 bytes) in
+	// its low 8 bits and gen, the index in revs of the newest
+	// generation's first entry, in the high 24 (genUnknown: too far in,
+	// found by a scan).
+	meta uint32
 	klen uint32
 	nrev uint32
 }
@@ -43,7 +54,16 @@ type keyIndex struct {
 // non-negative counts within one revision, so the bit is free).
 const tombBit = int64(1) << 62
 
+// ghostBit marks a ghost: the first entry of a generation whose creating
+// put compaction dropped. Its main is the generation's create revision and
+// its sub (without the bit) the number of puts it stands for, the version
+// of the put before the next entry. It has no record and no read sees it.
+const ghostBit = int64(1) << 61
+
+const genUnknown = 1<<24 - 1
+
 func (r revision) tomb() bool          { return r.sub&tombBit != 0 }
+func (r revision) ghost() bool         { return r.sub&ghostBit != 0 }
 func (r revision) plain() revision     { return revision{main: r.main, sub: r.sub &^ tombBit} }
 func lessKeyIndex(a, b *keyIndex) bool { return a.key() < b.key() }
 
@@ -56,12 +76,17 @@ func newKeyIndex(key []byte) *keyIndex {
 
 // setKeyCopy makes k, which nothing else refers to, the key's bytes.
 func (ki *keyIndex) setKeyCopy(k string) {
-	ki.rec, ki.n, ki.koff, ki.klen = unsafe.StringData(k), uint32(len(k)), 0, uint32(len(k))
+	ki.rec, ki.n, ki.klen = unsafe.StringData(k), uint32(len(k)), uint32(len(k))
+	ki.setKoff(0)
 }
+
+func (ki *keyIndex) koff() uint32        { return ki.meta & 0xff }
+func (ki *keyIndex) setKoff(koff uint32) { ki.meta = ki.meta&^0xff | koff }
+func (ki *keyIndex) setGen(i uint32)     { ki.meta = ki.meta&0xff | min(i, genUnknown)<<8 }
 
 // key returns the key, aliasing rec.
 func (ki *keyIndex) key() string {
-	return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(ki.rec), ki.koff)), ki.klen)
+	return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(ki.rec), ki.koff())), ki.klen)
 }
 
 // keyBytes returns the key as a slice aliasing the index's bytes. NB: it
@@ -113,6 +138,12 @@ func (ki *keyIndex) live() bool { return ki.nrev > 0 && !ki.last().tomb() }
 // the key is not live). rec is the engine's stored record of it when the
 // store owns it (see keyIndex), else nil; its key begins at koff.
 func (ki *keyIndex) put(rev revision, rec []byte, koff int) {
+	if rev.sub >= ghostBit {
+		panic("mvcc: sub-revision out of range")
+	}
+	if !ki.live() {
+		ki.setGen(ki.nrev)
+	}
 	ki.appendRev(rev)
 	if rec == nil {
 		ki.dropRecord()
@@ -121,12 +152,44 @@ func (ki *keyIndex) put(rev revision, rec []byte, koff int) {
 	if len(rec) > math.MaxUint32 {
 		panic("mvcc: record larger than 4 GiB")
 	}
-	ki.rec, ki.n, ki.koff = unsafe.SliceData(rec), uint32(len(rec)), uint32(koff)
+	if koff > 0xff {
+		panic("mvcc: record header longer than 255 bytes")
+	}
+	ki.rec, ki.n = unsafe.SliceData(rec), uint32(len(rec))
+	ki.setKoff(uint32(koff))
+}
+
+// putGhost starts a generation whose creating put at created is gone, of
+// which versions puts were made before the next entry: loading a history
+// that compaction trimmed, as compact leaves the index.
+func (ki *keyIndex) putGhost(created, versions int64) {
+	if ki.live() {
+		panic("mvcc: ghost inside a live generation")
+	}
+	ki.setGen(ki.nrev)
+	ki.appendRev(revision{main: created, sub: ghostBit | versions})
+}
+
+// generation returns the live generation's create revision and the
+// version of its newest put, from the index alone. The key must be live.
+func (ki *keyIndex) generation() (created, version int64) {
+	revs := ki.revs()
+	g := int(ki.meta >> 8)
+	if g == genUnknown {
+		for g = len(revs) - 1; g > 0 && !revs[g-1].tomb(); g-- {
+		}
+	}
+	first := revs[g]
+	version = int64(len(revs) - g)
+	if first.ghost() {
+		version += first.sub&^ghostBit - 1
+	}
+	return first.main, version
 }
 
 // dropRecord forgets the cached record, keeping a private copy of the key.
 func (ki *keyIndex) dropRecord() {
-	if ki.koff != 0 {
+	if ki.koff() != 0 {
 		ki.setKeyCopy(strings.Clone(ki.key()))
 	}
 }
@@ -142,7 +205,7 @@ func (ki *keyIndex) tombstone(rev revision) {
 
 // record returns the cached record of the key's newest revision, or nil.
 func (ki *keyIndex) record() []byte {
-	if ki.koff == 0 {
+	if ki.koff() == 0 {
 		return nil
 	}
 	return unsafe.Slice(ki.rec, ki.n)
@@ -151,7 +214,7 @@ func (ki *keyIndex) record() []byte {
 // cached returns the record of rev when rec holds it (rev is the newest
 // revision), else nil.
 func (ki *keyIndex) cached(rev revision) []byte {
-	if ki == nil || ki.koff == 0 || ki.last() != rev {
+	if ki == nil || ki.koff() == 0 || ki.last() != rev {
 		return nil
 	}
 	return ki.record()
@@ -165,7 +228,7 @@ func (ki *keyIndex) at(atRev int64) (revision, bool) {
 	revs := ki.revs()
 	for i := len(revs) - 1; i >= 0; i-- {
 		if r := revs[i]; r.main <= atRev {
-			if r.tomb() {
+			if r.tomb() || r.ghost() {
 				return revision{}, false
 			}
 			return r, true
@@ -180,7 +243,24 @@ func (ki *keyIndex) before(rev revision) (revision, bool) {
 	revs := ki.revs()
 	for i := len(revs) - 1; i > 0; i-- {
 		if revs[i].plain() == rev {
-			if p := revs[i-1]; !p.tomb() {
+			if p := revs[i-1]; !p.tomb() && !p.ghost() {
+				return p, true
+			}
+			return revision{}, false
+		}
+	}
+	return revision{}, false
+}
+
+// replacedBy returns the version the put (or the tombstone, when tomb) at
+// main revision main replaced: its predecessor in its generation. False
+// when that put created the key, or the change is not (or no longer) in
+// the index.
+func (ki *keyIndex) replacedBy(main int64, tomb bool) (revision, bool) {
+	revs := ki.revs()
+	for i := len(revs) - 1; i > 0 && revs[i].main >= main; i-- {
+		if revs[i].main == main && revs[i].tomb() == tomb {
+			if p := revs[i-1]; !p.tomb() && !p.ghost() {
 				return p, true
 			}
 			return revision{}, false
@@ -191,18 +271,24 @@ func (ki *keyIndex) before(rev revision) (revision, bool) {
 
 // compact drops the revisions that no read at or after atRev can see: per
 // generation, everything at or below atRev except the newest put, and a
-// whole generation whose tombstone is at or below atRev. Dropped revisions
-// are passed to drop (without tombBit). It reports whether the key has no
-// revisions left.
+// whole generation whose tombstone is at or below atRev. A generation that
+// loses its first puts starts with a ghost in their place. Dropped
+// revisions are passed to drop (without tombBit). It reports whether the
+// key has no revisions left.
 func (ki *keyIndex) compact(atRev int64, drop func(revision)) (empty bool) {
 	revs := ki.revs()
-	kept := revs[:0] // in place: the write index never passes the read index
+	// In place: a generation writes at most as many entries as it had
+	// (a ghost replaces at least one dropped put), so the write index
+	// never passes the read index.
+	kept := revs[:0]
+	gen := 0
 	for start := 0; start < len(revs); {
 		end := start + 1 // the generation is revs[start:end]
 		for end <= len(revs)-1 && !revs[end-1].tomb() {
 			end++
 		}
 		g := revs[start:end]
+		start = end
 		i := -1 // last index in g with main <= atRev
 		for j, r := range g {
 			if r.main > atRev {
@@ -211,19 +297,29 @@ func (ki *keyIndex) compact(atRev int64, drop func(revision)) (empty bool) {
 			i = j
 		}
 		switch {
-		case i < 0:
+		case i < 0 || i == 0 || (i == 1 && g[0].ghost()): // nothing to drop
+			gen = len(kept)
 			kept = append(kept, g...)
 		case g[i].tomb():
 			for _, r := range g {
-				drop(r.plain())
+				if !r.ghost() {
+					drop(r.plain())
+				}
 			}
 		default:
-			for _, r := range g[:i] {
-				drop(r)
+			ghost := revision{main: g[0].main, sub: ghostBit | int64(i)} // i puts before g[i]
+			if g[0].ghost() {
+				ghost.sub += g[0].sub&^ghostBit - 1
 			}
+			for _, r := range g[:i] {
+				if !r.ghost() {
+					drop(r)
+				}
+			}
+			gen = len(kept)
+			kept = append(kept, ghost)
 			kept = append(kept, g[i:]...)
 		}
-		start = end
 	}
 	clear(revs[len(kept):])
 	n := uint32(len(kept))
@@ -236,6 +332,7 @@ func (ki *keyIndex) compact(atRev int64, drop func(revision)) (empty bool) {
 		}
 	}
 	ki.nrev = n
+	ki.setGen(uint32(gen))
 	return n == 0
 }
 

@@ -66,14 +66,45 @@ func TestKeyIndexRevisionRoom(t *testing.T) {
 	if ki.compact(9, func(r revision) { dropped = append(dropped, r) }) {
 		t.Fatal("compaction emptied a live key")
 	}
-	if len(dropped) != 7 || ki.nrev != 2 || ki.revs()[0].main != 9 || ki.last().main != 10 {
+	// The creating put at 2 and 6 more are gone; a ghost keeps the
+	// create revision and their count.
+	if len(dropped) != 7 || ki.nrev != 3 || !ki.revs()[0].ghost() || ki.revs()[1].main != 9 || ki.last().main != 10 {
 		t.Fatalf("compacted at 9: dropped %v, kept %v", dropped, ki.revs())
 	}
+	if c, v := ki.generation(); c != 2 || v != 9 {
+		t.Errorf("after compaction: created %d version %d, want 2 and 9", c, v)
+	}
 	if ki.revp == before {
-		t.Error("compaction kept 16 slots for 2 revisions")
+		t.Error("compaction kept 16 slots for 3 revisions")
 	}
 	ki.put(revision{main: 11}, nil, 0)
-	if got := ki.revs(); len(got) != 3 || got[2].main != 11 || got[0].main != 9 {
+	if got := ki.revs(); len(got) != 4 || got[3].main != 11 || got[1].main != 9 {
 		t.Errorf("after another put: %v", got)
+	}
+	if c, v := ki.generation(); c != 2 || v != 10 {
+		t.Errorf("after another put: created %d version %d, want 2 and 10", c, v)
+	}
+	// A second compaction folds the ghost and the put at 9 into one ghost.
+	ki.compact(10, func(revision) {})
+	if got := ki.revs(); len(got) != 3 || !got[0].ghost() || got[0].main != 2 || got[1].main != 10 {
+		t.Errorf("compacted at 10: %v", got)
+	}
+	if c, v := ki.generation(); c != 2 || v != 10 {
+		t.Errorf("compacted at 10: created %d version %d, want 2 and 10", c, v)
+	}
+	// A new generation after a tombstone starts over.
+	ki.tombstone(revision{main: 12})
+	ki.put(revision{main: 13}, nil, 0)
+	if c, v := ki.generation(); c != 13 || v != 1 {
+		t.Errorf("recreated: created %d version %d, want 13 and 1", c, v)
+	}
+	if _, ok := ki.at(3); ok {
+		t.Error("a ghost is visible to reads")
+	}
+	// A generation start too far in for meta's 24 bits is found by a scan.
+	ki.put(revision{main: 14}, nil, 0)
+	ki.setGen(1 << 30)
+	if c, v := ki.generation(); c != 13 || v != 2 {
+		t.Errorf("generation start unknown: created %d version %d, want 13 and 2", c, v)
 	}
 }

@@ -17,16 +17,30 @@ type lease struct {
 	keys               map[string]struct{}
 }
 
+// attach and detach keep, beside each lease's keys, Store.keyLease: the
+// lease of every key attached to one, which a put needs for the version it
+// replaces without reading it. Keys without a lease cost nothing there.
 func (s *Store) attach(id int64, key []byte) {
 	if l := s.leases[id]; l != nil {
-		l.keys[string(key)] = struct{}{}
+		k := string(key)
+		l.keys[k] = struct{}{}
+		s.keyLease[k] = id
 	}
 }
 
 func (s *Store) detach(id int64, key []byte) {
 	if l := s.leases[id]; l != nil {
 		delete(l.keys, string(key))
+		delete(s.keyLease, string(key))
 	}
+}
+
+// leaseOf returns the granted lease key is attached to, or 0.
+func (s *Store) leaseOf(key []byte) int64 {
+	if len(s.keyLease) == 0 {
+		return 0
+	}
+	return s.keyLease[string(key)]
 }
 
 func (s *Store) saveLease(l *lease) {
@@ -104,11 +118,10 @@ func (s *Store) applyLeaseRevoke(r *pb.LeaseRevokeRequest) Result {
 	w := s.beginWrite()
 	for _, k := range keys {
 		ki := s.idx.get([]byte(k))
-		prev := s.current(ki, w.readRev())
-		if prev == nil {
+		if ki == nil || !ki.live() {
 			panic(fmt.Sprintf("mvcc: lease %d holds dead key %q", l.id, k))
 		}
-		s.deleteKey(w, ki, prev)
+		s.deleteKey(w, ki)
 	}
 	events := s.endWrite()
 	delete(s.leases, l.id)

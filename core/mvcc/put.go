@@ -47,21 +47,28 @@ type putAlloc struct {
 	evs  [1]*mvccpb.Event // Result.Events of a lone put
 }
 
-// put writes p inside w; checkPut has passed.
+// put writes p inside w; checkPut has passed. The version it replaces is
+// read only when the request needs it (prev_kv, ignore_value,
+// ignore_lease): its create revision and version come from the key index
+// and its lease from keyLease, so a plain put reads nothing from the engine.
+// Its event carries no PrevKv; EventPrevKV gives it to watchers asking.
 func (s *Store) put(w *writeTxn, p *pb.PutRequest) *pb.PutResponse {
 	a := new(putAlloc)
 	ki := s.idx.getOrCreate(p.Key)
+	r, live := ki.at(w.readRev())
 	var prev *mvccpb.KeyValue
-	if r, ok := ki.at(w.readRev()); ok {
+	if live && (p.PrevKv || p.IgnoreValue || p.IgnoreLease) {
 		prev = &a.prev
 		s.readKVInto(ki, r, prev)
 	}
 	kv := &a.kv
 	kv.Key, kv.Value, kv.Lease = ki.keyBytes(), p.Value, p.Lease
 	kv.CreateRevision, kv.ModRevision, kv.Version = w.rev(), w.rev(), 1
-	if prev != nil {
-		kv.CreateRevision = prev.CreateRevision
-		kv.Version = prev.Version + 1
+	oldLease := int64(0)
+	if live {
+		created, version := ki.generation()
+		kv.CreateRevision, kv.Version = created, version+1
+		oldLease = s.leaseOf(kv.Key)
 		if p.IgnoreValue {
 			kv.Value = prev.Value
 		}
@@ -83,6 +90,6 @@ func (s *Store) put(w *writeTxn, p *pb.PutRequest) *pb.PutResponse {
 	if w.events == nil {
 		w.events = a.evs[:0]
 	}
-	s.putKV(w, ki, kv, prev, &a.ev)
+	s.putKV(w, ki, kv, oldLease, &a.ev)
 	return resp
 }

@@ -214,7 +214,16 @@ func (sm *storeMachine) runAgain(t *rapid.T, req *pb.InternalRaftRequest) {
 	if wantResp == nil && got.Resp != nil {
 		t.Fatalf("unexpected resp %v", got.Resp)
 	}
-	sameEvents(t, "apply events", got.Events, wantEvents)
+	// An event leaves PrevKv to EventPrevKV, called as a watcher asking
+	// for prev_kv would, before the next Apply.
+	withPrev := make([]*mvccpb.Event, len(got.Events))
+	for i, ev := range got.Events {
+		if ev.PrevKv != nil {
+			t.Fatalf("event %v carries PrevKv", ev)
+		}
+		withPrev[i] = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv, PrevKv: sm.s.EventPrevKV(ev)}
+	}
+	sameEvents(t, "apply events", withPrev, wantEvents)
 	if sm.s.Rev() != sm.m.rev || sm.s.CompactRev() != sm.m.compacted || sm.s.AppliedIndex() != sm.index {
 		t.Fatalf("rev %d/%d compact %d/%d applied %d/%d", sm.s.Rev(), sm.m.rev,
 			sm.s.CompactRev(), sm.m.compacted, sm.s.AppliedIndex(), sm.index)
@@ -394,6 +403,28 @@ func checkIndex(t *rapid.T, s *Store) {
 			}
 			if i > 0 && !revs[i-1].plain().less(r.plain()) {
 				t.Fatalf("key %q: revisions %v out of order", ki.key(), revs)
+			}
+			// A ghost starts a generation and is followed by its puts.
+			if r.ghost() && ((i > 0 && !revs[i-1].tomb()) || i == len(revs)-1 || revs[i+1].tomb()) {
+				t.Fatalf("key %q: revisions %v: a ghost out of place", ki.key(), revs)
+			}
+		}
+		if ki.live() {
+			// The index alone gives what a put takes from the version it
+			// replaces.
+			var kv mvccpb.KeyValue
+			s.readKVInto(ki, ki.last(), &kv)
+			created, version := ki.generation()
+			if created != kv.CreateRevision || version != kv.Version {
+				t.Fatalf("key %q: revisions %v: index says created %d version %d, record %v",
+					ki.key(), revs, created, version, &kv)
+			}
+			want := kv.Lease
+			if s.leases[want] == nil {
+				want = 0 // a put has nothing to detach from
+			}
+			if lease := s.leaseOf(ki.keyBytes()); lease != want {
+				t.Fatalf("key %q: attached to lease %d, record %v", ki.key(), lease, &kv)
 			}
 		}
 		if s.idx.byKey.get(ki.keyBytes()) != ki {

@@ -46,6 +46,10 @@ type Store struct {
 	buf   []byte       // scratch for encodings; engines copy on Set
 	w     *writeTxn    // the write in progress, nil between Applies
 	wtx   writeTxn     // reused storage behind w
+
+	// keyLease maps each live key attached to a granted lease to it
+	// (see attach).
+	keyLease map[string]int64
 }
 
 // Open loads the store from eng (empty engine: a fresh store at revision 1
@@ -65,6 +69,7 @@ func (s *Store) load() error {
 	s.idx = newIndex()
 	s.rev, s.compact, s.applied = 1, 0, 0
 	s.leases = make(map[int64]*lease)
+	s.keyLease = make(map[string]int64)
 	s.members = make(map[uint64]Member)
 	s.alarms = make(map[Alarm]struct{})
 	s.dedup = newDedupLog(dedupWindow)
@@ -117,6 +122,10 @@ func (s *Store) loadIndex() error {
 		rec := it.Value()
 		tomb := decodeRecord(rec, &kv)
 		ki := s.idx.getOrCreate(kv.Key)
+		if !tomb && !ki.live() && kv.CreateRevision != rev.main {
+			// Compaction dropped the generation's creating put.
+			ki.putGhost(kv.CreateRevision, kv.Version-1)
+		}
 		if tomb {
 			ki.tombstone(rev)
 			delete(liveLease, string(kv.Key))
@@ -147,6 +156,7 @@ func (s *Store) loadIndex() error {
 	for k, id := range liveLease {
 		if l := s.leases[id]; l != nil {
 			l.keys[k] = struct{}{}
+			s.keyLease[k] = id
 		}
 	}
 	return nil

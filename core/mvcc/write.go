@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"metastore/core/engine"
 )
 
 // writeTxn is one request's write in progress. All its changes share the
@@ -122,38 +124,77 @@ func (s *Store) writeRecord(rev revision, kv *mvccpb.KeyValue, tomb bool) []byte
 	s.buf = appendRevKey(s.buf[:0], rev)
 	n := len(s.buf)
 	s.buf = appendRecord(s.buf, kv, tomb)
-	s.batch.Set(s.buf[:n], s.buf[n:])
+	setNew(s.batch, s.buf[:n], s.buf[n:]) // a revision is written once
 	return nil
 }
 
+// sizeKnownBatch is the optional engine.Batch extension for writes whose
+// effect on the engine's size the caller knows (net/server's SizedEngine
+// has it): without it, a wrapper counting live bytes reads each written
+// key's old value, an engine Get per key, which on RocksDB with 2M keys
+// cost a put as much as all the rest.
+type sizeKnownBatch interface {
+	// SetNew stores key = value; key is in neither the engine nor the
+	// batch.
+	SetNew(key, value []byte)
+	// DeleteSized deletes key, whose value is n bytes long.
+	DeleteSized(key []byte, n int)
+}
+
+// setNew adds key = value, absent until now, to b.
+func setNew(b engine.Batch, key, value []byte) {
+	if k, ok := b.(sizeKnownBatch); ok {
+		k.SetNew(key, value)
+		return
+	}
+	b.Set(key, value)
+}
+
 // putKV writes kv (ModRevision set by the caller to w.rev()) as the next
-// change, indexes it, moves its lease attachment from prev's, and records
-// the PUT event ev (filled here).
-func (s *Store) putKV(w *writeTxn, ki *keyIndex, kv, prev *mvccpb.KeyValue, ev *mvccpb.Event) {
+// change, indexes it, moves its lease attachment from oldLease, and
+// records the PUT event ev (filled here, without PrevKv).
+func (s *Store) putKV(w *writeTxn, ki *keyIndex, kv *mvccpb.KeyValue, oldLease int64, ev *mvccpb.Event) {
 	rev := revision{main: w.rev(), sub: int64(len(w.pending))}
 	rec := s.writeRecord(rev, kv, false)
 	ki.put(rev, rec, len(rec)-len(kv.Value)-len(kv.Key))
 	w.pending = append(w.pending, kv)
-	var old int64
-	if prev != nil {
-		old = prev.Lease
-	}
-	if old != kv.Lease {
-		s.detach(old, kv.Key)
+	if oldLease != kv.Lease {
+		s.detach(oldLease, kv.Key)
 		s.attach(kv.Lease, kv.Key)
 	}
-	ev.Type, ev.Kv, ev.PrevKv = mvccpb.PUT, kv, prev
+	ev.Type, ev.Kv = mvccpb.PUT, kv
 	w.events = append(w.events, ev)
 }
 
-// deleteKey writes a tombstone for the live key ki (whose version is prev)
-// as the next change, detaches its lease and records the DELETE event.
-func (s *Store) deleteKey(w *writeTxn, ki *keyIndex, prev *mvccpb.KeyValue) {
+// EventPrevKV returns the version an event of the latest Apply replaced or
+// deleted, or nil when a put created the key. Events carry none: it is read
+// here (from the engine, on RocksDB), as etcd's watch reads it, so that only
+// watchers asking for prev_kv pay for it. Call it on the driving goroutine
+// before the next Apply; the result is shared and read-only.
+func (s *Store) EventPrevKV(ev *mvccpb.Event) *mvccpb.KeyValue {
+	if ev.PrevKv != nil {
+		return ev.PrevKv
+	}
+	ki := s.idx.get(ev.Kv.Key)
+	if ki == nil {
+		return nil
+	}
+	r, ok := ki.replacedBy(ev.Kv.ModRevision, ev.Type == mvccpb.DELETE)
+	if !ok {
+		return nil
+	}
+	return s.readKV(ki, r)
+}
+
+// deleteKey writes a tombstone for the live key ki as the next change,
+// detaches its lease and records the DELETE event, without PrevKv: the
+// version it removed is not read (EventPrevKV reads it for watchers).
+func (s *Store) deleteKey(w *writeTxn, ki *keyIndex) {
 	rev := revision{main: w.rev(), sub: int64(len(w.pending))}
 	tomb := &mvccpb.KeyValue{Key: ki.keyBytes(), ModRevision: rev.main}
 	s.writeRecord(rev, tomb, true)
 	ki.tombstone(rev)
 	w.pending = append(w.pending, nil)
-	s.detach(prev.Lease, ki.keyBytes())
-	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.DELETE, Kv: tomb, PrevKv: prev})
+	s.detach(s.leaseOf(ki.keyBytes()), ki.keyBytes())
+	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.DELETE, Kv: tomb})
 }

@@ -102,6 +102,9 @@ func (s *SizedEngine) Write(b engine.Batch) error {
 	seen := make(map[string]int, len(sb.ops)) // key -> value size within the batch, -1 deleted
 	for _, op := range sb.ops {
 		old, had := seen[op.key]
+		if !had && op.known {
+			old, had = op.old, true
+		}
 		if !had {
 			v, ok, err := s.Engine.Get([]byte(op.key))
 			if err != nil {
@@ -129,7 +132,9 @@ func (s *SizedEngine) Write(b engine.Batch) error {
 
 type sizedOp struct {
 	key        string
-	valueBytes int // -1: delete
+	valueBytes int  // -1: delete
+	known      bool // old holds the value size before the batch, -1 absent
+	old        int
 }
 
 type sizedBatch struct {
@@ -158,6 +163,19 @@ func (b *sizedOwnedBatch) SetOwnedPair(kv []byte, keyLen int) {
 func (b *sizedBatch) Delete(key []byte) {
 	b.inner.Delete(key)
 	b.ops = append(b.ops, sizedOp{key: string(key), valueBytes: -1})
+}
+
+// SetNew is Set of a key the engine does not hold, as the store says of
+// its revision records: Write then counts it without a Get.
+func (b *sizedBatch) SetNew(key, value []byte) {
+	b.inner.Set(key, value)
+	b.ops = append(b.ops, sizedOp{key: string(key), valueBytes: len(value), known: true, old: -1})
+}
+
+// DeleteSized is Delete of a key whose value is n bytes long.
+func (b *sizedBatch) DeleteSized(key []byte, n int) {
+	b.inner.Delete(key)
+	b.ops = append(b.ops, sizedOp{key: string(key), valueBytes: -1, known: true, old: n})
 }
 
 func (b *sizedBatch) Len() int { return b.inner.Len() }

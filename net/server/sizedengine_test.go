@@ -1,9 +1,13 @@
 package server
 
 import (
+	"fmt"
 	"testing"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
 	"metastore/core/engine"
+	"metastore/core/mvcc"
 	"metastore/engines/memory"
 )
 
@@ -52,5 +56,61 @@ func testSizedOwnedPairs(t *testing.T, inner engine.Engine) {
 	}
 	if got := e.Size(); got != 5 {
 		t.Fatalf("Size = %d, want 5 after an overwrite and a delete", got)
+	}
+}
+
+// getCounter counts Gets and hides the memory engine's LiveBytes and
+// SetOwnedPair, so a SizedEngine over it counts as it does over RocksDB.
+type getCounter struct {
+	engine.Engine
+	gets int
+}
+
+type plainBatch struct{ engine.Batch }
+
+func (e *getCounter) Get(key []byte) ([]byte, bool, error) {
+	e.gets++
+	return e.Engine.Get(key)
+}
+
+func (e *getCounter) NewBatch() engine.Batch { return plainBatch{e.Engine.NewBatch()} }
+
+func (e *getCounter) Write(b engine.Batch) error { return e.Engine.Write(b.(plainBatch).Batch) }
+
+// The store tells the sized batch what its revision and dedup records
+// replace, so a put costs the wrapper one Get (the applied index), not one
+// per written key; the count stays exact through overwrites, deletes,
+// dedup pruning and compaction.
+func TestSizedEngineKnownSizes(t *testing.T) {
+	inner := &getCounter{Engine: memory.New()}
+	e := NewSizedEngine(inner)
+	if e.counter != nil {
+		t.Fatal("the wrapper does not count")
+	}
+	s, err := mvcc.Open(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner.gets = 0
+	var index uint64
+	apply := func(req *pb.InternalRaftRequest) {
+		t.Helper()
+		index++
+		req.Header = &pb.RequestHeader{ID: index}
+		if res := s.Apply(index, req); res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	const puts = 100_100 // past the dedup window: its oldest records go
+	for i := range puts {
+		apply(&pb.InternalRaftRequest{Put: &pb.PutRequest{Key: fmt.Appendf(nil, "k%d", i%1000), Value: make([]byte, i%50)}})
+	}
+	if inner.gets > puts {
+		t.Fatalf("%d puts made %d engine Gets, want at most one each", puts, inner.gets)
+	}
+	apply(&pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: []byte("k1"), RangeEnd: []byte("k2")}})
+	apply(&pb.InternalRaftRequest{Compaction: &pb.CompactionRequest{Revision: s.Rev()}})
+	if got, want := e.Size(), NewSizedEngine(inner).Size(); got != want {
+		t.Fatalf("Size = %d, a recount gives %d", got, want)
 	}
 }

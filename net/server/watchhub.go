@@ -67,12 +67,29 @@ func newHub(s *Server) *hub {
 func (h *hub) sink(rev int64, evs []*mvccpb.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	// A PUT event comes without PrevKv: it is read from the store here,
+	// once per event, for the watchers asking for it (etcd's watch reads
+	// it too), so puts nobody watches that way read nothing.
+	var filled []*mvccpb.Event
+	withPrev := func(i int) *mvccpb.Event {
+		if filled == nil {
+			filled = make([]*mvccpb.Event, len(evs))
+		}
+		if filled[i] == nil {
+			ev := evs[i]
+			filled[i] = ev
+			if p := h.s.node.r.Store().EventPrevKV(ev); p != ev.PrevKv {
+				filled[i] = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv, PrevKv: p}
+			}
+		}
+		return filled[i]
+	}
 	for ws := range h.streams {
 		for _, w := range ws.watchers {
 			if !w.synced || rev < w.next {
 				continue
 			}
-			sel := w.filter(evs)
+			sel := w.filter(evs, withPrev)
 			if len(sel) == 0 {
 				w.next = rev + 1
 				continue
@@ -89,19 +106,23 @@ func (h *hub) sink(rev int64, evs []*mvccpb.Event) {
 	}
 }
 
-// filter selects the events w wants, without PrevKv unless it asked. The
-// events are shared with the replica: copies are made, never edits.
-func (w *watcher) filter(evs []*mvccpb.Event) []*mvccpb.Event {
+// filter selects the events w wants, without PrevKv unless it asked;
+// withPrev, when not nil, gives event i with its PrevKv. The events are
+// shared with the replica: copies are made, never edits.
+func (w *watcher) filter(evs []*mvccpb.Event, withPrev func(i int) *mvccpb.Event) []*mvccpb.Event {
 	var out []*mvccpb.Event
-	for _, ev := range evs {
+	for i, ev := range evs {
 		if !inRange(ev.GetKv().GetKey(), w.key, w.end) {
 			continue
 		}
 		if (ev.Type == mvccpb.PUT && w.noPut) || (ev.Type == mvccpb.DELETE && w.noDelete) {
 			continue
 		}
-		if !w.prevKV && ev.PrevKv != nil {
+		switch {
+		case !w.prevKV && ev.PrevKv != nil:
 			ev = &mvccpb.Event{Type: ev.Type, Kv: ev.Kv}
+		case w.prevKV && withPrev != nil:
+			ev = withPrev(i)
 		}
 		out = append(out, ev)
 	}
@@ -182,7 +203,7 @@ func (h *hub) catchUp(r *core.Replica, ws *watchStream, w *watcher) {
 		h.s.cfg.Logger.Error("watch catch-up", "err", err)
 		return
 	}
-	evs = w.filter(evs)
+	evs = w.filter(evs, nil) // WatchEvents filled PrevKv
 	room := max(h.s.cfg.WatchQueueEvents-ws.queued, 0)
 	taken := len(evs)
 	if taken > room {
