@@ -256,15 +256,24 @@ func (ki *keyIndex) before(rev revision) (revision, bool) {
 // main revision main replaced: its predecessor in its generation. False
 // when that put created the key, or the change is not (or no longer) in
 // the index.
+//
+// NB: a txn may change one key more than once in a revision (a from-key
+// delete beside a put of the key, see span), and an event names only the
+// main revision. This answers for the key's first change in main; the
+// store fills a later change's PrevKv when it writes it (deleteKey).
 func (ki *keyIndex) replacedBy(main int64, tomb bool) (revision, bool) {
 	revs := ki.revs()
-	for i := len(revs) - 1; i > 0 && revs[i].main >= main; i-- {
-		if revs[i].main == main && revs[i].tomb() == tomb {
-			if p := revs[i-1]; !p.tomb() && !p.ghost() {
-				return p, true
-			}
-			return revision{}, false
+	first := -1
+	for i := len(revs) - 1; i >= 0 && revs[i].main >= main; i-- {
+		if revs[i].main == main {
+			first = i
 		}
+	}
+	if first <= 0 || revs[first].tomb() != tomb {
+		return revision{}, false
+	}
+	if p := revs[first-1]; !p.tomb() && !p.ghost() {
+		return p, true
 	}
 	return revision{}, false
 }

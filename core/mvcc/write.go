@@ -191,10 +191,18 @@ func (s *Store) EventPrevKV(ev *mvccpb.Event) *mvccpb.KeyValue {
 // version it removed is not read (EventPrevKV reads it for watchers).
 func (s *Store) deleteKey(w *writeTxn, ki *keyIndex) {
 	rev := revision{main: w.rev(), sub: int64(len(w.pending))}
+	ev := &mvccpb.Event{Type: mvccpb.DELETE}
+	if revs := ki.revs(); len(revs) > 0 && revs[len(revs)-1].main == rev.main {
+		// The key was put earlier in this revision (the one case
+		// EventPrevKV cannot tell apart): the version it removes is
+		// pending, no read needed.
+		ev.PrevKv = w.pending[revs[len(revs)-1].plain().sub]
+	}
 	tomb := &mvccpb.KeyValue{Key: ki.keyBytes(), ModRevision: rev.main}
+	ev.Kv = tomb
 	s.writeRecord(rev, tomb, true)
 	ki.tombstone(rev)
 	w.pending = append(w.pending, nil)
 	s.detach(s.leaseOf(ki.keyBytes()), ki.keyBytes())
-	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.DELETE, Kv: tomb})
+	w.events = append(w.events, ev)
 }
