@@ -43,3 +43,5 @@ func (b *hb) open(client int, invoke int64, in Input) *hb {
 	b.ops = append(b.ops, Op{ID: len(b.ops), ClientID: client, Input: in, Output: Output{Status: Unknown}, Invoke: invoke, Return: Open})
 	return b
 }
+
+func compact(rev int64) Input { return Input{Kind: Compact, Revision: rev} }

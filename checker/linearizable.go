@@ -120,7 +120,7 @@ func Linearizable(ops []Op, opts Options) (Result, error) {
 func validate(ops []Op) error {
 	for i, op := range ops {
 		switch {
-		case op.Input.Kind < Get || op.Input.Kind > RevokeWrite:
+		case op.Input.Kind < Get || op.Input.Kind > Compact:
 			return fmt.Errorf("checker: %v: unknown kind", op)
 		case op.Input.Kind == TxnCAS && (op.Input.Compare < CompareValue || op.Input.Compare > CompareCreateRev):
 			return fmt.Errorf("checker: %v: unknown compare target", op)

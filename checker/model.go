@@ -17,9 +17,14 @@ import (
 // hash is the XOR of entryHash over keys, updated incrementally by writes,
 // so Hash and the first test of Equal are O(1) even with many keys.
 type state struct {
-	rev  int64
-	hash uint64
-	kvs  []KV
+	rev int64
+	// compacted is the last compaction's revision (0: none): the floor
+	// below which etcd answers reads and watches with ErrCompacted. The
+	// workloads read only at the current revision, so only Compact's own
+	// answers depend on it.
+	compacted int64
+	hash      uint64
+	kvs       []KV
 	// writable are the keys the limited user may write, sorted; shared
 	// between states like kvs, copied on change.
 	writable []string
@@ -174,7 +179,20 @@ func step(s *state, in Input, out Output) (bool, *state) {
 	if known && out.Denied {
 		return false, s // reads, and permitted writes, are never denied
 	}
+	if in.Kind != Compact && known && (out.Compacted || out.FutureRev) {
+		return false, s
+	}
 	switch in.Kind {
+	case Compact:
+		switch {
+		case in.Revision > s.rev:
+			return !known || out.FutureRev && !out.Compacted, s
+		case in.Revision <= s.compacted:
+			return !known || out.Compacted && !out.FutureRev, s
+		}
+		next := *s
+		next.compacted = in.Revision
+		return !known || !out.Compacted && !out.FutureRev && out.Revision == s.rev, &next
 	case Get:
 		return !known || out.Revision == s.rev && s.readMatches(in.Key, out), s
 	case Range:
@@ -205,6 +223,10 @@ func step(s *state, in Input, out Output) (bool, *state) {
 func (s *state) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "rev %d {", s.rev)
+	if s.compacted > 0 {
+		b.Reset()
+		fmt.Fprintf(&b, "rev %d compacted %d {", s.rev, s.compacted)
+	}
 	for i, kv := range s.kvs {
 		if i > 0 {
 			b.WriteString(", ")
@@ -234,11 +256,11 @@ func newModel(initialRev int64) porcupine.Model {
 		},
 		Equal: func(a, b any) bool {
 			x, y := a.(*state), b.(*state)
-			return x.rev == y.rev && x.hash == y.hash && slices.Equal(x.kvs, y.kvs) && slices.Equal(x.writable, y.writable)
+			return x.rev == y.rev && x.compacted == y.compacted && x.hash == y.hash && slices.Equal(x.kvs, y.kvs) && slices.Equal(x.writable, y.writable)
 		},
 		Hash: func(st any) uint64 {
 			s := st.(*state)
-			return s.hash ^ uint64(s.rev)*0x9e3779b97f4a7c15 ^ uint64(len(s.writable))<<56
+			return s.hash ^ uint64(s.rev)*0x9e3779b97f4a7c15 ^ uint64(s.compacted)*0xc2b2ae3d27d4eb4f ^ uint64(len(s.writable))<<56
 		},
 		DescribeOperation: func(input, output any) string {
 			in := input.(Input)

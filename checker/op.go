@@ -31,10 +31,15 @@ const (
 	// none). Neither changes the key space or its revision.
 	GrantWrite
 	RevokeWrite
+	// Compact compacts the history at Input.Revision (CompactionRequest).
+	// It changes no key and creates no revision; it only raises the
+	// compacted floor. Below or at the floor it is refused with
+	// Output.Compacted, above the current revision with Output.FutureRev.
+	Compact
 )
 
 var kindNames = [...]string{Get: "get", Put: "put", Delete: "delete", TxnCAS: "cas", Range: "range",
-	GrantWrite: "grant-write", RevokeWrite: "revoke-write"}
+	GrantWrite: "grant-write", RevokeWrite: "revoke-write", Compact: "compact"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) && kindNames[k] != "" {
@@ -85,6 +90,10 @@ type Input struct {
 	// read every key but write only the keys GrantWrite gave it. A write
 	// it may not make is denied and changes nothing.
 	Limited bool
+	// Revision is where Compact compacts; Physical is its physical flag,
+	// recorded only (this store compacts completely at apply either way).
+	Revision int64
+	Physical bool
 }
 
 // KV is a key as etcd returns it (mvccpb.KeyValue without lease).
@@ -142,6 +151,11 @@ type Output struct {
 	// Denied: the server refused the operation for lack of permission
 	// (etcd's "permission denied"); nothing changed.
 	Denied bool
+	// Compacted and FutureRev: Compact was refused, its revision being at
+	// or below an earlier compaction (etcd's ErrCompacted) or above the
+	// current revision (ErrFutureRev). Nothing changed.
+	Compacted bool
+	FutureRev bool
 }
 
 // Op is one recorded client operation. Times are the simulator's virtual
@@ -186,6 +200,11 @@ func (in Input) String() string {
 		return fmt.Sprintf("put(%q, %q)", in.Key, in.Value)
 	case Range:
 		return fmt.Sprintf("range(prefix %q)", in.Key)
+	case Compact:
+		if in.Physical {
+			return fmt.Sprintf("compact(%d, physical)", in.Revision)
+		}
+		return fmt.Sprintf("compact(%d)", in.Revision)
 	case TxnCAS:
 		cmp := fmt.Sprintf("%s==%d", in.Compare, in.CmpRev)
 		if in.Compare == CompareValue {
@@ -207,7 +226,8 @@ func (kv KV) String() string {
 // hasRevision reports whether o's answer carries a store revision (denied
 // operations and permission changes do not).
 func (o Op) hasRevision() bool {
-	return o.Output.Status == OK && !o.Output.Denied && o.Input.Kind != GrantWrite && o.Input.Kind != RevokeWrite
+	return o.Output.Status == OK && !o.Output.Denied && !o.Output.Compacted && !o.Output.FutureRev &&
+		o.Input.Kind != GrantWrite && o.Input.Kind != RevokeWrite
 }
 
 // describe renders an output in the context of its input.
@@ -223,6 +243,13 @@ func (out Output) describe(in Input) string {
 		return "granted"
 	case RevokeWrite:
 		return fmt.Sprintf("revoked %t", out.Succeeded)
+	case Compact:
+		switch {
+		case out.Compacted:
+			return "already compacted"
+		case out.FutureRev:
+			return "future revision"
+		}
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "rev %d", out.Revision)

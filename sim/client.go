@@ -10,6 +10,7 @@ import (
 	"metastore/checker"
 	"metastore/core"
 	"metastore/core/auth"
+	"metastore/core/mvcc"
 )
 
 // Client timing: one outstanding request at a time, sent to any member.
@@ -32,7 +33,19 @@ type client struct {
 	// lastValue remembers a value this client saw per key, so CAS compares
 	// sometimes succeed.
 	lastValue map[string]string
+	// rev is the newest revision this client saw in an answer: a revision
+	// the cluster has reached, so compactions near it mostly succeed.
+	rev int64
 }
+
+// Compactions: one operation in compactPerMille, at a revision up to
+// compactLagMax behind the newest one the client saw, so the history
+// keeps a few revisions and some compactions land at or below an earlier
+// one (refused as compacted).
+const (
+	compactPerMille = 25
+	compactLagMax   = 8
+)
 
 func (c *client) start() { c.s.world.After(c.rng.Int64N(thinkTimeMax)+1, c.next) }
 
@@ -61,11 +74,19 @@ func (c *client) next() {
 		if out != nil && out.Found {
 			c.lastValue[in.Key] = out.KV.Value
 		}
+		if out != nil {
+			c.rev = max(c.rev, out.Revision)
+		}
 		c.s.world.After(c.rng.Int64N(thinkTimeMax)+1, c.next)
 	})
 }
 
 func (c *client) pick() checker.Input {
+	if c.rng.IntN(1000) < compactPerMille && c.rev > 1 {
+		// Compaction needs the admin, as in etcd: never the limited user.
+		return checker.Input{Kind: checker.Compact, Revision: max(1, c.rev-c.rng.Int64N(compactLagMax)),
+			Physical: c.rng.IntN(2) == 0}
+	}
 	in := c.pickKV()
 	in.Limited = c.s.authOn() && c.rng.IntN(2) == 0
 	return in
@@ -169,6 +190,10 @@ func request(in checker.Input, user string) func(r *core.Replica, cb core.Callba
 			txn.Failure = []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: key}}}}
 		}
 		return func(r *core.Replica, cb core.Callback) { propose(r, &pb.InternalRaftRequest{Txn: txn}, cb) }
+	case checker.Compact:
+		// Through raft like etcd's Compact: every replica compacts at apply.
+		req := &pb.CompactionRequest{Revision: in.Revision, Physical: in.Physical}
+		return func(r *core.Replica, cb core.Callback) { propose(r, &pb.InternalRaftRequest{Compaction: req}, cb) }
 	}
 	panic(fmt.Sprintf("sim: no request for %v", in.Kind))
 }
@@ -196,6 +221,8 @@ func output(in checker.Input, res core.Result) checker.Output {
 	var out checker.Output
 	switch resp := res.Resp.(type) {
 	case *pb.PutResponse:
+		out.Revision = resp.GetHeader().GetRevision()
+	case *pb.CompactionResponse:
 		out.Revision = resp.GetHeader().GetRevision()
 	case *pb.DeleteRangeResponse:
 		out.Revision = resp.GetHeader().GetRevision()
@@ -289,12 +316,19 @@ func (s *Sim) doAtWith(clientID int, in checker.Input, nodeID uint64, send func(
 			return
 		}
 		timeout.Cancel()
-		if out, isOutcome := authOutput(in, res); ok && isOutcome {
+		out, isOutcome := authOutput(in, res)
+		if !isOutcome {
+			out, isOutcome = compactOutput(in, res)
+		}
+		if ok && isOutcome {
 			out.Status = checker.OK
 			s.history.Return(id, out, w.Now)
 			s.count("op_ok")
 			if out.Denied {
 				s.count("op_denied")
+			}
+			if out.Compacted || out.FutureRev {
+				s.count("compact_refused")
 			}
 			finish(&out)
 			return
@@ -316,9 +350,27 @@ func (s *Sim) doAtWith(clientID int, in checker.Input, nodeID uint64, send func(
 			out := output(in, res)
 			s.history.Return(id, out, w.Now)
 			s.count("op_ok")
+			if in.Kind == checker.Compact {
+				s.count("compactions")
+			}
 			finish(&out)
 		}
 	})
+}
+
+// compactOutput turns a compaction's refusals into answers: applied as a
+// refusal, they are outcomes the model checks, not failures.
+func compactOutput(in checker.Input, res core.Result) (checker.Output, bool) {
+	if in.Kind != checker.Compact {
+		return checker.Output{}, false
+	}
+	switch res.Err {
+	case mvcc.ErrCompacted:
+		return checker.Output{Compacted: true}, true
+	case mvcc.ErrFutureRev:
+		return checker.Output{FutureRev: true}, true
+	}
+	return checker.Output{}, false
 }
 
 // definiteFailure reports errors that prove a request was never applied.

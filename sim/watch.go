@@ -30,6 +30,7 @@ type watchStream struct {
 	spec       checker.WatchSpec
 	deliveries []checker.Delivery
 	next       int64 // the next revision this stream expects
+	compacted  bool  // cancelled: its history was compacted away
 }
 
 func (w *watcher) cur() *watchStream {
@@ -54,7 +55,13 @@ func (w *watcher) attach(n *node, from int64) {
 func (w *watcher) catchUp(r *core.Replica, st *watchStream) {
 	evs, err := r.Store().Events(st.next, []byte{0}, []byte{0}, false)
 	if err != nil {
+		// The history it needs was compacted: etcd cancels such a watch
+		// with its compact revision. The stream ends here, complete up to
+		// what it received, and the watcher stops (no later event may
+		// reach it: that would leave a gap).
 		w.s.count("watch_compacted")
+		st.compacted = true
+		w.on = nil
 		return
 	}
 	var cur checker.Delivery
@@ -93,7 +100,7 @@ func (w *watcher) onEvents(n *node, rev int64, writes []checker.AppliedWrite) {
 	if rev > st.next {
 		// A snapshot install skipped revisions: fill them from history.
 		w.catchUp(n.rep, st)
-		if rev < st.next {
+		if rev < st.next || st.compacted {
 			return
 		}
 	}
