@@ -23,6 +23,11 @@ func TestCompactHistories(t *testing.T) {
 		{"second compaction at the floor is refused", base().
 			ok(0, 4, 5, compact(3), Output{Revision: 3}).
 			ok(0, 6, 7, compact(2), Output{Compacted: true}).ops, Pass},
+		{"the floor survives writes", base().
+			ok(0, 4, 5, compact(3), Output{Revision: 3}).
+			ok(0, 6, 7, put("x", "c"), wrote(4)).
+			ok(0, 8, 9, del("x"), deleted(5, 1)).
+			ok(0, 10, 11, compact(3), Output{Revision: 5}).ops, Fail},
 		{"compaction at the floor cannot succeed twice", base().
 			ok(0, 4, 5, compact(3), Output{Revision: 3}).
 			ok(0, 6, 7, compact(3), Output{Revision: 3}).ops, Fail},

@@ -67,7 +67,7 @@ func (s *state) get(key string) (KV, bool) {
 
 // put returns the state after writing key=value at revision s.rev+1.
 func (s *state) put(key, value string) *state {
-	next := &state{rev: s.rev + 1, hash: s.hash, writable: s.writable}
+	next := &state{rev: s.rev + 1, compacted: s.compacted, hash: s.hash, writable: s.writable}
 	i, ok := s.find(key)
 	kv := KV{Key: key, Value: value, ModRev: next.rev, CreateRev: next.rev, Version: 1}
 	if ok {
@@ -87,10 +87,11 @@ func (s *state) put(key, value string) *state {
 func (s *state) del(key string) *state {
 	i, _ := s.find(key)
 	return &state{
-		rev:      s.rev + 1,
-		hash:     s.hash ^ entryHash(s.kvs[i]),
-		kvs:      slices.Delete(slices.Clone(s.kvs), i, i+1),
-		writable: s.writable,
+		rev:       s.rev + 1,
+		compacted: s.compacted,
+		hash:      s.hash ^ entryHash(s.kvs[i]),
+		kvs:       slices.Delete(slices.Clone(s.kvs), i, i+1),
+		writable:  s.writable,
 	}
 }
 
