@@ -10,8 +10,11 @@ import (
 // SizedEngine wraps an engine and reports the byte size of its live pairs
 // (keys plus values), for the space quota and Status's dbSize. An engine
 // that counts them itself (liveByteCounter: the memory engine, from the
-// items its tree hands back) is passed through untouched; for any other
-// the wrapper keeps the count on every Write, at one Get per written key.
+// items its tree hands back; RocksDB, from its own size figures, which
+// count deleted versions until compaction frees them, as etcd's file size
+// does) is passed through untouched; for any other the wrapper keeps the
+// count on every Write, reading only the keys whose replaced size the
+// store's batch does not tell it.
 //
 // Size is safe from any goroutine; the engine methods keep the inner
 // engine's concurrency contract.
