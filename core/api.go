@@ -55,6 +55,7 @@ type Canaries struct {
 	LeaseBasedReads      bool // C6: raft ReadOnlyLeaseBased
 	AppliedIndexApart    bool // C7: applied index written apart from the data
 	IgnoreAuth           bool // C8: apply writes without checking the user's permissions
+	HistoryAtCompactRev  bool // C9: serve history from the compact revision itself
 	// The scenarios' controls switch off one of raft's election safeguards
 	// to show what it buys; production always runs with both.
 	NoPreVote     bool // raft PreVote off: a rejoining member disrupts with its higher term

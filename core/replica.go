@@ -120,6 +120,7 @@ func Open(cfg Config) (*Replica, error) {
 	r.store.NoDedup = cfg.Canary.NoDedup
 	r.store.SplitAppliedIndex = cfg.Canary.AppliedIndexApart
 	r.store.NoAuthCheck = cfg.Canary.IgnoreAuth
+	r.store.HistoryAtCompactRev = cfg.Canary.HistoryAtCompactRev
 	if err := cfg.Disk.MkdirAll(r.snapDir); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}

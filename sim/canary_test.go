@@ -43,6 +43,9 @@ func canaries() []canary {
 		{name: "C7_applied_index_apart", seeds: 50, canary: core.Canaries{AppliedIndexApart: true},
 			opts: Options{Engine: "durable"}, tune: lossyCrashes},
 		{name: "C8_ignore_auth", seeds: 5, canary: core.Canaries{IgnoreAuth: true}, opts: Options{Auth: true}},
+		// A watch resumed at the compact revision is served what compaction
+		// left of it; the watcher's rewinds below the floor reach it.
+		{name: "C9_history_at_compact_rev", seeds: 30, canary: core.Canaries{HistoryAtCompactRev: true}},
 		// The same bug on the real RocksDB engine, under the same crash model.
 		{name: "C7_applied_index_apart_rocksdb", seeds: 50, canary: core.Canaries{AppliedIndexApart: true},
 			opts: Options{Engine: "rocksdb"}, tune: lossyCrashes},

@@ -297,6 +297,11 @@ func (s *Sim) doAt(clientID int, in checker.Input, nodeID uint64, after func(*ch
 func (s *Sim) doAtWith(clientID int, in checker.Input, nodeID uint64, send func(r *core.Replica, cb core.Callback), after func(*checker.Output)) {
 	w := s.world
 	id := s.history.Invoke(clientID, in, w.Now)
+	if in.Kind == checker.Compact {
+		// Any compaction asked for may commit, answered or not: the only
+		// floors a member may report to a cancelled watch.
+		s.compactAsked[in.Revision] = true
+	}
 	done := false
 	finish := func(out *checker.Output) {
 		if !done {

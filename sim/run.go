@@ -104,9 +104,11 @@ type Sim struct {
 	history   checker.History
 	safetyEnd int64
 
-	counts     map[string]int
-	violations []string
-	trace64    uint64
+	counts map[string]int
+	// compactAsked holds every revision a client asked to compact.
+	compactAsked map[int64]bool
+	violations   []string
+	trace64      uint64
 
 	leaders map[uint64]uint64 // term -> leader seen
 	revLog  map[int64]revRecord
@@ -204,12 +206,15 @@ func newSim(opts Options) *Sim {
 		s.drv.bootPeers = append(s.drv.bootPeers, id)
 		s.drv.addNode(id)
 	}
+	s.compactAsked = map[int64]bool{}
 	s.watch = &watcher{s: s}
 	s.leases = &leaseClient{s: s, rng: Split(clientRng), revoked: map[string]int64{}}
 	for i := 0; i < s.opts.Clients; i++ {
 		c := &client{id: i, s: s, rng: Split(clientRng), keys: s.opts.Keys, lastValue: map[string]string{}}
 		s.clients = append(s.clients, c)
 	}
+	// NB: split after the clients, so their streams stay as they were.
+	s.watch.rng = Split(clientRng)
 	if opts.Auth {
 		// NB: split last, so the streams above are the same with auth off.
 		s.auth = &authClient{s: s, rng: Split(root), id: s.opts.Clients + 2}
@@ -337,6 +342,7 @@ func (s *Sim) runSafety() {
 		s.auth.start()
 	}
 	s.watch.attach(s.drv.nodes[s.drv.ids[0]], 1)
+	s.watch.scheduleRewind()
 	s.scheduleFaults()
 	s.world.RunUntil(s.safetyEnd)
 }

@@ -85,6 +85,7 @@ type Member struct {
 //	Validate(req) error                          validate.go, dup.go
 //	Store, Open(eng), Apply, ApplyNoop           store.go
 //	Store.NoDedup (canary C5), SplitAppliedIndex (canary C7)   store.go
+//	Store.HistoryAtCompactRev (canary C9)        store.go, events.go
 //	AppliedIndex, Rev, CompactRev                store.go
 //	ApplyMember, Members                         members.go
 //	Alarms, Alarm                                alarm.go

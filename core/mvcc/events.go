@@ -12,7 +12,7 @@ import (
 // above the current revision gives no events. A DELETE event's Kv holds
 // the key and its ModRevision only.
 func (s *Store) Events(fromRev int64, key, end []byte, prevKV bool) ([]*mvccpb.Event, error) {
-	if fromRev <= s.compact {
+	if fromRev < s.compact || fromRev == s.compact && !s.HistoryAtCompactRev {
 		return nil, ErrCompacted
 	}
 	return s.events(fromRev, key, end, prevKV)

@@ -29,6 +29,10 @@ type Store struct {
 	// NoAuthCheck applies writes without checking the user's permissions
 	// (canary C8). A deliberate bug for the simulator.
 	NoAuthCheck bool
+	// HistoryAtCompactRev lets Events start at the compact revision
+	// (canary C9), whose deletions compaction removed: a resumed history
+	// silently misses them instead of being refused as compacted.
+	HistoryAtCompactRev bool
 
 	eng     engine.Engine
 	idx     *index
