@@ -178,6 +178,35 @@ func (c *testCluster) runSnapshotJob(id uint64) bool {
 	return true
 }
 
+// heldSnapshotOf writes through lead until replica id's snapshot job is
+// held (holdSnapshots), and returns that job.
+func (c *testCluster) heldSnapshotOf(lead, id uint64) *core.SnapshotJob {
+	c.t.Helper()
+	for i := 0; c.heldSnaps[id] == nil; i++ {
+		if i > 40 {
+			c.t.Fatal("no snapshot job on the follower after 40 writes")
+		}
+		if _, err := c.put(lead, fmt.Sprintf("k%d", i%5), fmt.Sprintf("v%d", i)); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	return c.heldSnaps[id]
+}
+
+// releaseHeldSnapshots stops holding snapshot jobs and completes those held
+// for every replica but except.
+func (c *testCluster) releaseHeldSnapshots(except uint64) {
+	c.t.Helper()
+	c.holdSnapshots = false
+	for k, j := range c.heldSnaps {
+		if k != except {
+			if err := c.nodes[k].SnapshotDone(j, j.Run()); err != nil {
+				c.t.Fatal(err)
+			}
+		}
+	}
+}
+
 // readSnapshotFile reads the file a MsgSnap stands for from its sender.
 func (c *testCluster) readSnapshotFile(m *raftpb.Message) []byte {
 	c.t.Helper()

@@ -147,15 +147,7 @@ func TestEngineHeldSnapshotRecovery(t *testing.T) {
 	c.holdSnapshots = true
 	lead := c.leader()
 	victim := otherThan(c, lead)
-	for i := 0; c.heldSnaps[victim] == nil; i++ {
-		if i > 40 {
-			t.Fatal("no snapshot job on the follower after 40 writes")
-		}
-		if _, err := c.put(lead, fmt.Sprintf("k%d", i%5), fmt.Sprintf("v%d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	job := c.heldSnaps[victim]
+	job := c.heldSnapshotOf(lead, victim)
 	if !job.EngineHeld {
 		t.Fatal("a durable engine's snapshot job is not engine-held")
 	}
@@ -169,14 +161,7 @@ func TestEngineHeldSnapshotRecovery(t *testing.T) {
 		t.Fatalf("after restart: marker repaired %v, snapshot %d, applied %d; want true, %d, >= %d",
 			st.MarkerRepaired, st.SnapshotIdx, st.Applied, job.Index, job.Index)
 	}
-	c.holdSnapshots = false
-	for k, j := range c.heldSnaps {
-		if k != victim {
-			if err := c.nodes[k].SnapshotDone(j, j.Run()); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	c.releaseHeldSnapshots(victim)
 	if _, err := c.put(lead, "after", "crash"); err != nil {
 		t.Fatal(err)
 	}

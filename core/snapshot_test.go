@@ -158,15 +158,7 @@ func TestCrashBetweenSnapshotFileAndMarkerRecovers(t *testing.T) {
 	c.holdSnapshots = true
 	lead := c.leader()
 	victim := otherThan(c, lead)
-	for i := 0; c.heldSnaps[victim] == nil; i++ {
-		if i > 40 {
-			t.Fatal("no snapshot job on the follower after 40 writes")
-		}
-		if _, err := c.put(lead, fmt.Sprintf("k%d", i%5), fmt.Sprintf("v%d", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	job := c.heldSnaps[victim]
+	job := c.heldSnapshotOf(lead, victim)
 	if err := job.Run(); err != nil { // the file is written and synced ...
 		t.Fatal(err)
 	}
@@ -180,14 +172,7 @@ func TestCrashBetweenSnapshotFileAndMarkerRecovers(t *testing.T) {
 	if st.Applied < job.Index || st.Applied > before.Applied {
 		t.Fatalf("restarted at applied %d; snapshot %d, applied before the crash %d", st.Applied, job.Index, before.Applied)
 	}
-	c.holdSnapshots = false
-	for k, j := range c.heldSnaps {
-		if k != victim {
-			if err := c.nodes[k].SnapshotDone(j, j.Run()); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	c.releaseHeldSnapshots(victim)
 	if _, err := c.put(lead, "after", "crash"); err != nil {
 		t.Fatal(err)
 	}
