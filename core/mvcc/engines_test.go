@@ -138,18 +138,25 @@ func (sm *storeMachine) retire(e engine.Engine) {
 
 // restoreTwin moves the twin to a fresh engine through its own snapshot.
 func (sm *storeMachine) restoreTwin(t *rapid.T) *Store {
-	data, err := sm.twin.Snapshot()
+	fresh := sm.restoreFresh(t, sm.twin)
+	sm.retire(sm.twin.eng)
+	return fresh
+}
+
+// restoreFresh restores s's snapshot into a new store on a fresh engine of
+// the same kind; s is left as it was.
+func (sm *storeMachine) restoreFresh(t *rapid.T, s *Store) *Store {
+	data, err := s.Snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := Open(sm.freshEngine(t, sm.twin.eng))
+	fresh, err := Open(sm.freshEngine(t, s.eng))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := fresh.Restore(data); err != nil {
 		t.Fatal(err)
 	}
-	sm.retire(sm.twin.eng)
 	return fresh
 }
 

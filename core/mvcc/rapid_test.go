@@ -336,17 +336,7 @@ func (sm *storeMachine) actions() map[string]func(*rapid.T) {
 			sameEvents(t, "Events", got, sm.m.eventsSince(from, string(key), string(end)))
 		},
 		"SnapshotRestore": func(t *rapid.T) {
-			data, err := sm.s.Snapshot()
-			if err != nil {
-				t.Fatal(err)
-			}
-			fresh, err := Open(sm.freshEngine(t, sm.s.eng))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := fresh.Restore(data); err != nil {
-				t.Fatal(err)
-			}
+			fresh := sm.restoreFresh(t, sm.s)
 			if sm.twin != nil {
 				sm.twin = sm.restoreTwin(t)
 			}

@@ -51,10 +51,9 @@ func BenchmarkWrite2Op(b *testing.B) {
 	}
 }
 
-// BenchmarkGet reads random present keys from a 100k-key engine.
-func BenchmarkGet(b *testing.B) {
+// fill returns an engine holding n revision keys with 128-byte values.
+func fill(b *testing.B, n int) *memory.Engine {
 	e := memory.New()
-	const n = 100_000
 	batch := e.NewBatch()
 	for i := range n {
 		batch.Set(revKey(uint64(i)), make([]byte, 128))
@@ -62,6 +61,13 @@ func BenchmarkGet(b *testing.B) {
 	if err := e.Write(batch); err != nil {
 		b.Fatal(err)
 	}
+	return e
+}
+
+// BenchmarkGet reads random present keys from a 100k-key engine.
+func BenchmarkGet(b *testing.B) {
+	const n = 100_000
+	e := fill(b, n)
 	keys := make([][]byte, 1024)
 	for i := range keys {
 		keys[i] = revKey(uint64(i * 7919 % n))
@@ -79,15 +85,8 @@ func BenchmarkGet(b *testing.B) {
 // BenchmarkIterSeekNext opens an iterator, seeks, and reads 10 keys: the
 // shape of a small MVCC range read.
 func BenchmarkIterSeekNext(b *testing.B) {
-	e := memory.New()
 	const n = 100_000
-	batch := e.NewBatch()
-	for i := range n {
-		batch.Set(revKey(uint64(i)), make([]byte, 128))
-	}
-	if err := e.Write(batch); err != nil {
-		b.Fatal(err)
-	}
+	e := fill(b, n)
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
@@ -104,15 +103,8 @@ func BenchmarkIterSeekNext(b *testing.B) {
 // BenchmarkIterScan reads every key of a 100k-key snapshot in order: the
 // shape of the snapshot writer, which dumps the whole store.
 func BenchmarkIterScan(b *testing.B) {
-	e := memory.New()
 	const n = 100_000
-	batch := e.NewBatch()
-	for i := range n {
-		batch.Set(revKey(uint64(i)), make([]byte, 128))
-	}
-	if err := e.Write(batch); err != nil {
-		b.Fatal(err)
-	}
+	e := fill(b, n)
 	b.ReportAllocs()
 	for b.Loop() {
 		snap := e.Snapshot()
