@@ -1,20 +1,17 @@
 package metrics
 
 import (
-	"sync/atomic"
 	"time"
 
 	"metastore/core/disk"
 )
 
 // SyncTimer is a disk.FS that times every File.Sync: each duration goes
-// to FsyncDuration and into a running total (Synced). Every other call
-// passes through unchanged. Safe for concurrent use as far as
-// the wrapped FS is.
+// to FsyncDuration. Every other call passes through unchanged. Safe for
+// concurrent use as far as the wrapped FS is.
 type SyncTimer struct {
-	fs      disk.FS
-	m       *Metrics
-	syncedN atomic.Int64 // nanoseconds spent in File.Sync so far
+	fs disk.FS
+	m  *Metrics
 }
 
 var _ disk.FS = (*SyncTimer)(nil)
@@ -24,9 +21,6 @@ func (m *Metrics) NewSyncTimer(fs disk.FS) *SyncTimer { return &SyncTimer{fs: fs
 
 // Unwrap returns the wrapped FS.
 func (t *SyncTimer) Unwrap() disk.FS { return t.fs }
-
-// Synced is the total time spent in File.Sync through t so far.
-func (t *SyncTimer) Synced() time.Duration { return time.Duration(t.syncedN.Load()) }
 
 func (t *SyncTimer) wrap(f disk.File, err error) (disk.File, error) {
 	if err != nil {
@@ -71,7 +65,6 @@ func (f timedFile) Sync() error {
 	start := time.Now()
 	err := f.File.Sync()
 	d := time.Since(start)
-	f.t.syncedN.Add(int64(d))
 	ObserveDuration(f.t.m.FsyncDuration, d)
 	return err
 }

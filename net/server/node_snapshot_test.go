@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"metastore/core"
 	"metastore/core/disk"
@@ -165,8 +163,6 @@ func TestNodeSnapshotWriteErrorStopsTheNode(t *testing.T) {
 // removes once the transport reported the send.
 func TestRocksDBMemberCatchesUpFromEngineSnapshot(t *testing.T) {
 	ms := make([]*member, 3)
-	peers := map[uint64]string{}
-	var ids []uint64
 	for i := range ms {
 		ms[i] = newMember(t, uint64(i+1))
 		e, err := rocksdb.Open(filepath.Join(ms[i].dir, "rocksdb"), rocksdb.SimOptions)
@@ -175,66 +171,20 @@ func TestRocksDBMemberCatchesUpFromEngineSnapshot(t *testing.T) {
 		}
 		t.Cleanup(func() { e.Close() })
 		ms[i].engine = e
-		peers[ms[i].id] = ms[i].peerURL()
-		ids = append(ids, ms[i].id)
 	}
-	cfg := func(id uint64) core.Config {
-		return core.Config{ID: id, Peers: ids, SnapshotEntries: 20, CatchUpEntries: 5}
-	}
-	for _, m := range ms {
-		m.start(t, cfg(m.id), peers)
-	}
-	lead, fs := leaderOf(t, ms)
-	lag := fs[0]
-	clientAddr, peerAddr := lag.lis.Addr().String(), lag.peerLis.Addr().String()
-	lag.stop()
-
-	ctx := ctxT(t)
-	val := strings.Repeat("x", 2000)
-	for i := 0; i < 150; i++ {
-		if _, err := lead.cli.Put(ctx, fmt.Sprintf("k%03d", i), val); err != nil {
-			t.Fatal(err)
+	var snapDir string
+	catchUpFromSnapshot(t, ms, func(lead *member) {
+		snapDir = filepath.Join(lead.dir, "member", "snap")
+		snaps, _ := filepath.Glob(filepath.Join(snapDir, "*.snap"))
+		if len(snaps) == 0 {
+			t.Fatal("the leader has no snapshot file")
 		}
-	}
-	eventually(t, 20*time.Second, func() error {
-		if st := lead.node.Status(); st.SnapshotIdx < 100 {
-			return fmt.Errorf("leader's snapshot index %d", st.SnapshotIdx)
+		for _, p := range snaps {
+			if fi, err := os.Stat(p); err != nil || fi.Size() > 1024 {
+				t.Fatalf("snapshot %s: %v, %v: it holds the store", p, fi.Size(), err)
+			}
 		}
-		return nil
 	})
-	snapDir := filepath.Join(lead.dir, "member", "snap")
-	snaps, _ := filepath.Glob(filepath.Join(snapDir, "*.snap"))
-	if len(snaps) == 0 {
-		t.Fatal("the leader has no snapshot file")
-	}
-	for _, p := range snaps {
-		if fi, err := os.Stat(p); err != nil || fi.Size() > 1024 {
-			t.Fatalf("snapshot %s: %v, %v: it holds the store", p, fi.Size(), err)
-		}
-	}
-
-	var err error
-	if lag.lis, err = net.Listen("tcp", clientAddr); err != nil {
-		t.Skipf("cannot listen on %s again: %v", clientAddr, err)
-	}
-	if lag.peerLis, err = net.Listen("tcp", peerAddr); err != nil {
-		t.Skipf("cannot listen on %s again: %v", peerAddr, err)
-	}
-	lag.start(t, cfg(lag.id), peers)
-	eventually(t, 20*time.Second, func() error {
-		st, lst := lag.node.Status(), lead.node.Status()
-		if st.SnapshotsInstalled == 0 || st.Applied < lst.Applied {
-			return fmt.Errorf("returning member: installed %d snapshots, applied %d of %d", st.SnapshotsInstalled, st.Applied, lst.Applied)
-		}
-		return nil
-	})
-	resp, err := lag.cli.Get(ctx, "k", clientv3.WithPrefix(), clientv3.WithSerializable(), clientv3.WithCountOnly())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Count != 150 {
-		t.Fatalf("returning member holds %d keys, want 150", resp.Count)
-	}
 	eventually(t, 10*time.Second, func() error {
 		if sends, _ := filepath.Glob(filepath.Join(snapDir, "*.send")); len(sends) > 0 {
 			return fmt.Errorf("files for sending left: %v", sends)

@@ -19,12 +19,23 @@ import (
 // installed by the returning member.
 func TestClusterMemberCatchesUpFromStreamedSnapshot(t *testing.T) {
 	ms := make([]*member, 3)
-	peers := map[uint64]string{}
-	var ids []uint64
 	for i := range ms {
 		ms[i] = newMember(t, uint64(i+1))
-		peers[ms[i].id] = ms[i].peerURL()
-		ids = append(ids, ms[i].id)
+	}
+	catchUpFromSnapshot(t, ms, nil)
+}
+
+// catchUpFromSnapshot starts ms as one cluster, stops a follower, writes
+// 150 keys until the leader's snapshot is past it, calls whileDown (if not
+// nil) with the leader, then restarts the follower and waits until it has
+// installed a snapshot and holds every key. It returns the leader.
+func catchUpFromSnapshot(t *testing.T, ms []*member, whileDown func(lead *member)) *member {
+	t.Helper()
+	peers := map[uint64]string{}
+	var ids []uint64
+	for _, m := range ms {
+		peers[m.id] = m.peerURL()
+		ids = append(ids, m.id)
 	}
 	cfg := func(id uint64) core.Config {
 		return core.Config{ID: id, Peers: ids, SnapshotEntries: 20, CatchUpEntries: 5}
@@ -50,6 +61,9 @@ func TestClusterMemberCatchesUpFromStreamedSnapshot(t *testing.T) {
 		}
 		return nil
 	})
+	if whileDown != nil {
+		whileDown(lead)
+	}
 
 	var err error
 	if lag.lis, err = net.Listen("tcp", clientAddr); err != nil {
@@ -73,6 +87,7 @@ func TestClusterMemberCatchesUpFromStreamedSnapshot(t *testing.T) {
 	if resp.Count != 150 {
 		t.Fatalf("returning member holds %d keys, want 150", resp.Count)
 	}
+	return lead
 }
 
 // A member added after the leader compacted its log needs a snapshot, and
