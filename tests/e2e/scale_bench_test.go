@@ -150,6 +150,12 @@ func scaleRun(b *testing.B) {
 
 // ticks makes n small writes, one raft entry each, from 16 clients.
 func ticks(b *testing.B, cli *clientv3.Client, n int) {
+	putParallel(b, context.Background(), cli, n, func(int) (string, string) { return "scale/tick", "t" })
+}
+
+// putParallel makes puts 1..n, one raft entry each, from 16 clients; kv
+// gives put i's key and value. The first error fails tb.
+func putParallel(tb testing.TB, ctx context.Context, cli *clientv3.Client, n int, kv func(i int) (string, string)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Value
@@ -157,10 +163,11 @@ func ticks(b *testing.B, cli *clientv3.Client, n int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= int64(n) {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := cli.Put(ctx, "scale/tick", "t")
-				cancel()
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				k, v := kv(int(i))
+				pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err := cli.Put(pctx, k, v)
+				pcancel()
 				if err != nil {
 					failed.Store(err)
 					return
@@ -170,7 +177,7 @@ func ticks(b *testing.B, cli *clientv3.Client, n int) {
 	}
 	wg.Wait()
 	if err, _ := failed.Load().(error); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 }
 
