@@ -310,9 +310,14 @@ func processUsage(b *testing.B, m *member) (cpu time.Duration, written int64) {
 
 // profileCPU saves the member's CPU profile over the next d to path.
 func profileCPU(b *testing.B, m *member, path string, d time.Duration) {
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", m.client, int(d.Seconds())))
+	saveURL(b, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", m.client, int(d.Seconds())), path, "cpu profile")
+}
+
+// saveURL writes the body of a GET of url to path, logging a failure as what.
+func saveURL(b *testing.B, url, path, what string) {
+	resp, err := http.Get(url)
 	if err != nil {
-		b.Logf("cpu profile: %v", err)
+		b.Logf("%s: %v", what, err)
 		return
 	}
 	defer resp.Body.Close()
@@ -321,7 +326,7 @@ func profileCPU(b *testing.B, m *member, path string, d time.Duration) {
 		err = os.WriteFile(path, data, 0o644)
 	}
 	if err != nil {
-		b.Logf("cpu profile: %v", err)
+		b.Logf("%s: %v", what, err)
 	}
 }
 
@@ -384,17 +389,5 @@ func logMemory(b *testing.B, m *member) {
 // saveHeapProfile writes the member's Go heap profile, taken after a
 // collection, to path (go tool pprof -sample_index=inuse_space).
 func saveHeapProfile(b *testing.B, m *member, path string) {
-	resp, err := http.Get("http://" + m.client + "/debug/pprof/heap?gc=1")
-	if err != nil {
-		b.Logf("heap profile: %v", err)
-		return
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err == nil {
-		err = os.WriteFile(path, data, 0o644)
-	}
-	if err != nil {
-		b.Logf("heap profile: %v", err)
-	}
+	saveURL(b, "http://"+m.client+"/debug/pprof/heap?gc=1", path, "heap profile")
 }
