@@ -79,9 +79,7 @@ func (e *durableEngine) Sync() error {
 }
 
 func (e *durableEngine) flush() {
-	e.base.Close()
-	e.base = e.Engine.Snapshot()
-	e.unsynced = nil
+	_ = e.Sync()
 	e.flushIn = 1 + e.rng.IntN(32)
 }
 

@@ -432,19 +432,17 @@ func (s *Sim) converged() bool {
 			return false
 		}
 	}
-	var applied uint64
 	var hash, hashKV uint32
 	for i, id := range s.drv.ids {
 		n := s.drv.nodes[id]
-		st := n.rep.Status()
 		h := n.rep.Store().Hash()
 		kv, _, _, err := n.rep.Store().HashKV(0)
 		if err != nil {
 			return false
 		}
 		if i == 0 {
-			applied, hash, hashKV = st.Applied, h, kv
-		} else if st.Applied != applied || h != hash || kv != hashKV {
+			hash, hashKV = h, kv
+		} else if h != hash || kv != hashKV {
 			return false
 		}
 	}

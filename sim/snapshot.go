@@ -94,10 +94,7 @@ func (d *driver) writeSnapshot(n *node, inc int, job *core.SnapshotJob) {
 				n.engineSyncedOut = false
 			}
 			if err := r.SnapshotDone(job, runErr); err != nil {
-				d.s.count("failstop")
-				d.s.logf("node %d fail-stop at %s: %v", n.id, vt(w.Now), err)
-				d.crashAt(n, n.host.Cursor())
-				d.restartLater(n)
+				d.failStop(n, err)
 			}
 		})
 	})

@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -32,28 +30,9 @@ func TestRocksDBFollowerCatchesUpFromEngineSnapshot(t *testing.T) {
 	// Past the default 5000 entries a snapshot keeps for slow followers,
 	// one raft entry per put.
 	const puts = 5600
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var failed atomic.Value
-	for range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := next.Add(1); i <= puts; i = next.Add(1) {
-				pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
-				_, err := cli.Put(pctx, fmt.Sprintf("catchup/k%d", i%500), fmt.Sprintf("v%d-%s", i, strings.Repeat("x", 100)))
-				pcancel()
-				if err != nil {
-					failed.Store(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err, _ := failed.Load().(error); err != nil {
-		t.Fatal(err)
-	}
+	putParallel(t, ctx, cli, puts, func(i int) (string, string) {
+		return fmt.Sprintf("catchup/k%d", i%500), fmt.Sprintf("v%d-%s", i, strings.Repeat("x", 100))
+	})
 	for _, m := range up {
 		snaps, _ := snapshotFiles(t, m)
 		if len(snaps) == 0 {

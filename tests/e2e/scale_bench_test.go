@@ -150,6 +150,12 @@ func scaleRun(b *testing.B) {
 
 // ticks makes n small writes, one raft entry each, from 16 clients.
 func ticks(b *testing.B, cli *clientv3.Client, n int) {
+	putParallel(b, context.Background(), cli, n, func(int) (string, string) { return "scale/tick", "t" })
+}
+
+// putParallel makes puts 1..n, one raft entry each, from 16 clients; kv
+// gives put i's key and value. The first error fails tb.
+func putParallel(tb testing.TB, ctx context.Context, cli *clientv3.Client, n int, kv func(i int) (string, string)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var failed atomic.Value
@@ -157,10 +163,11 @@ func ticks(b *testing.B, cli *clientv3.Client, n int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= int64(n) {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				_, err := cli.Put(ctx, "scale/tick", "t")
-				cancel()
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				k, v := kv(int(i))
+				pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err := cli.Put(pctx, k, v)
+				pcancel()
 				if err != nil {
 					failed.Store(err)
 					return
@@ -170,7 +177,7 @@ func ticks(b *testing.B, cli *clientv3.Client, n int) {
 	}
 	wg.Wait()
 	if err, _ := failed.Load().(error); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 }
 
@@ -303,9 +310,14 @@ func processUsage(b *testing.B, m *member) (cpu time.Duration, written int64) {
 
 // profileCPU saves the member's CPU profile over the next d to path.
 func profileCPU(b *testing.B, m *member, path string, d time.Duration) {
-	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", m.client, int(d.Seconds())))
+	saveURL(b, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", m.client, int(d.Seconds())), path, "cpu profile")
+}
+
+// saveURL writes the body of a GET of url to path, logging a failure as what.
+func saveURL(b *testing.B, url, path, what string) {
+	resp, err := http.Get(url)
 	if err != nil {
-		b.Logf("cpu profile: %v", err)
+		b.Logf("%s: %v", what, err)
 		return
 	}
 	defer resp.Body.Close()
@@ -314,7 +326,7 @@ func profileCPU(b *testing.B, m *member, path string, d time.Duration) {
 		err = os.WriteFile(path, data, 0o644)
 	}
 	if err != nil {
-		b.Logf("cpu profile: %v", err)
+		b.Logf("%s: %v", what, err)
 	}
 }
 
@@ -377,17 +389,5 @@ func logMemory(b *testing.B, m *member) {
 // saveHeapProfile writes the member's Go heap profile, taken after a
 // collection, to path (go tool pprof -sample_index=inuse_space).
 func saveHeapProfile(b *testing.B, m *member, path string) {
-	resp, err := http.Get("http://" + m.client + "/debug/pprof/heap?gc=1")
-	if err != nil {
-		b.Logf("heap profile: %v", err)
-		return
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err == nil {
-		err = os.WriteFile(path, data, 0o644)
-	}
-	if err != nil {
-		b.Logf("heap profile: %v", err)
-	}
+	saveURL(b, "http://"+m.client+"/debug/pprof/heap?gc=1", path, "heap profile")
 }
