@@ -431,8 +431,10 @@ func (s *Sim) doAtWith(clientID int, in checker.Input, nodeID uint64, send func(
 			switch {
 			case in.Kind == checker.Compact:
 				s.count("compactions")
-			case in.Historical():
+			case in.Historical() && in.Revision < out.Revision:
 				s.count("reads_at_old_rev")
+			case in.Historical():
+				s.count("reads_at_newest_rev") // the revision asked for was still the newest
 			}
 			finish(&out)
 		}
