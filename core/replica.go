@@ -121,6 +121,8 @@ func Open(cfg Config) (*Replica, error) {
 	r.store.SplitAppliedIndex = cfg.Canary.AppliedIndexApart
 	r.store.NoAuthCheck = cfg.Canary.IgnoreAuth
 	r.store.HistoryAtCompactRev = cfg.Canary.HistoryAtCompactRev
+	r.store.OldReadsSkipTombstones = cfg.Canary.OldReadsSkipTombstones
+	r.store.CompactRevUnreadable = cfg.Canary.CompactRevUnreadable
 	if err := cfg.Disk.MkdirAll(r.snapDir); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}

@@ -42,7 +42,7 @@ func (s *Store) rangeAt(req *pb.RangeRequest, curRev int64) (*pb.RangeResponse, 
 	if rev <= 0 {
 		rev = curRev
 	}
-	if rev < s.compact {
+	if rev < s.compact || s.CompactRevUnreadable && rev == s.compact {
 		return nil, ErrCompacted
 	}
 	resp := &pb.RangeResponse{Header: header(curRev)}
@@ -57,8 +57,12 @@ func (s *Store) rangeAt(req *pb.RangeRequest, curRev int64) (*pb.RangeResponse, 
 	var revs []revision
 	var kis []*keyIndex // parallel to revs
 	total := 0
+	at := (*keyIndex).at
+	if s.OldReadsSkipTombstones && rev < curRev {
+		at = (*keyIndex).putAtOrBelow
+	}
 	s.idx.visit(req.Key, req.RangeEnd, func(ki *keyIndex) bool {
-		r, ok := ki.at(rev)
+		r, ok := at(ki, rev)
 		if !ok {
 			return true
 		}
@@ -94,6 +98,18 @@ func (s *Store) rangeAt(req *pb.RangeRequest, curRev int64) (*pb.RangeResponse, 
 	}
 	resp.Kvs = kvs
 	return resp, nil
+}
+
+// putAtOrBelow is canary C10's lookup: the newest put at or below atRev,
+// through any tombstone after it.
+func (ki *keyIndex) putAtOrBelow(atRev int64) (revision, bool) {
+	revs := ki.revs()
+	for i := len(revs) - 1; i >= 0; i-- {
+		if r := revs[i]; r.main <= atRev && !r.tomb() && !r.ghost() {
+			return r, true
+		}
+	}
+	return revision{}, false
 }
 
 // isDefaultOrder reports whether req wants the index's natural key order.
