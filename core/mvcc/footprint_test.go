@@ -13,7 +13,7 @@ import (
 // the key index and its revisions (48), the key table and both trees'
 // slots (about 60 at this size): 436 in all when written. The bound has
 // some slack for the Go runtime; a record in the next size class crosses
-// it (TestKeyIndexFits32Bytes guards the key index).
+// it (TestKeyIndexFits48Bytes guards the key index).
 const maxHeapPerKey = 460
 
 // TestHeapPerKey loads 40,000 keys the way the benchmark does
