@@ -84,7 +84,13 @@ func Open(dir string, o Options) (*Engine, error) {
 	e.table.SetCacheIndexAndFilterBlocks(false)
 	e.table.SetBlockSize(16 << 10)
 
-	e.opts = grocksdb.NewDefaultOptions()
+	opts, err := grocksdb.GetOptionsFromString(nil, memtableHints)
+	if err != nil {
+		e.table.Destroy()
+		e.cache.Destroy()
+		return nil, fmt.Errorf("rocksdb: options: %w", err)
+	}
+	e.opts = opts
 	e.opts.SetCreateIfMissing(true)
 	e.opts.SetBlockBasedTableFactory(e.table)
 	e.opts.SetWriteBufferSize(o.WriteBufferBytes)
