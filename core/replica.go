@@ -40,6 +40,9 @@ type Replica struct {
 	// syncer is the engine when its snapshots are engine-held: durable, it
 	// writes the applied index with the data, and it can sync.
 	syncer engine.Syncer
+	// flusher is the engine when it may buffer writes in the process
+	// (engine.WriteFlusher): each apply job ends with a flush.
+	flusher engine.WriteFlusher
 	// sendJob is the file for sending an engine-held snapshot being made
 	// (snapsend.go), sendJobOut set once the world took it; sendFile is
 	// the newest one made and still kept; sendsOut maps each follower whose
@@ -109,6 +112,9 @@ func Open(cfg Config) (*Replica, error) {
 		// go with a machine crash, so a snapshot may leave the state to the
 		// engine only once it synced it.
 		r.syncer = s
+	}
+	if f, ok := cfg.Engine.(engine.WriteFlusher); ok && cfg.Engine.Durable() {
+		r.flusher = f
 	}
 	r.lessor.init()
 	r.reads.init()

@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
 	"metastore/core"
+	"metastore/core/engine"
 	"metastore/core/wal"
 	"metastore/engines/memory"
 )
@@ -173,5 +176,61 @@ func TestEngineHeldSnapshotRecovery(t *testing.T) {
 	engines[victim] = &syncedEngine{Engine: memory.New()}
 	if _, err := c.open(victim); err == nil || !strings.Contains(err.Error(), "held by the engine") {
 		t.Fatalf("Open over an engine behind its engine-held snapshot: %v", err)
+	}
+}
+
+// flushingEngine is a syncedEngine that, like RocksDB with its WAL
+// buffered, keeps writes in the process until FlushWrites; it counts the
+// writes not yet flushed and the flushes.
+type flushingEngine struct {
+	syncedEngine
+	writes, unflushed, flushes int
+}
+
+func (e *flushingEngine) Write(b engine.Batch) error {
+	e.writes++
+	e.unflushed++
+	return e.syncedEngine.Write(b)
+}
+
+func (e *flushingEngine) FlushWrites() error { e.flushes++; e.unflushed = 0; return nil }
+
+// A replica on an engine that buffers writes flushes them at the end of
+// every apply job, once per job rather than once per entry: when the
+// cluster is quiet, nothing applied is left in any engine's buffer.
+func TestApplyJobsFlushBufferedEngineWrites(t *testing.T) {
+	engines := map[uint64]*flushingEngine{}
+	c := newTestCluster(t, 3, func(cfg *core.Config) {
+		e := engines[cfg.ID]
+		if e == nil {
+			e = &flushingEngine{syncedEngine: syncedEngine{Engine: memory.New()}}
+			engines[cfg.ID] = e
+		}
+		cfg.Engine = e
+	})
+	lead := c.leader()
+	for round := range 4 {
+		answered := 0
+		for i := range 8 {
+			req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "v%d", round)}}
+			c.nodes[lead].Propose(req, func(r core.Result) {
+				if r.Err == nil {
+					answered++
+				}
+			})
+		}
+		c.stabilize()
+		if answered != 8 {
+			t.Fatalf("round %d: %d of 8 puts answered", round, answered)
+		}
+		for id, e := range engines {
+			if e.unflushed != 0 {
+				t.Fatalf("round %d: node %d left %d applied writes unflushed", round, id, e.unflushed)
+			}
+		}
+	}
+	e := engines[lead]
+	if e.flushes == 0 || e.flushes >= e.writes {
+		t.Fatalf("leader flushed %d times for %d writes: want one flush per apply job, several entries each", e.flushes, e.writes)
 	}
 }

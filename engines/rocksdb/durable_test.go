@@ -3,6 +3,8 @@ package rocksdb_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"testing"
 
 	"metastore/core/engine"
@@ -212,4 +214,70 @@ func TestDeleteRange(t *testing.T) {
 	}
 	defer e.Close()
 	check("after reopen")
+}
+
+// TestProcessCrashKeepsFlushedWrites runs a child process that writes
+// batches, flushes them (FlushWrites, as the replica does after each apply
+// job), writes one more and exits without closing the engine, as a killed
+// process would. Every flushed batch must be there after reopening; the
+// unflushed one was still in the process's WAL buffer and must be gone,
+// whole.
+func TestProcessCrashKeepsFlushedWrites(t *testing.T) {
+	if dir := os.Getenv("ROCKSDB_CRASH_CHILD_DIR"); dir != "" {
+		crashChild(dir)
+		return
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestProcessCrashKeepsFlushedWrites$")
+	cmd.Env = append(os.Environ(), "ROCKSDB_CRASH_CHILD_DIR="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	e, err := rocksdb.Open(dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	for i := range 10 {
+		for j := range 3 {
+			k := fmt.Appendf(nil, "b%02d/%d", i, j)
+			if _, ok, err := e.Get(k); !ok || err != nil {
+				t.Fatalf("flushed key %s missing after the crash: %v", k, err)
+			}
+		}
+	}
+	for j := range 3 {
+		k := fmt.Appendf(nil, "unflushed/%d", j)
+		if _, ok, err := e.Get(k); ok || err != nil {
+			t.Fatalf("key %s of the unflushed batch found after the crash (%v): is the WAL still written by every Write?", k, err)
+		}
+	}
+}
+
+// crashChild is the child process of TestProcessCrashKeepsFlushedWrites.
+func crashChild(dir string) {
+	e, err := rocksdb.Open(dir, testOptions)
+	if err != nil {
+		panic(err)
+	}
+	b := e.NewBatch()
+	write := func(prefix string) {
+		b.Reset()
+		for j := range 3 {
+			b.Set(fmt.Appendf(nil, "%s/%d", prefix, j), []byte("v"))
+		}
+		if err := e.Write(b); err != nil {
+			panic(err)
+		}
+	}
+	for i := range 10 {
+		write(fmt.Sprintf("b%02d", i))
+		if i%3 == 2 || i == 9 {
+			if err := e.FlushWrites(); err != nil {
+				panic(err)
+			}
+		}
+	}
+	write("unflushed")
+	os.Exit(0) // no Close: the process dies with its WAL buffer
 }
