@@ -49,14 +49,6 @@ type Batch interface {
 	Reset()
 }
 
-// RangeDeleter is an optional Batch extension: DeleteRange removes every key
-// in [start, end) as one operation (a RocksDB range tombstone), where a
-// caller would otherwise iterate and Delete each key, as replacing a whole
-// store from a snapshot does. It counts as one operation in Len.
-type RangeDeleter interface {
-	DeleteRange(start, end []byte)
-}
-
 // Snapshot is a consistent, read-only view of the engine at one instant.
 type Snapshot interface {
 	Reader

@@ -55,7 +55,6 @@ var (
 	_ engine.Engine       = (*Engine)(nil)
 	_ engine.Syncer       = (*Engine)(nil)
 	_ engine.WriteFlusher = (*Engine)(nil)
-	_ engine.RangeDeleter = (*batch)(nil)
 
 	_ interface{ LiveBytes() int64 } = (*Engine)(nil) // net/server.SizedEngine defers to it
 )
