@@ -41,8 +41,10 @@ type Replica struct {
 	// writes the applied index with the data, and it can sync.
 	syncer engine.Syncer
 	// flusher is the engine when it may buffer writes in the process
-	// (engine.WriteFlusher): each apply job ends with a flush.
-	flusher engine.WriteFlusher
+	// (engine.WriteFlusher); unflushed counts the entry bytes applied since
+	// its last flush (see flushEngineWrites).
+	flusher   engine.WriteFlusher
+	unflushed int64
 	// sendJob is the file for sending an engine-held snapshot being made
 	// (snapsend.go), sendJobOut set once the world took it; sendFile is
 	// the newest one made and still kept; sendsOut maps each follower whose
@@ -295,6 +297,9 @@ func (r *Replica) Tick() {
 	r.rn.Tick()
 	r.reads.tick(r)
 	r.lessor.tick(r)
+	if r.unflushed > 0 {
+		_ = r.flushEngineWrites() // a failure fail-stops the replica
+	}
 }
 
 // Step feeds a message from a peer into raft.

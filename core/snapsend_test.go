@@ -195,10 +195,11 @@ func (e *flushingEngine) Write(b engine.Batch) error {
 
 func (e *flushingEngine) FlushWrites() error { e.flushes++; e.unflushed = 0; return nil }
 
-// A replica on an engine that buffers writes flushes them at the end of
-// every apply job, once per job rather than once per entry: when the
-// cluster is quiet, nothing applied is left in any engine's buffer.
-func TestApplyJobsFlushBufferedEngineWrites(t *testing.T) {
+// A replica on an engine that buffers writes hands them to the OS once
+// 64 KiB of entries were applied, and at every tick: a busy replica flushes
+// far less often than it writes, and once a tick found nothing new to
+// apply, nothing applied is left in any engine's buffer.
+func TestReplicaFlushesBufferedEngineWrites(t *testing.T) {
 	engines := map[uint64]*flushingEngine{}
 	c := newTestCluster(t, 3, func(cfg *core.Config) {
 		e := engines[cfg.ID]
@@ -209,10 +210,14 @@ func TestApplyJobsFlushBufferedEngineWrites(t *testing.T) {
 		cfg.Engine = e
 	})
 	lead := c.leader()
-	for round := range 4 {
-		answered := 0
+	c.tick(2)
+	e := engines[lead]
+	flushes0, writes0 := e.flushes, e.writes
+	value := make([]byte, 1024)
+	answered := 0
+	for round := range 25 { // 200 KiB of entries, no tick
 		for i := range 8 {
-			req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: fmt.Appendf(nil, "k%d", i), Value: fmt.Appendf(nil, "v%d", round)}}
+			req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: fmt.Appendf(nil, "k%d-%d", round, i), Value: value}}
 			c.nodes[lead].Propose(req, func(r core.Result) {
 				if r.Err == nil {
 					answered++
@@ -220,17 +225,18 @@ func TestApplyJobsFlushBufferedEngineWrites(t *testing.T) {
 			})
 		}
 		c.stabilize()
-		if answered != 8 {
-			t.Fatalf("round %d: %d of 8 puts answered", round, answered)
-		}
-		for id, e := range engines {
-			if e.unflushed != 0 {
-				t.Fatalf("round %d: node %d left %d applied writes unflushed", round, id, e.unflushed)
-			}
-		}
 	}
-	e := engines[lead]
-	if e.flushes == 0 || e.flushes >= e.writes {
-		t.Fatalf("leader flushed %d times for %d writes: want one flush per apply job, several entries each", e.flushes, e.writes)
+	if answered != 200 {
+		t.Fatalf("%d of 200 puts answered", answered)
+	}
+	flushes, writes := e.flushes-flushes0, e.writes-writes0
+	if flushes < 2 || flushes*20 > writes {
+		t.Fatalf("the leader flushed %d times for %d writes (200 KiB of entries, no tick): want one flush per 64 KiB", flushes, writes)
+	}
+	c.tick(2)
+	for id, e := range engines {
+		if e.unflushed != 0 {
+			t.Fatalf("node %d left %d applied writes unflushed after two ticks", id, e.unflushed)
+		}
 	}
 }

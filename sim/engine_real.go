@@ -125,7 +125,7 @@ func (e *realEngine) Sync() error {
 }
 
 // FlushWrites passes engine.WriteFlusher through, so that runs on the real
-// engine flush it after each apply job as the server does. The crash model
+// engine flush it as the server does (every 64 KiB of entries, every tick). The crash model
 // needs nothing more: a crash may take any batch since the last modeled
 // flush, which covers a process crash taking the batches not yet flushed.
 func (e *realEngine) FlushWrites() error {

@@ -88,9 +88,10 @@ type Syncer interface {
 // WriteFlusher is implemented by a durable engine that may hold the latest
 // Writes in process memory (RocksDB's WAL buffer) until FlushWrites: until
 // then a process crash may take a suffix of them, whole batches only. The
-// replica flushes after each apply job; the raft WAL, synced before the
-// entries were applied, replays what a crash took, as it does for a
-// Syncer's unsynced writes after a machine crash. Sync flushes too.
+// replica flushes every 64 KiB of applied entries and at every tick; the
+// raft WAL, synced before the entries were applied, replays what a crash
+// took, as it does for a Syncer's unsynced writes after a machine crash.
+// Sync flushes too.
 type WriteFlusher interface {
 	// FlushWrites hands every Write that returned to the OS, so that a
 	// process crash keeps it.

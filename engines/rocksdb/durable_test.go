@@ -166,8 +166,8 @@ func TestBatchWritesNoRangeTombstones(t *testing.T) {
 }
 
 // TestProcessCrashKeepsFlushedWrites runs a child process that writes
-// batches, flushes them (FlushWrites, as the replica does after each apply
-// job), writes one more and exits without closing the engine, as a killed
+// batches, flushes them (FlushWrites, as the replica does every 64 KiB of
+// entries and every tick), writes one more and exits without closing the engine, as a killed
 // process would. Every flushed batch must be there after reopening; the
 // unflushed one was still in the process's WAL buffer and must be gone,
 // whole.

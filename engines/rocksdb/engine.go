@@ -105,10 +105,10 @@ func Open(dir string, o Options) (*Engine, error) {
 	e.opts.SetMaxBackgroundJobs(o.BackgroundJobs)
 	e.opts.SetLevelCompactionDynamicLevelBytes(true)
 	e.opts.SetBytesPerSync(1 << 20)
-	// The WAL is written to its file by FlushWrites (once per apply job)
-	// rather than by every Write: one write(2) for several batches (see
-	// the package documentation for what a process crash may take). A
-	// Write that syncs writes it out anyway.
+	// The WAL is written to its file by FlushWrites (every 64 KiB of
+	// applied entries and every tick) rather than by every Write: one
+	// write(2) for many batches (see the package documentation for what a
+	// process crash may take). A Write that syncs writes it out anyway.
 	e.opts.SetManualWALFlush(!o.Sync)
 	// A process crash leaves a torn last record in RocksDB's WAL at worst:
 	// drop it (it was never acknowledged by RocksDB), keep the rest.
