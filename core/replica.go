@@ -40,6 +40,11 @@ type Replica struct {
 	// syncer is the engine when its snapshots are engine-held: durable, it
 	// writes the applied index with the data, and it can sync.
 	syncer engine.Syncer
+	// flusher is the engine when it may buffer writes in the process
+	// (engine.WriteFlusher); unflushed counts the entry bytes applied since
+	// its last flush (see flushEngineWrites).
+	flusher   engine.WriteFlusher
+	unflushed int64
 	// sendJob is the file for sending an engine-held snapshot being made
 	// (snapsend.go), sendJobOut set once the world took it; sendFile is
 	// the newest one made and still kept; sendsOut maps each follower whose
@@ -109,6 +114,9 @@ func Open(cfg Config) (*Replica, error) {
 		// go with a machine crash, so a snapshot may leave the state to the
 		// engine only once it synced it.
 		r.syncer = s
+	}
+	if f, ok := cfg.Engine.(engine.WriteFlusher); ok && cfg.Engine.Durable() {
+		r.flusher = f
 	}
 	r.lessor.init()
 	r.reads.init()
@@ -291,6 +299,9 @@ func (r *Replica) Tick() {
 	r.rn.Tick()
 	r.reads.tick(r)
 	r.lessor.tick(r)
+	if r.unflushed > 0 {
+		_ = r.flushEngineWrites() // a failure fail-stops the replica
+	}
 }
 
 // Step feeds a message from a peer into raft.
