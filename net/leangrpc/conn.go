@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,9 @@ const (
 	// yet written before SendMsg waits, so a fast sender (a snapshot)
 	// cannot queue a slow client's whole answer in memory.
 	sendQueueLimit = 1 << 20
+	// smallBatch is a write small enough that waiting a scheduling round
+	// for more is worth it.
+	smallBatch = 4096
 )
 
 type itemKind uint8
@@ -85,6 +89,8 @@ type conn struct {
 
 	// Reader-owned.
 	fr          *http2.Framer
+	hdec        *hpack.Decoder
+	hdr         headerBlock
 	connUnacked uint32
 
 	smu         sync.Mutex
@@ -171,7 +177,8 @@ func (c *conn) readLoop() {
 		return
 	}
 	c.fr = http2.NewFramer(nil, br)
-	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	c.hdec = hpack.NewDecoder(4096, c.emitField)
+	c.hdec.SetMaxStringLength(maxHeaderList)
 	c.fr.SetReuseFrames()
 	for {
 		f, err := c.fr.ReadFrame()
@@ -183,14 +190,22 @@ func (c *conn) readLoop() {
 			}
 			var ce http2.ConnectionError
 			if errors.As(err, &ce) {
-				c.enqueue(outItem{kind: itemGoAway, n: c.lastStreamID(), id: uint32(ce)})
-				c.enqueue(outItem{kind: itemClose})
+				c.connError(http2.ErrCode(ce))
 			}
 			return
 		}
 		switch f := f.(type) {
-		case *http2.MetaHeadersFrame:
-			c.onHeaders(f)
+		case *http2.HeadersFrame:
+			c.hdr = headerBlock{id: f.StreamID, ended: f.StreamEnded()}
+			if !c.onHeaderFragment(f.HeaderBlockFragment(), f.HeadersEnded()) {
+				c.connError(http2.ErrCodeCompression)
+				return
+			}
+		case *http2.ContinuationFrame:
+			if !c.onHeaderFragment(f.HeaderBlockFragment(), f.HeadersEnded()) {
+				c.connError(http2.ErrCodeCompression)
+				return
+			}
 		case *http2.DataFrame:
 			c.onData(f)
 		case *http2.SettingsFrame:
@@ -226,6 +241,12 @@ func (c *conn) readLoop() {
 			}
 		}
 	}
+}
+
+// connError ends the connection with a GOAWAY saying why.
+func (c *conn) connError(code http2.ErrCode) {
+	c.enqueue(outItem{kind: itemGoAway, n: c.lastStreamID(), id: uint32(code)})
+	c.enqueue(outItem{kind: itemClose})
 }
 
 func (c *conn) lastStreamID() uint32 {
@@ -269,18 +290,87 @@ func (c *conn) answer(id uint32, st *status.Status, rst bool) {
 	c.enqueue(outItem{kind: itemStream, st: &stream{id: id}, trailers: trailerBlock(st, nil, true), rstAfter: rst})
 }
 
-func (c *conn) onHeaders(f *http2.MetaHeadersFrame) {
-	id := f.StreamID
+// headerBlock is the request header block being decoded: the fields gRPC
+// reads, kept on the connection so decoding one allocates nothing but the
+// strings HPACK literals carry, and metadata only when there is some.
+type headerBlock struct {
+	id                            uint32
+	ended                         bool
+	size                          int
+	path, method, ctype, timeout string
+	md                            metadata.MD
+}
+
+// maxHeaderList bounds a request's header block (decoded, with HPACK's 32
+// bytes of overhead per field), as SETTINGS_MAX_HEADER_LIST_SIZE would.
+const maxHeaderList = 1 << 20
+
+func (c *conn) emitField(f hpack.HeaderField) {
+	h := &c.hdr
+	h.size += len(f.Name) + len(f.Value) + 32
+	if h.size > maxHeaderList {
+		return
+	}
+	switch f.Name {
+	case ":path":
+		h.path = f.Value
+	case ":method":
+		h.method = f.Value
+	case "content-type":
+		h.ctype = f.Value
+	case "grpc-timeout":
+		h.timeout = f.Value
+	case ":scheme", ":authority", "te", "grpc-encoding", "grpc-accept-encoding", "user-agent":
+		// user-agent is left out of the metadata (grpc-go puts it in):
+		// nothing reads it, and without it most calls need no map.
+	default:
+		if f.Name == "" || f.Name[0] == ':' {
+			return
+		}
+		v := f.Value
+		if strings.HasSuffix(f.Name, "-bin") {
+			var err error
+			if v, err = decodeBinary(v); err != nil {
+				return
+			}
+		}
+		if h.md == nil {
+			h.md = make(metadata.MD, 2)
+		}
+		h.md[f.Name] = append(h.md[f.Name], v)
+	}
+}
+
+// onHeaderFragment decodes one HEADERS or CONTINUATION fragment; false
+// means the HPACK state is broken and so is the connection.
+func (c *conn) onHeaderFragment(frag []byte, end bool) bool {
+	if _, err := c.hdec.Write(frag); err != nil {
+		return false
+	}
+	if !end {
+		return true
+	}
+	if err := c.hdec.Close(); err != nil {
+		return false
+	}
+	c.onHeaders()
+	c.hdr = headerBlock{}
+	return true
+}
+
+func (c *conn) onHeaders() {
+	h := &c.hdr
+	id := h.id
 	if st := c.lookup(id); st != nil {
 		// The client's trailers: they carry nothing gRPC uses, but end
 		// its half of the stream.
-		if f.StreamEnded() {
+		if h.ended {
 			c.endOfInput(st)
 		}
 		return
 	}
 	c.smu.Lock()
-	if id <= c.maxStreamID {
+	if id <= c.maxStreamID || id%2 == 0 {
 		c.smu.Unlock()
 		return // a stream already over
 	}
@@ -291,38 +381,12 @@ func (c *conn) onHeaders(f *http2.MetaHeadersFrame) {
 		c.enqueue(outItem{kind: itemRST, id: id, n: uint32(http2.ErrCodeRefusedStream)})
 		return
 	}
-
-	var path, method, ctype, timeout string
-	var md metadata.MD
-	for _, hf := range f.Fields {
-		switch hf.Name {
-		case ":path":
-			path = hf.Value
-		case ":method":
-			method = hf.Value
-		case "content-type":
-			ctype = hf.Value
-		case "grpc-timeout":
-			timeout = hf.Value
-		case ":scheme", ":authority", "te", "grpc-encoding", "grpc-accept-encoding":
-		default:
-			if hf.Name == "" || hf.Name[0] == ':' {
-				continue
-			}
-			v := hf.Value
-			if strings.HasSuffix(hf.Name, "-bin") {
-				var err error
-				if v, err = decodeBinary(v); err != nil {
-					continue
-				}
-			}
-			if md == nil {
-				md = make(metadata.MD, 4)
-			}
-			md[hf.Name] = append(md[hf.Name], v)
-		}
+	if h.size > maxHeaderList {
+		c.answer(id, status.New(codes.ResourceExhausted, "leangrpc: header list too large"), !h.ended)
+		return
 	}
-	ended := f.StreamEnded()
+	path, method, ctype, timeout, md := h.path, h.method, h.ctype, h.timeout, h.md
+	ended := h.ended
 	if method != "POST" || !strings.HasPrefix(ctype, "application/grpc") {
 		c.answer(id, status.Newf(codes.Internal, "leangrpc: not a gRPC request (method %q, content-type %q)", method, ctype), !ended)
 		return
@@ -523,6 +587,7 @@ func (c *conn) writeLoop() {
 		case <-c.done:
 			return
 		}
+		yielded := false
 		for {
 			c.qmu.Lock()
 			items := c.queue
@@ -530,6 +595,14 @@ func (c *conn) writeLoop() {
 			c.qmu.Unlock()
 			if len(items) == 0 {
 				c.spare = items
+				// A write syscall costs more than the frames in it: with
+				// little to write, let the handlers that are running add
+				// their answers first.
+				if !yielded && len(c.wbuf) < smallBatch {
+					yielded = true
+					runtime.Gosched()
+					continue
+				}
 				break
 			}
 			for i := range items {
@@ -809,7 +882,7 @@ func (st *stream) runUnary(msg *[]byte) {
 		st:       st,
 		headers:  st.takeHeaders(),
 		msg:      bp,
-		trailers: trailerBlock(status.New(codes.OK, ""), st.trailerMD, false),
+		trailers: trailerBlock(nil, st.trailerMD, false),
 		rstAfter: !st.inputDone.Load(),
 	})
 	st.end()
@@ -850,9 +923,10 @@ func (st *stream) end() {
 	st.cancel()
 }
 
+// toStatus is err's status, nil for OK.
 func toStatus(err error) *status.Status {
 	if err == nil {
-		return status.New(codes.OK, "")
+		return nil
 	}
 	if s, ok := status.FromError(err); ok {
 		return s

@@ -97,10 +97,11 @@ func isReservedHeader(k string) bool {
 	return false
 }
 
-// trailerBlock encodes the trailers for st; trailersOnly prefixes the
-// response headers (an answer with no messages is one HEADERS frame).
+// trailerBlock encodes the trailers for st (nil: OK); trailersOnly
+// prefixes the response headers (an answer with no messages is one HEADERS
+// frame).
 func trailerBlock(st *status.Status, md metadata.MD, trailersOnly bool) []byte {
-	if st.Code() == codes.OK && len(md) == 0 {
+	if st == nil && len(md) == 0 {
 		if !trailersOnly {
 			return okTrailers
 		}
@@ -109,6 +110,9 @@ func trailerBlock(st *status.Status, md metadata.MD, trailersOnly bool) []byte {
 	var b []byte
 	if trailersOnly {
 		b = appendResponseHeaders(b)
+	}
+	if st == nil {
+		return appendMD(append(b, okTrailers...), md)
 	}
 	b = appendLiteral(b, "grpc-status", strconv.Itoa(int(st.Code())))
 	if msg := st.Message(); msg != "" {

@@ -292,7 +292,7 @@ func (b *blockingKV) Range(ctx context.Context, _ *pb.RangeRequest) (*pb.RangeRe
 // say, and sets a header and a trailer.
 func (b *blockingKV) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
-	if err := grpc.SetHeader(ctx, metadata.Pairs("h", "hv")); err != nil {
+	if err := grpc.SetHeader(ctx, metadata.Pairs("h", "hv", "big", strings.Join(md.Get("big"), ""))); err != nil {
 		return nil, err
 	}
 	grpc.SetTrailer(ctx, metadata.Pairs("t", "tv"))
@@ -378,6 +378,15 @@ func TestMetadataHeadersTrailersStatus(t *testing.T) {
 	}
 	if hdr.Get("h")[0] != "hv" || trl.Get("t")[0] != "tv" {
 		t.Fatalf("header %v trailer %v", hdr, trl)
+	}
+	// Header blocks larger than a frame travel in CONTINUATION frames,
+	// both ways.
+	big := strings.Repeat("b", 40<<10)
+	if _, err := kv.Put(metadata.AppendToOutgoingContext(ctx, "big", big), &pb.PutRequest{Key: []byte("k")}, grpc.Header(&hdr)); err != nil {
+		t.Fatal(err)
+	}
+	if got := hdr.Get("big"); len(got) != 1 || got[0] != big {
+		t.Fatalf("a 40 KiB header came back as %d values", len(got))
 	}
 	_, err = kv.Put(ctx, &pb.PutRequest{Key: []byte("fail")}, grpc.Trailer(&trl))
 	if s := status.Convert(err); s.Code() != codes.FailedPrecondition || s.Message() != "asked to fail: 100% sure" {

@@ -213,6 +213,9 @@ func (s *Server) InterceptorFuncs() ([]grpc.UnaryServerInterceptor, []grpc.Strea
 // still gets a goroutine of its own.
 const streamWorkers = 1024
 
+// StreamWorkers is streamWorkers, for other gRPC servers' worker pools.
+const StreamWorkers = streamWorkers
+
 // WorkerOptions are the gRPC server options that run requests on reused
 // goroutines (streamWorkers).
 func WorkerOptions() []grpc.ServerOption {
