@@ -294,11 +294,11 @@ func (c *conn) answer(id uint32, st *status.Status, rst bool) {
 // reads, kept on the connection so decoding one allocates nothing but the
 // strings HPACK literals carry, and metadata only when there is some.
 type headerBlock struct {
-	id                            uint32
-	ended                         bool
-	size                          int
+	id                           uint32
+	ended                        bool
+	size                         int
 	path, method, ctype, timeout string
-	md                            metadata.MD
+	md                           metadata.MD
 }
 
 // maxHeaderList bounds a request's header block (decoded, with HPACK's 32
