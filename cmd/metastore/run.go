@@ -264,10 +264,11 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 func newLeanServer(cfg *config.Config, m *metrics.Metrics, srv *server.Server) *leangrpc.Server {
 	unary, stream := srv.InterceptorFuncs()
 	return leangrpc.NewServer(leangrpc.Options{
-		UnaryInterceptors:  append([]grpc.UnaryServerInterceptor{m.UnaryServerInterceptor()}, unary...),
-		StreamInterceptors: append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, stream...),
-		MaxRecvMsgSize:     max(cfg.GRPC.MaxRecvMsgSize, cfg.MaxRequestBytes+512<<10),
-		Workers:            server.StreamWorkers,
+		UnaryInterceptors:    append([]grpc.UnaryServerInterceptor{m.UnaryServerInterceptor()}, unary...),
+		StreamInterceptors:   append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, stream...),
+		MaxRecvMsgSize:       max(cfg.GRPC.MaxRecvMsgSize, cfg.MaxRequestBytes+512<<10),
+		MaxConcurrentStreams: cfg.GRPC.MaxConcurrentStreams,
+		Workers:              server.StreamWorkers,
 	})
 }
 

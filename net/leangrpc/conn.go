@@ -23,12 +23,15 @@ import (
 )
 
 const (
-	// streamWindow and connWindow are the receive windows granted to the
-	// client: large enough that a request of the largest accepted size
-	// never waits for a WINDOW_UPDATE, and credited back once a quarter is
-	// used, so a busy connection sees few of them.
-	streamWindow = 4 << 20
-	connWindow   = 64 << 20
+	// minStreamWindow and connWindow are the receive windows granted to
+	// the client, credited back once a quarter is used, so a busy
+	// connection sees few WINDOW_UPDATEs. A stream's window also holds two
+	// requests of the largest accepted size (Server.streamWindow): a unary
+	// request never waits for one, and a streaming handler's unread
+	// messages (credited only as RecvMsg takes them) cannot starve the
+	// message being received.
+	minStreamWindow = 4 << 20
+	connWindow      = 64 << 20
 	// defaultWindow and defaultMaxFrame are HTTP/2's initial values.
 	defaultWindow   = 65535
 	defaultMaxFrame = 16384
@@ -375,7 +378,8 @@ func (c *conn) onHeaders() {
 		return // a stream already over
 	}
 	c.maxStreamID = id
-	refused := c.goingAway
+	limit := c.srv.opts.MaxConcurrentStreams
+	refused := c.goingAway || (limit > 0 && uint32(len(c.streams)) >= limit)
 	c.smu.Unlock()
 	if refused {
 		c.enqueue(outItem{kind: itemRST, id: id, n: uint32(http2.ErrCodeRefusedStream)})
@@ -445,11 +449,15 @@ func (c *conn) onData(f *http2.DataFrame) {
 		return // over, reset, or refused: its bytes only count for the connection
 	}
 	if n > 0 && !f.StreamEnded() {
-		st.recvUnacked += n
-		if st.recvUnacked >= streamWindow/4 {
-			c.enqueue(outItem{kind: itemCredit, id: st.id, n: st.recvUnacked})
-			st.recvUnacked = 0
+		// A unary call's bytes are credited as they arrive (its one
+		// message is bounded by MaxRecvMsgSize); a streaming call's
+		// messages when its handler reads them, so a client cannot queue
+		// more than a window of them in memory.
+		credit := n
+		if st.m.stream != nil && !st.bad {
+			credit = n - uint32(len(f.Data())) // padding
 		}
+		st.credit(credit)
 	}
 	if !st.bad {
 		c.feed(st, f.Data())
@@ -643,9 +651,18 @@ func (c *conn) flush() bool {
 func (c *conn) process(it *outItem) bool {
 	switch it.kind {
 	case itemPreface:
-		c.wbuf = appendFrameHeader(c.wbuf, 6, http2.FrameSettings, 0, 0)
+		limit := c.srv.opts.MaxConcurrentStreams
+		n := 6
+		if limit > 0 {
+			n = 12
+		}
+		c.wbuf = appendFrameHeader(c.wbuf, n, http2.FrameSettings, 0, 0)
 		c.wbuf = append(c.wbuf, 0, byte(http2.SettingInitialWindowSize))
-		c.wbuf = appendUint32(c.wbuf, streamWindow)
+		c.wbuf = appendUint32(c.wbuf, c.srv.streamWindow)
+		if limit > 0 {
+			c.wbuf = append(c.wbuf, 0, byte(http2.SettingMaxConcurrentStreams))
+			c.wbuf = appendUint32(c.wbuf, limit)
+		}
 		c.wbuf = appendFrameHeader(c.wbuf, 4, http2.FrameWindowUpdate, 0, 0)
 		c.wbuf = appendUint32(c.wbuf, connWindow-defaultWindow)
 	case itemSettings:
@@ -808,14 +825,16 @@ type stream struct {
 	reset     atomic.Bool // the client reset it, or the connection ended
 	inputDone atomic.Bool // the client's END_STREAM arrived
 
+	// Bytes received and not yet credited back with a WINDOW_UPDATE.
+	recvUnacked atomic.Uint32
+
 	// Reader-owned.
-	recvUnacked uint32
-	prefix      [5]byte
-	nprefix     int
-	msg         *[]byte
-	want        int
-	dispatched  bool
-	bad         bool
+	prefix     [5]byte
+	nprefix    int
+	msg        *[]byte
+	want       int
+	dispatched bool
+	bad        bool
 
 	// Streaming calls: messages received and not yet read.
 	rmu     sync.Mutex
@@ -848,6 +867,19 @@ func (st *stream) push(msg *[]byte, err error) {
 	select {
 	case st.rnotify <- struct{}{}:
 	default:
+	}
+}
+
+// credit gives n received bytes back to the client's window for st, in
+// WINDOW_UPDATEs of at least a quarter window.
+func (st *stream) credit(n uint32) {
+	if n == 0 {
+		return
+	}
+	quarter := st.c.srv.streamWindow / 4
+	if total := st.recvUnacked.Add(n); total >= quarter {
+		st.recvUnacked.Add(-total)
+		st.c.enqueue(outItem{kind: itemCredit, id: st.id, n: total})
 	}
 }
 
@@ -1014,6 +1046,9 @@ func (ss serverStream) RecvMsg(m any) error {
 			st.rq[0] = nil
 			st.rq = st.rq[1:]
 			st.rmu.Unlock()
+			if !st.inputDone.Load() {
+				st.credit(uint32(len(*bp) + 5))
+			}
 			err := unmarshalMessage(*bp, m)
 			putBuf(bp)
 			return err

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"path/filepath"
@@ -174,6 +175,28 @@ func TestLargeValueAndRange(t *testing.T) {
 	if err != nil || len(got.Kvs) != 1 || !bytes.Equal(got.Kvs[0].Value, big) {
 		t.Fatalf("get big: err %v", err)
 	}
+	// A client granting small windows makes the writer wait for its
+	// WINDOW_UPDATEs mid-message.
+	small, err := grpc.NewClient(cli.Endpoints()[0][len("http://"):],
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(1<<16), grpc.WithInitialConnWindowSize(1<<16))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	rr, err := pb.NewKVClient(small).Range(ctx, &pb.RangeRequest{Key: []byte("big")})
+	if err != nil || len(rr.Kvs) != 1 || !bytes.Equal(rr.Kvs[0].Value, big) {
+		t.Fatalf("get big through 64 KiB windows: err %v", err)
+	}
+	// A snapshot streams more than SendMsg may queue unwritten.
+	rc, err := cli.Snapshot(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, rc)
+	if err != nil || n < int64(len(big)) {
+		t.Fatalf("snapshot: %d bytes, %v", n, err)
+	}
 	val := strings.Repeat("v", 1000)
 	for i := range 1500 {
 		if _, err := cli.Put(ctx, fmt.Sprintf("r/%05d", i), val); err != nil {
@@ -278,6 +301,7 @@ type blockingKV struct {
 	pb.UnimplementedKVServer
 	ended    chan error
 	deadline chan time.Time
+	release  chan struct{}
 }
 
 func (b *blockingKV) Range(ctx context.Context, _ *pb.RangeRequest) (*pb.RangeResponse, error) {
@@ -286,6 +310,13 @@ func (b *blockingKV) Range(ctx context.Context, _ *pb.RangeRequest) (*pb.RangeRe
 	<-ctx.Done()
 	b.ended <- ctx.Err()
 	return nil, ctx.Err()
+}
+
+// DeleteRange waits for release.
+func (b *blockingKV) DeleteRange(ctx context.Context, _ *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
+	b.deadline <- time.Time{}
+	<-b.release
+	return &pb.DeleteRangeResponse{Deleted: 7}, nil
 }
 
 // Put answers with what the request's metadata and the transport stream
@@ -306,6 +337,11 @@ func (b *blockingKV) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutRespon
 type mvccKV = mvccpb.KeyValue
 
 func startBare(t *testing.T, impl pb.KVServer) *grpc.ClientConn {
+	cc, _ := startBareServer(t, impl)
+	return cc
+}
+
+func startBareServer(t *testing.T, impl pb.KVServer) (*grpc.ClientConn, *leangrpc.Server) {
 	t.Helper()
 	g := leangrpc.NewServer(leangrpc.Options{})
 	pb.RegisterKVServer(g, impl)
@@ -322,7 +358,47 @@ func startBare(t *testing.T, impl pb.KVServer) *grpc.ClientConn {
 		cc.Close()
 		g.Stop()
 	})
-	return cc
+	return cc, g
+}
+
+func TestGracefulStop(t *testing.T) {
+	b := &blockingKV{deadline: make(chan time.Time, 1), release: make(chan struct{})}
+	cc, g := startBareServer(t, b)
+	kv := pb.NewKVClient(cc)
+	ctx := ctxT(t)
+	answer := make(chan error, 1)
+	go func() {
+		resp, err := kv.DeleteRange(ctx, &pb.DeleteRangeRequest{})
+		if err == nil && resp.Deleted != 7 {
+			err = fmt.Errorf("answer %+v", resp)
+		}
+		answer <- err
+	}()
+	<-b.deadline // the call is in its handler
+	stopped := make(chan struct{})
+	go func() {
+		g.GracefulStop()
+		close(stopped)
+	}()
+	// New calls are refused (GOAWAY, then no listener) while the open one
+	// still runs.
+	for {
+		_, err := kv.Put(ctx, &pb.PutRequest{Key: []byte("k")})
+		if status.Code(err) == codes.Unavailable {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case <-stopped:
+		t.Fatal("GracefulStop returned with a call open")
+	default:
+	}
+	close(b.release)
+	if err := <-answer; err != nil {
+		t.Fatalf("the call open at GracefulStop: %v", err)
+	}
+	<-stopped
 }
 
 func TestCancelAndDeadline(t *testing.T) {
@@ -395,12 +471,79 @@ func TestMetadataHeadersTrailersStatus(t *testing.T) {
 	if len(trl.Get("t")) != 1 {
 		t.Fatalf("trailer of a trailers-only answer: %v", trl)
 	}
-	_, err = kv.DeleteRange(ctx, &pb.DeleteRangeRequest{})
+	_, err = kv.Compact(ctx, &pb.CompactionRequest{})
 	if status.Code(err) != codes.Unimplemented {
 		t.Fatalf("unimplemented method: %v", err)
 	}
 	err = cc.Invoke(ctx, "/no.Such/Method", &pb.PutRequest{}, &pb.PutResponse{})
 	if s := status.Convert(err); s.Code() != codes.Unimplemented || !strings.Contains(s.Message(), "unknown method Method for service no.Such") {
 		t.Fatalf("unknown service: %v", err)
+	}
+}
+
+// countingWatch reads every request of a Watch stream, then answers with
+// how many bytes of keys it read.
+type countingWatch struct {
+	pb.UnimplementedWatchServer
+	start chan struct{}
+}
+
+func (w countingWatch) Watch(stream pb.Watch_WatchServer) error {
+	<-w.start
+	var n int64
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.Send(&pb.WatchResponse{WatchId: n})
+		}
+		if err != nil {
+			return err
+		}
+		n += int64(len(req.GetCreateRequest().GetKey()))
+	}
+}
+
+// A streaming handler's messages are credited back to the client's window
+// only as the handler reads them: sending five windows' worth must still
+// finish, through the credits RecvMsg gives back.
+func TestStreamingReceiveWindow(t *testing.T) {
+	g := leangrpc.NewServer(leangrpc.Options{})
+	w := countingWatch{start: make(chan struct{})}
+	pb.RegisterWatchServer(g, w)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(lis)
+	defer g.Stop()
+	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	stream, err := pb.NewWatchClient(cc).Watch(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := bytes.Repeat([]byte("k"), 100<<10)
+	const msgs = 200 // 20 MiB: five times the stream window
+	sent := make(chan error, 1)
+	go func() {
+		for range msgs {
+			if err := stream.Send(&pb.WatchRequest{RequestUnion: &pb.WatchRequest_CreateRequest{
+				CreateRequest: &pb.WatchCreateRequest{Key: key}}}); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- stream.CloseSend()
+	}()
+	close(w.start)
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil || resp.WatchId != msgs*int64(len(key)) {
+		t.Fatalf("handler read %v bytes (%v), want %d", resp.GetWatchId(), err, msgs*len(key))
 	}
 }

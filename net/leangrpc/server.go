@@ -21,6 +21,7 @@ package leangrpc
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"sync"
 
@@ -36,6 +37,9 @@ type Options struct {
 	// MaxRecvMsgSize is the largest request message; default 4 MiB.
 	// Larger ones fail with ResourceExhausted, as grpc-go's do.
 	MaxRecvMsgSize int
+	// MaxConcurrentStreams is advertised to clients, and streams past it
+	// are refused; 0: unlimited.
+	MaxConcurrentStreams uint32
 	// Workers is how many goroutines are kept to run handlers on; 0 runs
 	// every request on a new goroutine.
 	Workers int
@@ -54,11 +58,12 @@ type method struct {
 
 // Server serves registered gRPC services on h2c connections.
 type Server struct {
-	opts      Options
-	unaryInt  grpc.UnaryServerInterceptor
-	streamInt grpc.StreamServerInterceptor
-	methods   map[string]*method
-	work      chan task
+	opts         Options
+	streamWindow uint32 // the receive window granted per stream
+	unaryInt     grpc.UnaryServerInterceptor
+	streamInt    grpc.StreamServerInterceptor
+	methods      map[string]*method
+	work         chan task
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -79,12 +84,13 @@ func NewServer(opts Options) *Server {
 		opts.MaxRecvMsgSize = 4 << 20
 	}
 	s := &Server{
-		opts:      opts,
-		unaryInt:  chainUnary(opts.UnaryInterceptors),
-		streamInt: chainStream(opts.StreamInterceptors),
-		methods:   make(map[string]*method),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*conn]struct{}),
+		opts:         opts,
+		streamWindow: uint32(min(max(minStreamWindow, 2*(int64(opts.MaxRecvMsgSize)+5)), math.MaxInt32)),
+		unaryInt:     chainUnary(opts.UnaryInterceptors),
+		streamInt:    chainStream(opts.StreamInterceptors),
+		methods:      make(map[string]*method),
+		listeners:    make(map[net.Listener]struct{}),
+		conns:        make(map[*conn]struct{}),
 	}
 	if opts.Workers > 0 {
 		s.work = make(chan task)
