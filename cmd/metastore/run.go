@@ -268,6 +268,9 @@ func newLeanServer(cfg *config.Config, m *metrics.Metrics, srv *server.Server) *
 		StreamInterceptors:   append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, stream...),
 		MaxRecvMsgSize:       max(cfg.GRPC.MaxRecvMsgSize, cfg.MaxRequestBytes+512<<10),
 		MaxConcurrentStreams: cfg.GRPC.MaxConcurrentStreams,
+		KeepaliveTime:        cfg.GRPCKeepaliveInterval,
+		KeepaliveTimeout:     cfg.GRPCKeepaliveTimeout,
+		MaxConnectionIdle:    cfg.GRPC.MaxConnectionIdle,
 		Workers:              server.StreamWorkers,
 	})
 }

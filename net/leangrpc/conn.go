@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -54,6 +56,7 @@ const (
 	itemPreface                    // our SETTINGS and connection window
 	itemSettings                   // the peer's settings: apply, then ack
 	itemPing                       // answer a PING
+	itemPingOut                    // a keepalive PING of ours
 	itemCredit                     // our WINDOW_UPDATE
 	itemPeerWindow                 // the peer's WINDOW_UPDATE
 	itemRST                        // RST_STREAM
@@ -90,6 +93,12 @@ type conn struct {
 	done      chan struct{}
 	wdone     chan struct{}
 
+	// active is set by every frame read; keepalive clears it.
+	active atomic.Bool
+	// idleSince is when the last stream ended (unix ns), 0 while any is
+	// open.
+	idleSince atomic.Int64
+
 	// Reader-owned.
 	fr          *http2.Framer
 	hdec        *hpack.Decoder
@@ -117,7 +126,7 @@ type conn struct {
 func newConn(s *Server, nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	ctx = peer.NewContext(ctx, &peer.Peer{Addr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr()})
-	return &conn{
+	c := &conn{
 		srv:               s,
 		nc:                nc,
 		ctx:               ctx,
@@ -130,10 +139,17 @@ func newConn(s *Server, nc net.Conn) *conn {
 		peerInitialWindow: defaultWindow,
 		peerMaxFrame:      defaultMaxFrame,
 	}
+	if s.opts.MaxConnectionIdle > 0 {
+		c.idleSince.Store(time.Now().UnixNano())
+	}
+	return c
 }
 
 func (c *conn) serve() {
 	go c.writeLoop()
+	if c.srv.opts.KeepaliveTime > 0 || c.srv.opts.MaxConnectionIdle > 0 {
+		go c.keepalive()
+	}
 	c.readLoop()
 	c.close()
 	<-c.wdone
@@ -185,6 +201,7 @@ func (c *conn) readLoop() {
 	c.fr.SetReuseFrames()
 	for {
 		f, err := c.fr.ReadFrame()
+		c.active.Store(true)
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {
@@ -246,6 +263,65 @@ func (c *conn) readLoop() {
 	}
 }
 
+// keepalive pings a client that has sent nothing for KeepaliveTime and
+// closes the connection when no frame comes back within KeepaliveTimeout;
+// it sends GOAWAY to one that had no stream open for MaxConnectionIdle.
+// (As grpc-go's server does, with the same option names.)
+func (c *conn) keepalive() {
+	o := c.srv.opts
+	tick := nonZero(0)
+	if o.KeepaliveTime > 0 {
+		tick = min(o.KeepaliveTime, o.KeepaliveTimeout)
+	}
+	if o.MaxConnectionIdle > 0 {
+		tick = min(tick, max(o.MaxConnectionIdle/4, time.Second))
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	quiet := time.Duration(0)
+	pingSent := time.Time{}
+	for {
+		select {
+		case <-c.done:
+			return
+		case now := <-t.C:
+			if o.MaxConnectionIdle > 0 {
+				if since := c.idleSince.Load(); since != 0 && now.Sub(time.Unix(0, since)) >= o.MaxConnectionIdle {
+					c.goAway()
+					return
+				}
+			}
+			if o.KeepaliveTime <= 0 {
+				continue
+			}
+			if c.active.Swap(false) {
+				quiet, pingSent = 0, time.Time{}
+				continue
+			}
+			if !pingSent.IsZero() {
+				if now.Sub(pingSent) >= nonZero(o.KeepaliveTimeout) {
+					c.close()
+					return
+				}
+				continue
+			}
+			quiet += tick
+			if quiet >= o.KeepaliveTime {
+				pingSent = now
+				c.enqueue(outItem{kind: itemPingOut})
+			}
+		}
+	}
+}
+
+// nonZero makes an unset duration never elapse.
+func nonZero(d time.Duration) time.Duration {
+	if d <= 0 {
+		return time.Duration(math.MaxInt64)
+	}
+	return d
+}
+
 // connError ends the connection with a GOAWAY saying why.
 func (c *conn) connError(code http2.ErrCode) {
 	c.enqueue(outItem{kind: itemGoAway, n: c.lastStreamID(), id: uint32(code)})
@@ -271,6 +347,9 @@ func (c *conn) remove(st *stream) {
 		delete(c.streams, st.id)
 	}
 	closeNow := c.goingAway && len(c.streams) == 0
+	if len(c.streams) == 0 && c.srv.opts.MaxConnectionIdle > 0 {
+		c.idleSince.Store(time.Now().UnixNano())
+	}
 	c.smu.Unlock()
 	if closeNow {
 		c.enqueue(outItem{kind: itemClose})
@@ -418,6 +497,7 @@ func (c *conn) onHeaders() {
 	}
 	c.smu.Lock()
 	c.streams[id] = st
+	c.idleSince.Store(0)
 	c.smu.Unlock()
 	if m.stream != nil {
 		c.dispatch(task{st: st})
@@ -676,6 +756,9 @@ func (c *conn) process(it *outItem) bool {
 		c.retryBlocked()
 	case itemPing:
 		c.wbuf = appendFrameHeader(c.wbuf, 8, http2.FramePing, http2.FlagPingAck, 0)
+		c.wbuf = append(c.wbuf, it.ping[:]...)
+	case itemPingOut:
+		c.wbuf = appendFrameHeader(c.wbuf, 8, http2.FramePing, 0, 0)
 		c.wbuf = append(c.wbuf, it.ping[:]...)
 	case itemCredit:
 		c.wbuf = appendFrameHeader(c.wbuf, 4, http2.FrameWindowUpdate, 0, it.id)

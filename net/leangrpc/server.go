@@ -24,6 +24,7 @@ import (
 	"math"
 	"net"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 )
@@ -40,6 +41,13 @@ type Options struct {
 	// MaxConcurrentStreams is advertised to clients, and streams past it
 	// are refused; 0: unlimited.
 	MaxConcurrentStreams uint32
+	// KeepaliveTime: a connection silent this long gets a PING, and is
+	// closed when nothing arrives within KeepaliveTimeout (default 20 s).
+	// MaxConnectionIdle: a connection without streams this long gets
+	// GOAWAY. Zero: never.
+	KeepaliveTime     time.Duration
+	KeepaliveTimeout  time.Duration
+	MaxConnectionIdle time.Duration
 	// Workers is how many goroutines are kept to run handlers on; 0 runs
 	// every request on a new goroutine.
 	Workers int
@@ -80,6 +88,9 @@ var ErrServerStopped = grpc.ErrServerStopped
 
 // NewServer returns a Server with no services registered.
 func NewServer(opts Options) *Server {
+	if opts.KeepaliveTimeout <= 0 {
+		opts.KeepaliveTimeout = 20 * time.Second
+	}
 	if opts.MaxRecvMsgSize <= 0 {
 		opts.MaxRecvMsgSize = 4 << 20
 	}
