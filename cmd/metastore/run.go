@@ -264,14 +264,16 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 func newLeanServer(cfg *config.Config, m *metrics.Metrics, srv *server.Server) *leangrpc.Server {
 	unary, stream := srv.InterceptorFuncs()
 	return leangrpc.NewServer(leangrpc.Options{
-		UnaryInterceptors:    append([]grpc.UnaryServerInterceptor{m.UnaryServerInterceptor()}, unary...),
-		StreamInterceptors:   append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, stream...),
-		MaxRecvMsgSize:       max(cfg.GRPC.MaxRecvMsgSize, cfg.MaxRequestBytes+512<<10),
-		MaxConcurrentStreams: cfg.GRPC.MaxConcurrentStreams,
-		KeepaliveTime:        cfg.GRPCKeepaliveInterval,
-		KeepaliveTimeout:     cfg.GRPCKeepaliveTimeout,
-		MaxConnectionIdle:    cfg.GRPC.MaxConnectionIdle,
-		Workers:              server.StreamWorkers,
+		UnaryInterceptors:     append([]grpc.UnaryServerInterceptor{m.UnaryServerInterceptor()}, unary...),
+		StreamInterceptors:    append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, stream...),
+		MaxRecvMsgSize:        max(cfg.GRPC.MaxRecvMsgSize, cfg.MaxRequestBytes+512<<10),
+		MaxConcurrentStreams:  cfg.GRPC.MaxConcurrentStreams,
+		KeepaliveTime:         cfg.GRPCKeepaliveInterval,
+		KeepaliveTimeout:      cfg.GRPCKeepaliveTimeout,
+		MaxConnectionIdle:     cfg.GRPC.MaxConnectionIdle,
+		MaxConnectionAge:      cfg.GRPC.MaxConnectionAge,
+		MaxConnectionAgeGrace: cfg.GRPC.MaxConnectionAgeGrace,
+		Workers:               server.StreamWorkers,
 	})
 }
 

@@ -147,7 +147,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 
 func (c *conn) serve() {
 	go c.writeLoop()
-	if c.srv.opts.KeepaliveTime > 0 || c.srv.opts.MaxConnectionIdle > 0 {
+	if o := c.srv.opts; o.KeepaliveTime > 0 || o.MaxConnectionIdle > 0 || o.MaxConnectionAge > 0 {
 		go c.keepalive()
 	}
 	c.readLoop()
@@ -265,7 +265,8 @@ func (c *conn) readLoop() {
 
 // keepalive pings a client that has sent nothing for KeepaliveTime and
 // closes the connection when no frame comes back within KeepaliveTimeout;
-// it sends GOAWAY to one that had no stream open for MaxConnectionIdle.
+// it sends GOAWAY to one that had no stream open for MaxConnectionIdle,
+// and to one older than MaxConnectionAge.
 // (As grpc-go's server does, with the same option names.)
 func (c *conn) keepalive() {
 	o := c.srv.opts
@@ -276,6 +277,12 @@ func (c *conn) keepalive() {
 	if o.MaxConnectionIdle > 0 {
 		tick = min(tick, max(o.MaxConnectionIdle/4, time.Second))
 	}
+	var aged <-chan time.Time
+	if o.MaxConnectionAge > 0 {
+		ageTimer := time.NewTimer(o.MaxConnectionAge)
+		defer ageTimer.Stop()
+		aged = ageTimer.C
+	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	quiet := time.Duration(0)
@@ -284,6 +291,14 @@ func (c *conn) keepalive() {
 		select {
 		case <-c.done:
 			return
+		case <-aged:
+			// Old enough: no new streams, and the open ones get the
+			// grace period to end.
+			c.goAway()
+			aged = nil
+			if o.MaxConnectionAgeGrace > 0 {
+				time.AfterFunc(o.MaxConnectionAgeGrace, c.close)
+			}
 		case now := <-t.C:
 			if o.MaxConnectionIdle > 0 {
 				if since := c.idleSince.Load(); since != 0 && now.Sub(time.Unix(0, since)) >= o.MaxConnectionIdle {

@@ -101,3 +101,11 @@ func TestPingAnswered(t *testing.T) {
 		}
 	}
 }
+
+func TestMaxConnectionAgeSendsGoAway(t *testing.T) {
+	fr := rawConn(t, leangrpc.Options{MaxConnectionAge: 20 * time.Millisecond, MaxConnectionAgeGrace: time.Minute})
+	types := readUntilEOF(t, fr)
+	if len(types) == 0 || types[len(types)-1] != http2.FrameGoAway {
+		t.Fatalf("old connection ended with %v, want GOAWAY last", types)
+	}
+}

@@ -45,9 +45,13 @@ type Options struct {
 	// closed when nothing arrives within KeepaliveTimeout (default 20 s).
 	// MaxConnectionIdle: a connection without streams this long gets
 	// GOAWAY. Zero: never.
-	KeepaliveTime     time.Duration
-	KeepaliveTimeout  time.Duration
-	MaxConnectionIdle time.Duration
+	// MaxConnectionAge: a connection this old gets GOAWAY, and is closed
+	// MaxConnectionAgeGrace later (0: once its streams end).
+	KeepaliveTime         time.Duration
+	KeepaliveTimeout      time.Duration
+	MaxConnectionIdle     time.Duration
+	MaxConnectionAge      time.Duration
+	MaxConnectionAgeGrace time.Duration
 	// Workers is how many goroutines are kept to run handlers on; 0 runs
 	// every request on a new goroutine.
 	Workers int
