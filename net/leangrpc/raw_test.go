@@ -1,6 +1,7 @@
 package leangrpc_test
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -9,6 +10,8 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"golang.org/x/net/http2"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"metastore/net/leangrpc"
 )
@@ -107,5 +110,93 @@ func TestMaxConnectionAgeSendsGoAway(t *testing.T) {
 	types := readUntilEOF(t, fr)
 	if len(types) == 0 || types[len(types)-1] != http2.FrameGoAway {
 		t.Fatalf("old connection ended with %v, want GOAWAY last", types)
+	}
+}
+
+// Malformed input ends at most its own connection: each of these is sent
+// on a fresh connection, and a well-behaved client is served afterwards.
+func TestMalformedInputLeavesServerServing(t *testing.T) {
+	g := leangrpc.NewServer(leangrpc.Options{MaxRecvMsgSize: 1 << 10})
+	pb.RegisterKVServer(g, &blockingKV{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(lis)
+	defer g.Stop()
+	hdrs := func(fr *http2.Framer, id uint32, block []byte, end bool) error {
+		return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndHeaders: true, EndStream: end})
+	}
+	// A valid request header block for KV/Put, HPACK literals.
+	var put []byte
+	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/etcdserverpb.KV/Put"},
+		{":authority", "x"}, {"content-type", "application/grpc"}} {
+		put = append(put, 0, byte(len(kv[0])))
+		put = append(put, kv[0]...)
+		put = append(put, byte(len(kv[1])))
+		put = append(put, kv[1]...)
+	}
+	cases := map[string]func(fr *http2.Framer) error{
+		"garbage": func(fr *http2.Framer) error {
+			_, err := fr.ReadFrame() // let the preface be read first
+			_ = err
+			return fr.WriteRawFrame(0xee, 0xff, 7, bytes.Repeat([]byte{0xff}, 100))
+		},
+		"bad hpack":        func(fr *http2.Framer) error { return hdrs(fr, 1, []byte{0xff, 0xff, 0xff, 0xff, 0xff}, true) },
+		"even stream":      func(fr *http2.Framer) error { return hdrs(fr, 2, put, false) },
+		"data on stream 0": func(fr *http2.Framer) error {
+			return fr.WriteRawFrame(http2.FrameData, http2.FlagDataEndStream, 0, []byte("x"))
+		},
+		"data on idle":     func(fr *http2.Framer) error { return fr.WriteData(9, true, []byte("x")) },
+		"rst on idle":      func(fr *http2.Framer) error { return fr.WriteRSTStream(11, http2.ErrCodeCancel) },
+		"compressed": func(fr *http2.Framer) error {
+			if err := hdrs(fr, 1, put, false); err != nil {
+				return err
+			}
+			return fr.WriteData(1, true, []byte{1, 0, 0, 0, 1, 0})
+		},
+		"too large": func(fr *http2.Framer) error {
+			if err := hdrs(fr, 1, put, false); err != nil {
+				return err
+			}
+			return fr.WriteData(1, true, []byte{0, 0, 1, 0, 0})
+		},
+		"truncated message": func(fr *http2.Framer) error {
+			if err := hdrs(fr, 1, put, false); err != nil {
+				return err
+			}
+			return fr.WriteData(1, true, []byte{0, 0, 0, 0, 9, 1})
+		},
+		"window overflow": func(fr *http2.Framer) error { return fr.WriteWindowUpdate(0, 1<<31-1) },
+	}
+	for name, send := range cases {
+		nc, err := net.Dial("tcp", lis.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(nc, http2.ClientPreface)
+		fr := http2.NewFramer(nc, nc)
+		fr.WriteSettings()
+		if err := send(fr); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		// Read what the server answers until it closes, or for a moment
+		// when the input only ends a stream.
+		nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		for {
+			if _, err := fr.ReadFrame(); err != nil {
+				break
+			}
+		}
+		nc.Close()
+	}
+	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	if _, err := pb.NewKVClient(cc).Put(ctxT(t), &pb.PutRequest{Key: []byte("k")}); err != nil {
+		t.Fatalf("after malformed input: %v", err)
 	}
 }
