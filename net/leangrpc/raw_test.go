@@ -142,13 +142,13 @@ func TestMalformedInputLeavesServerServing(t *testing.T) {
 			_ = err
 			return fr.WriteRawFrame(0xee, 0xff, 7, bytes.Repeat([]byte{0xff}, 100))
 		},
-		"bad hpack":        func(fr *http2.Framer) error { return hdrs(fr, 1, []byte{0xff, 0xff, 0xff, 0xff, 0xff}, true) },
-		"even stream":      func(fr *http2.Framer) error { return hdrs(fr, 2, put, false) },
+		"bad hpack":   func(fr *http2.Framer) error { return hdrs(fr, 1, []byte{0xff, 0xff, 0xff, 0xff, 0xff}, true) },
+		"even stream": func(fr *http2.Framer) error { return hdrs(fr, 2, put, false) },
 		"data on stream 0": func(fr *http2.Framer) error {
 			return fr.WriteRawFrame(http2.FrameData, http2.FlagDataEndStream, 0, []byte("x"))
 		},
-		"data on idle":     func(fr *http2.Framer) error { return fr.WriteData(9, true, []byte("x")) },
-		"rst on idle":      func(fr *http2.Framer) error { return fr.WriteRSTStream(11, http2.ErrCodeCancel) },
+		"data on idle": func(fr *http2.Framer) error { return fr.WriteData(9, true, []byte("x")) },
+		"rst on idle":  func(fr *http2.Framer) error { return fr.WriteRSTStream(11, http2.ErrCodeCancel) },
 		"compressed": func(fr *http2.Framer) error {
 			if err := hdrs(fr, 1, put, false); err != nil {
 				return err
