@@ -44,6 +44,9 @@ const (
 	// yet written before SendMsg waits, so a fast sender (a snapshot)
 	// cannot queue a slow client's whole answer in memory.
 	sendQueueLimit = 1 << 20
+	// maxKeptWriteBuf is the largest write buffer a connection keeps
+	// between writes.
+	maxKeptWriteBuf = 64 << 10
 	// smallBatch is a write small enough that waiting a scheduling round
 	// for more is worth it.
 	smallBatch = 4096
@@ -150,7 +153,13 @@ func (c *conn) serve() {
 	if o := c.srv.opts; o.KeepaliveTime > 0 || o.MaxConnectionIdle > 0 || o.MaxConnectionAge > 0 {
 		go c.keepalive()
 	}
-	c.readLoop()
+	if c.readLoop() {
+		// The writer flushes the GOAWAY that says why, then closes.
+		select {
+		case <-c.wdone:
+		case <-time.After(time.Second):
+		}
+	}
 	c.close()
 	<-c.wdone
 	c.srv.forget(c)
@@ -188,12 +197,14 @@ func (c *conn) goAway() {
 	}
 }
 
-func (c *conn) readLoop() {
+// readLoop reads frames until the connection fails; true means it ended
+// the connection with a GOAWAY the writer still has to send.
+func (c *conn) readLoop() bool {
 	c.enqueue(outItem{kind: itemPreface})
 	br := bufio.NewReaderSize(c.nc, 32<<10)
 	var pre [len(http2.ClientPreface)]byte
 	if _, err := io.ReadFull(br, pre[:]); err != nil || string(pre[:]) != http2.ClientPreface {
-		return
+		return false
 	}
 	c.fr = http2.NewFramer(nil, br)
 	c.hdec = hpack.NewDecoder(4096, c.emitField)
@@ -211,20 +222,21 @@ func (c *conn) readLoop() {
 			var ce http2.ConnectionError
 			if errors.As(err, &ce) {
 				c.connError(http2.ErrCode(ce))
+				return true
 			}
-			return
+			return false
 		}
 		switch f := f.(type) {
 		case *http2.HeadersFrame:
 			c.hdr = headerBlock{id: f.StreamID, ended: f.StreamEnded()}
 			if !c.onHeaderFragment(f.HeaderBlockFragment(), f.HeadersEnded()) {
 				c.connError(http2.ErrCodeCompression)
-				return
+				return true
 			}
 		case *http2.ContinuationFrame:
 			if !c.onHeaderFragment(f.HeaderBlockFragment(), f.HeadersEnded()) {
 				c.connError(http2.ErrCodeCompression)
-				return
+				return true
 			}
 		case *http2.DataFrame:
 			c.onData(f)
@@ -730,8 +742,8 @@ func (c *conn) flush() bool {
 		return true
 	}
 	_, err := c.nc.Write(c.wbuf)
-	if cap(c.wbuf) > 4*flushAt {
-		c.wbuf = nil
+	if cap(c.wbuf) > maxKeptWriteBuf {
+		c.wbuf = nil // one large answer should not pin its buffer on an idle connection
 	} else {
 		c.wbuf = c.wbuf[:0]
 	}

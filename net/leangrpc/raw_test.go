@@ -169,6 +169,10 @@ func TestMalformedInputLeavesServerServing(t *testing.T) {
 		},
 		"window overflow": func(fr *http2.Framer) error { return fr.WriteWindowUpdate(0, 1<<31-1) },
 	}
+	wantGoAway := map[string]http2.ErrCode{
+		"bad hpack":        http2.ErrCodeCompression,
+		"data on stream 0": http2.ErrCodeProtocol,
+	}
 	for name, send := range cases {
 		nc, err := net.Dial("tcp", lis.Addr().String())
 		if err != nil {
@@ -184,12 +188,20 @@ func TestMalformedInputLeavesServerServing(t *testing.T) {
 		// Read what the server answers until it closes, or for a moment
 		// when the input only ends a stream.
 		nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		var goAway http2.ErrCode = 0xff
 		for {
-			if _, err := fr.ReadFrame(); err != nil {
+			f, err := fr.ReadFrame()
+			if err != nil {
 				break
+			}
+			if ga, ok := f.(*http2.GoAwayFrame); ok {
+				goAway = ga.ErrCode
 			}
 		}
 		nc.Close()
+		if want, ok := wantGoAway[name]; ok && goAway != want {
+			t.Errorf("%s: GOAWAY code %v, want %v", name, goAway, want)
+		}
 	}
 	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
