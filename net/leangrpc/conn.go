@@ -429,9 +429,7 @@ func (c *conn) emitField(f hpack.HeaderField) {
 		h.ctype = f.Value
 	case "grpc-timeout":
 		h.timeout = f.Value
-	case ":scheme", ":authority", "te", "grpc-encoding", "grpc-accept-encoding", "user-agent":
-		// user-agent is left out of the metadata (grpc-go puts it in):
-		// nothing reads it, and without it most calls need no map.
+	case ":scheme", ":authority", "te", "grpc-encoding", "grpc-accept-encoding":
 	default:
 		if f.Name == "" || f.Name[0] == ':' {
 			return
