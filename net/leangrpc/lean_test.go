@@ -323,12 +323,13 @@ func (b *blockingKV) DeleteRange(ctx context.Context, _ *pb.DeleteRangeRequest) 
 // say, and sets a header and a trailer.
 func (b *blockingKV) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
-	if err := grpc.SetHeader(ctx, metadata.Pairs("h", "hv", "big", strings.Join(md.Get("big"), ""))); err != nil {
+	if err := grpc.SetHeader(ctx, metadata.Pairs("h", "hv", "big", strings.Join(md.Get("big"), ""),
+		"echo-bin", strings.Join(md.Get("x-bin"), ""))); err != nil {
 		return nil, err
 	}
 	grpc.SetTrailer(ctx, metadata.Pairs("t", "tv"))
 	if string(req.Key) == "fail" {
-		return nil, status.Error(codes.FailedPrecondition, "asked to fail: 100% sure")
+		return nil, status.Error(codes.FailedPrecondition, "asked to fail: 100% sûre")
 	}
 	return &pb.PutResponse{PrevKv: &mvccKV{Key: []byte(grpc.ServerTransportStreamFromContext(ctx).Method()),
 		Value: []byte(strings.Join(md.Get("token"), ","))}}, nil
@@ -464,8 +465,16 @@ func TestMetadataHeadersTrailersStatus(t *testing.T) {
 	if got := hdr.Get("big"); len(got) != 1 || got[0] != big {
 		t.Fatalf("a 40 KiB header came back as %d values", len(got))
 	}
+	// Binary metadata travels base64-encoded both ways.
+	raw := string([]byte{0, 1, 0xfe, 0xff, '\n'})
+	if _, err := kv.Put(metadata.AppendToOutgoingContext(ctx, "x-bin", raw), &pb.PutRequest{Key: []byte("k")}, grpc.Header(&hdr)); err != nil {
+		t.Fatal(err)
+	}
+	if got := hdr.Get("echo-bin"); len(got) != 1 || got[0] != raw {
+		t.Fatalf("binary metadata came back as %q", got)
+	}
 	_, err = kv.Put(ctx, &pb.PutRequest{Key: []byte("fail")}, grpc.Trailer(&trl))
-	if s := status.Convert(err); s.Code() != codes.FailedPrecondition || s.Message() != "asked to fail: 100% sure" {
+	if s := status.Convert(err); s.Code() != codes.FailedPrecondition || s.Message() != "asked to fail: 100% sûre" {
 		t.Fatalf("error status: %v", err)
 	}
 	if len(trl.Get("t")) != 1 {
