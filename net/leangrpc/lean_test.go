@@ -556,3 +556,55 @@ func TestStreamingReceiveWindow(t *testing.T) {
 		t.Fatalf("handler read %v bytes (%v), want %d", resp.GetWatchId(), err, msgs*len(key))
 	}
 }
+
+// Many clients at once, some canceling mid-call and some watching, on one
+// connection: every call ends with its answer or its own context's
+// error, and the server serves on afterwards.
+func TestConcurrentMixedCalls(t *testing.T) {
+	cli, _ := startMember(t)
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 60 {
+				key := fmt.Sprintf("mix/%d/%d", w, i%7)
+				callCtx, cancel := context.WithCancel(ctx)
+				if i%5 == 4 {
+					cancel() // canceled before or while it is sent
+				}
+				var err error
+				switch i % 3 {
+				case 0:
+					_, err = cli.Put(callCtx, key, strings.Repeat("x", 100*i))
+				case 1:
+					_, err = cli.Get(callCtx, "mix/", clientv3.WithPrefix())
+				case 2:
+					wch := cli.Watch(clientv3.WithRequireLeader(callCtx), key)
+					if _, perr := cli.Put(ctx, key, "w"); perr != nil {
+						err = perr
+						break
+					}
+					if i%5 != 4 {
+						resp := <-wch
+						if resp.Err() == nil && len(resp.Events) == 0 {
+							err = fmt.Errorf("watch %s: no event", key)
+						}
+					}
+				}
+				if err != nil && !errors.Is(err, context.Canceled) && callCtx.Err() == nil {
+					errs <- fmt.Errorf("worker %d call %d: %w", w, i, err)
+				}
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if _, err := cli.Put(ctx, "after", "ok"); err != nil {
+		t.Fatal(err)
+	}
+}
