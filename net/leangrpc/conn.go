@@ -98,6 +98,8 @@ type conn struct {
 
 	// active is set by every frame read; keepalive clears it.
 	active atomic.Bool
+	// running counts handlers dispatched and not yet returned.
+	running atomic.Int32
 	// idleSince is when the last stream ended (unix ns), 0 while any is
 	// open.
 	idleSince atomic.Int64
@@ -229,13 +231,13 @@ func (c *conn) readLoop() bool {
 		switch f := f.(type) {
 		case *http2.HeadersFrame:
 			c.hdr = headerBlock{id: f.StreamID, ended: f.StreamEnded()}
-			if !c.onHeaderFragment(f.HeaderBlockFragment(), f.HeadersEnded()) {
-				c.connError(http2.ErrCodeCompression)
+			if code := c.onHeaderFragment(f.HeaderBlockFragment(), f.HeadersEnded()); code != http2.ErrCodeNo {
+				c.connError(code)
 				return true
 			}
 		case *http2.ContinuationFrame:
-			if !c.onHeaderFragment(f.HeaderBlockFragment(), f.HeadersEnded()) {
-				c.connError(http2.ErrCodeCompression)
+			if code := c.onHeaderFragment(f.HeaderBlockFragment(), f.HeadersEnded()); code != http2.ErrCodeNo {
+				c.connError(code)
 				return true
 			}
 		case *http2.DataFrame:
@@ -448,21 +450,26 @@ func (c *conn) emitField(f hpack.HeaderField) {
 	}
 }
 
-// onHeaderFragment decodes one HEADERS or CONTINUATION fragment; false
-// means the HPACK state is broken and so is the connection.
-func (c *conn) onHeaderFragment(frag []byte, end bool) bool {
+// onHeaderFragment decodes one HEADERS or CONTINUATION fragment. It
+// returns the error code of a broken connection: HPACK state lost, or a
+// header block that goes on far past maxHeaderList (a CONTINUATION flood,
+// which decoding to the end would let run forever).
+func (c *conn) onHeaderFragment(frag []byte, end bool) http2.ErrCode {
 	if _, err := c.hdec.Write(frag); err != nil {
-		return false
+		return http2.ErrCodeCompression
+	}
+	if c.hdr.size > 2*maxHeaderList {
+		return http2.ErrCodeEnhanceYourCalm
 	}
 	if !end {
-		return true
+		return http2.ErrCodeNo
 	}
 	if err := c.hdec.Close(); err != nil {
-		return false
+		return http2.ErrCodeCompression
 	}
 	c.onHeaders()
 	c.hdr = headerBlock{}
-	return true
+	return http2.ErrCodeNo
 }
 
 func (c *conn) onHeaders() {
@@ -482,8 +489,11 @@ func (c *conn) onHeaders() {
 		return // a stream already over
 	}
 	c.maxStreamID = id
+	// Handlers still running count too: a stream reset by the client
+	// leaves the map at once, its handler only when it returns (a client
+	// opening and resetting streams in a loop is held to the limit).
 	limit := c.srv.opts.MaxConcurrentStreams
-	refused := c.goingAway || (limit > 0 && uint32(len(c.streams)) >= limit)
+	refused := c.goingAway || (limit > 0 && (uint32(len(c.streams)) >= limit || uint32(c.running.Load()) >= limit))
 	c.smu.Unlock()
 	if refused {
 		c.enqueue(outItem{kind: itemRST, id: id, n: uint32(http2.ErrCodeRefusedStream)})
@@ -672,6 +682,7 @@ type task struct {
 }
 
 func (t task) run() {
+	defer t.st.c.running.Add(-1)
 	if t.st.m.stream != nil {
 		t.st.runStream()
 		return
@@ -680,6 +691,7 @@ func (t task) run() {
 }
 
 func (c *conn) dispatch(t task) {
+	c.running.Add(1)
 	if c.srv.work != nil {
 		select {
 		case c.srv.work <- t:

@@ -168,10 +168,24 @@ func TestMalformedInputLeavesServerServing(t *testing.T) {
 			return fr.WriteData(1, true, []byte{0, 0, 0, 0, 9, 1})
 		},
 		"window overflow": func(fr *http2.Framer) error { return fr.WriteWindowUpdate(0, 1<<31-1) },
+		"continuation flood": func(fr *http2.Framer) error {
+			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: put}); err != nil {
+				return err
+			}
+			field := []byte{0, 1, 'a', 1, 'b'} // a: b, 37 bytes as HPACK counts them
+			frag := bytes.Repeat(field, 16000/len(field))
+			for range 4 * (1 << 20) / (len(frag) / len(field) * 37) {
+				if err := fr.WriteContinuation(1, false, frag); err != nil {
+					return nil // the server hung up: what the case is for
+				}
+			}
+			return nil
+		},
 	}
 	wantGoAway := map[string]http2.ErrCode{
-		"bad hpack":        http2.ErrCodeCompression,
-		"data on stream 0": http2.ErrCodeProtocol,
+		"bad hpack":          http2.ErrCodeCompression,
+		"data on stream 0":   http2.ErrCodeProtocol,
+		"continuation flood": http2.ErrCodeEnhanceYourCalm,
 	}
 	for name, send := range cases {
 		nc, err := net.Dial("tcp", lis.Addr().String())
@@ -210,5 +224,68 @@ func TestMalformedInputLeavesServerServing(t *testing.T) {
 	defer cc.Close()
 	if _, err := pb.NewKVClient(cc).Put(ctxT(t), &pb.PutRequest{Key: []byte("k")}); err != nil {
 		t.Fatalf("after malformed input: %v", err)
+	}
+}
+
+// Streams the client resets still count against MaxConcurrentStreams while
+// their handlers run, so opening and resetting streams in a loop cannot
+// start handlers without bound.
+func TestResetStreamsCountWhileHandlersRun(t *testing.T) {
+	b := &blockingKV{deadline: make(chan time.Time, 2), release: make(chan struct{})}
+	g := leangrpc.NewServer(leangrpc.Options{MaxConcurrentStreams: 2})
+	pb.RegisterKVServer(g, b)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(lis)
+	defer g.Stop()
+	defer close(b.release)
+	nc, err := net.Dial("tcp", lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(nc, http2.ClientPreface)
+	fr := http2.NewFramer(nc, nc)
+	fr.WriteSettings()
+	var block []byte
+	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"},
+		{":path", "/etcdserverpb.KV/DeleteRange"}, {"content-type", "application/grpc"}} {
+		block = append(block, 0, byte(len(kv[0])))
+		block = append(block, kv[0]...)
+		block = append(block, byte(len(kv[1])))
+		block = append(block, kv[1]...)
+	}
+	open := func(id uint32) {
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := fr.WriteData(id, true, []byte{0, 0, 0, 0, 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []uint32{1, 3} {
+		open(id)
+		<-b.deadline // its handler runs, and will until released
+		if err := fr.WriteRSTStream(id, http2.ErrCodeCancel); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open(5)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no answer to stream 5: %v", err)
+		}
+		if f.Header().StreamID != 5 {
+			continue
+		}
+		rst, ok := f.(*http2.RSTStreamFrame)
+		if !ok || rst.ErrCode != http2.ErrCodeRefusedStream {
+			t.Fatalf("stream 5 got %v, want RST_STREAM REFUSED_STREAM", f)
+		}
+		return
 	}
 }
