@@ -8,7 +8,8 @@
 // cores.
 //
 // With -lean it serves the same handlers on net/leangrpc instead, to
-// compare the two servers' floors.
+// compare the two servers' floors; -cpuprofile and -memprofile show where
+// either spends it.
 //
 // Usage (from the repository root):
 //
@@ -69,7 +70,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:23999", "address to serve gRPC on")
 	lean := flag.Bool("lean", false, "serve with net/leangrpc instead of grpc-go")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this `file` until SIGTERM or SIGINT")
-	memprofile := flag.String("memprofile", "", "write an allocation profile to this `file` at SIGTERM or SIGINT")
+	memprofile := flag.String("memprofile", "", "write an allocation profile to this `file` at SIGTERM or SIGINT (instead of -cpuprofile)")
 	flag.Parse()
 	if *memprofile != "" {
 		sig := make(chan os.Signal, 1)
