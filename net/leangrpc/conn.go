@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"math"
 	"net"
@@ -1185,5 +1184,3 @@ func (ss serverStream) RecvMsg(m any) error {
 		}
 	}
 }
-
-func (st *stream) String() string { return fmt.Sprintf("stream %d %s", st.id, st.m.fullName) }
