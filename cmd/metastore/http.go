@@ -36,6 +36,9 @@ func (p *process) buildClientHTTP(cfg *config.Config) error {
 	}}
 	h.mux = httpmux.New(p.clientSrv, h.srv)
 	h.mux.WrapGRPCListener(p.metrics.CountConns)
+	if p.leanSrv != nil {
+		h.mux.ServePlainWith(p.leanSrv)
+	}
 	conn, err := grpc.NewClient("passthrough:///metastore-local",
 		grpc.WithContextDialer(h.mux.DialGRPC),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),

@@ -26,6 +26,7 @@ import (
 	"metastore/engines/memory"
 	"metastore/engines/rocksdb"
 	"metastore/net/config"
+	"metastore/net/leangrpc"
 	"metastore/net/metrics"
 	"metastore/net/server"
 	"metastore/net/tlsutil"
@@ -75,6 +76,7 @@ type process struct {
 	srv        *server.Server
 	tr         *transport.Transport
 	clientSrv  *grpc.Server
+	leanSrv    *leangrpc.Server // plaintext gRPC under --experimental-lean-grpc; else nil
 	peerSrv    *grpc.Server
 	clientLis  []net.Listener
 	peerLis    []net.Listener
@@ -235,6 +237,10 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	p.clientSrv = grpc.NewServer(slices.Concat(clientOptions(cfg), p.metrics.ServerOptions(), p.srv.Interceptors(), server.WorkerOptions(),
 		[]grpc.ServerOption{grpc.Creds(tlsutil.ServerCredentials())})...)
 	p.srv.Register(p.clientSrv)
+	if cfg.ExperimentalLeanGRPC {
+		p.leanSrv = newLeanServer(cfg, p.metrics, p.srv)
+		p.srv.Register(p.leanSrv)
+	}
 	if err := p.buildClientHTTP(cfg); err != nil {
 		p.abort()
 		return nil, err
@@ -250,6 +256,25 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// newLeanServer is the plaintext client gRPC server of
+// --experimental-lean-grpc, with the interceptors and limits the grpc.Server
+// has (metrics outermost, as there).
+func newLeanServer(cfg *config.Config, m *metrics.Metrics, srv *server.Server) *leangrpc.Server {
+	unary, stream := srv.InterceptorFuncs()
+	return leangrpc.NewServer(leangrpc.Options{
+		UnaryInterceptors:     append([]grpc.UnaryServerInterceptor{m.UnaryServerInterceptor()}, unary...),
+		StreamInterceptors:    append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, stream...),
+		MaxRecvMsgSize:        max(cfg.GRPC.MaxRecvMsgSize, cfg.MaxRequestBytes+512<<10),
+		MaxConcurrentStreams:  cfg.GRPC.MaxConcurrentStreams,
+		KeepaliveTime:         cfg.GRPCKeepaliveInterval,
+		KeepaliveTimeout:      cfg.GRPCKeepaliveTimeout,
+		MaxConnectionIdle:     cfg.GRPC.MaxConnectionIdle,
+		MaxConnectionAge:      cfg.GRPC.MaxConnectionAge,
+		MaxConnectionAgeGrace: cfg.GRPC.MaxConnectionAgeGrace,
+		Workers:               server.StreamWorkers,
+	})
 }
 
 // clientOptions are the configured gRPC tuning, with the receive limit
@@ -307,12 +332,18 @@ func (p *process) stop() error {
 	p.stopAccepting()
 	done := make(chan struct{})
 	go func() {
+		if p.leanSrv != nil {
+			p.leanSrv.GracefulStop()
+		}
 		p.clientSrv.GracefulStop()
 		close(done)
 	}()
 	select {
 	case <-done:
 	case <-time.After(gracePeriod):
+		if p.leanSrv != nil {
+			p.leanSrv.Stop()
+		}
 		p.clientSrv.Stop()
 		<-done
 	}

@@ -81,3 +81,59 @@ func testRunServesAndRestarts(t *testing.T, engine string) {
 		}
 	}
 }
+
+// TestRunLeanGRPC serves plaintext clients with --experimental-lean-grpc:
+// clientv3 calls and a watch reach the services through the same
+// interceptors (the metrics count them), the JSON gateway still works (it
+// dials the plain listener in process), and stop ends with clients gone.
+func TestRunLeanGRPC(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cfg := testConfig(t, t.TempDir())
+	cfg.ExperimentalLeanGRPC = true
+	p, err := build(cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.leanSrv == nil {
+		t.Fatal("the flag built no lean server")
+	}
+	p.start()
+	addr := p.clientLis[0].Addr().String()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{addr}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wch := cli.Watch(ctx, "k", clientv3.WithCreatedNotify())
+	if resp := <-wch; !resp.Created {
+		t.Fatalf("watch: %+v", resp)
+	}
+	if _, err := cli.Put(ctx, "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := <-wch; len(ev.Events) != 1 || string(ev.Events[0].Kv.Value) != "v" {
+		t.Fatalf("watch event: %+v", ev)
+	}
+	resp, err := http.Post("http://"+addr+"/v3/kv/range", "application/json", strings.NewReader(`{"key":"aw=="}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `"value":"dg=="`) {
+		t.Fatalf("gateway range: %s", body)
+	}
+	resp, err = http.Get("http://" + p.metricsLis[0].Addr().String() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `method="/etcdserverpb.KV/Put"`) {
+		t.Fatalf("metrics do not count the Put:\n%.2000s", body)
+	}
+	cli.Close()
+	if err := p.stop(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -76,6 +76,9 @@ type Config struct {
 	GRPCKeepaliveTimeout  time.Duration `yaml:"grpc-keepalive-timeout"`
 	// EnablePprof serves /debug/pprof/ on the client URLs.
 	EnablePprof bool `yaml:"enable-pprof"`
+	// ExperimentalLeanGRPC serves plaintext gRPC clients with net/leangrpc
+	// instead of grpc-go (TLS clients stay on grpc-go).
+	ExperimentalLeanGRPC bool `yaml:"experimental-lean-grpc"`
 
 	// TLS and authentication (security.go).
 	ClientTransportSecurity SecurityConfig `yaml:"client-transport-security"`

@@ -80,6 +80,9 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 		"`duration` the server waits for a keepalive ping's answer before closing the connection")
 	fs.BoolVar(&cfg.EnablePprof, "enable-pprof", cfg.EnablePprof,
 		"serve Go runtime profiles under /debug/pprof/ on the client URLs")
+	fs.BoolVar(&cfg.ExperimentalLeanGRPC, "experimental-lean-grpc", cfg.ExperimentalLeanGRPC,
+		"serve plaintext (http://) gRPC clients with MetaStore's own lean HTTP/2 server instead of grpc-go's:\n"+
+			"about half the CPU per request; no compression, no server keepalive pings (TLS clients keep grpc-go)")
 	fs.StringVar(&cfg.Logger, "logger", cfg.Logger,
 		"`logger` to use: only zap, etcd's only one, accepted so etcd command lines run unchanged (the log format is metastore's own)")
 	fs.Var(&cfg.LogOutputs, "log-outputs",

@@ -49,6 +49,7 @@ type Mux struct {
 	grpcL   *chanListener
 	httpL   *chanListener
 	grpcLis net.Listener // what the grpc.Server serves: grpcL, maybe wrapped
+	plain   PlainServer  // serves grpcLis instead of grpcSrv when set
 
 	mu      sync.Mutex
 	outer   []net.Listener
@@ -81,13 +82,29 @@ func (m *Mux) WrapGRPCListener(wrap func(l net.Listener) net.Listener) {
 	m.grpcLis = wrap(m.grpcLis)
 }
 
+// PlainServer is a gRPC server other than grpc-go's for the plain (h2c)
+// connections; it returns grpc.ErrServerStopped or net.ErrClosed once
+// stopped, as grpc.Server does.
+type PlainServer interface {
+	Serve(l net.Listener) error
+}
+
+// ServePlainWith makes s, not the grpc.Server, serve the plain HTTP/2
+// connections (and DialGRPC's); TLS gRPC still reaches the grpc.Server
+// through the HTTP server. Call it before Start.
+func (m *Mux) ServePlainWith(s PlainServer) { m.plain = s }
+
 // Start serves the internal listeners; errLog is told when one of the two
 // servers ends for a reason other than being stopped.
 func (m *Mux) Start(errLog func(what string, err error)) {
 	m.wg.Add(2)
 	go func() {
 		defer m.wg.Done()
-		if err := m.grpcSrv.Serve(m.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, net.ErrClosed) {
+		var serve PlainServer = m.grpcSrv
+		if m.plain != nil {
+			serve = m.plain
+		}
+		if err := serve.Serve(m.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) && !errors.Is(err, net.ErrClosed) {
 			errLog("grpc", err)
 		}
 	}()

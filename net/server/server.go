@@ -198,6 +198,13 @@ func (s *Server) Interceptors() []grpc.ServerOption {
 	}
 }
 
+// InterceptorFuncs are Interceptors as functions, for a gRPC server other
+// than grpc-go's (net/leangrpc), in the order Interceptors chains them.
+func (s *Server) InterceptorFuncs() ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
+	return []grpc.UnaryServerInterceptor{s.UnaryInterceptor()},
+		[]grpc.StreamServerInterceptor{s.StreamInterceptor(), s.adminStream}
+}
+
 // streamWorkers is how many goroutines the gRPC server keeps to run
 // requests on. Without them every request starts a goroutine whose stack
 // then grows by copying, twice, while the request is decoded and handled
@@ -206,6 +213,9 @@ func (s *Server) Interceptors() []grpc.ServerOption {
 // still gets a goroutine of its own.
 const streamWorkers = 1024
 
+// StreamWorkers is streamWorkers, for other gRPC servers' worker pools.
+const StreamWorkers = streamWorkers
+
 // WorkerOptions are the gRPC server options that run requests on reused
 // goroutines (streamWorkers).
 func WorkerOptions() []grpc.ServerOption {
@@ -213,8 +223,8 @@ func WorkerOptions() []grpc.ServerOption {
 }
 
 // Register installs KV, Watch, Lease, Cluster, Maintenance, Auth and the
-// standard gRPC health service on g.
-func (s *Server) Register(g *grpc.Server) {
+// standard gRPC health service on g (a grpc.Server, or a leangrpc.Server).
+func (s *Server) Register(g grpc.ServiceRegistrar) {
 	pb.RegisterKVServer(g, &kvServer{s: s})
 	pb.RegisterWatchServer(g, &watchServer{s: s})
 	pb.RegisterLeaseServer(g, &leaseServer{s: s})

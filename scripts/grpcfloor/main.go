@@ -7,6 +7,10 @@
 // against etcd on a machine where the server and the load tool share the
 // cores.
 //
+// With -lean it serves the same handlers on net/leangrpc instead, to
+// compare the two servers' floors; -cpuprofile and -memprofile show where
+// either spends it.
+//
 // Usage (from the repository root):
 //
 //	go build -o /tmp/grpcfloor ./scripts/grpcfloor && /tmp/grpcfloor -listen=127.0.0.1:23999 &
@@ -19,10 +23,15 @@ import (
 	"flag"
 	"log"
 	"net"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
 
+	"metastore/net/leangrpc"
 	"metastore/net/server"
 )
 
@@ -59,10 +68,49 @@ func (maintenance) Status(context.Context, *pb.StatusRequest) (*pb.StatusRespons
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:23999", "address to serve gRPC on")
+	lean := flag.Bool("lean", false, "serve with net/leangrpc instead of grpc-go")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this `file` until SIGTERM or SIGINT")
+	memprofile := flag.String("memprofile", "", "write an allocation profile to this `file` at SIGTERM or SIGINT (instead of -cpuprofile)")
 	flag.Parse()
+	if *memprofile != "" {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+		go func() {
+			<-sig
+			f, err := os.Create(*memprofile)
+			if err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+			os.Exit(0)
+		}()
+	} else if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+		go func() {
+			<-sig
+			pprof.StopCPUProfile()
+			f.Close()
+			os.Exit(0)
+		}()
+	}
 	l, err := net.Listen("tcp", *listen)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *lean {
+		s := leangrpc.NewServer(leangrpc.Options{Workers: server.StreamWorkers})
+		pb.RegisterKVServer(s, kv{})
+		pb.RegisterMaintenanceServer(s, maintenance{})
+		log.Printf("grpcfloor: serving on %s with leangrpc", l.Addr())
+		log.Fatal(s.Serve(l))
 	}
 	s := grpc.NewServer(server.WorkerOptions()...)
 	pb.RegisterKVServer(s, kv{})

@@ -178,6 +178,11 @@ func (c *cluster) endpoints() []string {
 	return out
 }
 
+// extraMemberArgs are flags every member gets on top of the test's, from
+// METASTORE_E2E_ARGS (space-separated): the suite then checks a server
+// option, e.g. METASTORE_E2E_ARGS=--experimental-lean-grpc.
+func extraMemberArgs() []string { return strings.Fields(os.Getenv("METASTORE_E2E_ARGS")) }
+
 // start launches m's process; its output is appended to m.logPath.
 func (c *cluster) start(m *member) {
 	c.t.Helper()
@@ -189,7 +194,7 @@ func (c *cluster) start(m *member) {
 	if c.flags != nil {
 		flags = c.flags(c, m)
 	}
-	cmd := exec.Command(metastoreBin, slices.Concat(flags, c.tls.flags(), c.args, m.args)...)
+	cmd := exec.Command(metastoreBin, slices.Concat(flags, c.tls.flags(), c.args, m.args, extraMemberArgs())...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
