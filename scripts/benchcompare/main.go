@@ -101,6 +101,9 @@ type options struct {
 	skew       float64
 	out        string
 	peers      string
+	// metastoreArgs are extra flags for every MetaStore member, e.g.
+	// --experimental-lean-grpc to measure an opt-in feature.
+	metastoreArgs []string
 }
 
 func main() {
@@ -116,7 +119,10 @@ func main() {
 	flag.Float64Var(&o.skew, "skew", 0.10, "mark a round skewed when other work used more than this share of the machine's CPU during it")
 	flag.StringVar(&o.out, "out", "bench-results", "directory for results, binaries and the servers' data directories")
 	flag.StringVar(&o.peers, "peers", ".peers/bin", "where scripts/build-etcd-peers.sh puts etcd and benchmark")
+	var metastoreArgs string
+	flag.StringVar(&metastoreArgs, "metastore-args", "", "space-separated extra flags for every MetaStore member (e.g. --experimental-lean-grpc); the report's command line shows them")
 	flag.Parse()
+	o.metastoreArgs = strings.Fields(metastoreArgs)
 	if nodes == "" {
 		nodes = map[bool]string{false: "1,3", true: "1"}[o.quick]
 	}
@@ -154,7 +160,10 @@ func logf(format string, args ...any) {
 }
 
 // binaries are the three programs a comparison runs.
-type binaries struct{ etcd, benchmark, metastore string }
+type binaries struct {
+	etcd, benchmark, metastore string
+	metastoreArgs              []string // extra flags for MetaStore members
+}
 
 // server is the program that serves kind.
 func (b binaries) server(kind string) string {
@@ -186,9 +195,10 @@ func parseEngines(list string) ([]string, error) {
 // (a no-op when they exist) and metastore from this checkout.
 func build(ctx context.Context, o options) (binaries, error) {
 	b := binaries{
-		etcd:      filepath.Join(o.peers, "etcd"),
-		benchmark: filepath.Join(o.peers, "benchmark"),
-		metastore: filepath.Join(o.out, "bin", "metastore"),
+		etcd:          filepath.Join(o.peers, "etcd"),
+		benchmark:     filepath.Join(o.peers, "benchmark"),
+		metastore:     filepath.Join(o.out, "bin", "metastore"),
+		metastoreArgs: o.metastoreArgs,
 	}
 	steps := [][]string{
 		{"bash", "scripts/build-etcd-peers.sh", "-o", o.peers, "etcd", "benchmark"},

@@ -91,7 +91,7 @@ func perOpUS(d time.Duration, ops int64) float64 {
 func (s step) run(ctx context.Context, bins binaries, dir string, skew float64) runResult {
 	r := runResult{Nodes: s.nodes, Workload: s.w.ID, Title: s.w.Title, Tool: s.w.Tool, Server: s.kind,
 		Engine: kindEngines[s.kind], Round: s.round}
-	c, err := startCluster(ctx, s.kind, bins.server(s.kind), dir, s.nodes)
+	c, err := startCluster(ctx, s.kind, bins, dir, s.nodes)
 	if err != nil {
 		r.Err = err.Error()
 		return r
@@ -161,7 +161,7 @@ func (r loadResult) line() string {
 // clients, then runs a 50-client put over the same key space.
 func loadRun(ctx context.Context, bins binaries, kind string, round int, o options, dir string) loadResult {
 	r := loadResult{Server: kind, Engine: kindEngines[kind], Round: round, Keys: o.load}
-	c, err := startCluster(ctx, kind, bins.server(kind), dir, 1)
+	c, err := startCluster(ctx, kind, bins, dir, 1)
 	if err != nil {
 		r.Err = err.Error()
 		return r

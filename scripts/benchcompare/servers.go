@@ -74,7 +74,8 @@ func freePorts(n int) ([]int, error) {
 // reports the same leader. Every kind gets etcd's flags (MetaStore follows
 // etcd's names), fsync on, default snapshot and timing settings; MetaStore
 // kinds also name their engine.
-func startCluster(ctx context.Context, kind, bin, dir string, n int) (*cluster, error) {
+func startCluster(ctx context.Context, kind string, bins binaries, dir string, n int) (*cluster, error) {
+	bin := bins.server(kind)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -104,6 +105,7 @@ func startCluster(ctx context.Context, kind, bin, dir string, n int) (*cluster, 
 		}
 		if engine, ok := kindEngines[kind]; ok {
 			args = append(args, "--engine="+engine)
+			args = append(args, bins.metastoreArgs...)
 		}
 		if m.log, err = os.Create(filepath.Join(dir, m.name+".log")); err != nil {
 			c.stop()
