@@ -31,10 +31,12 @@ import (
 // GOGC/100. It was 400, which held a store of 3 MiB live to a 16 MiB goal:
 // at 50 clients serializable ranges were collected ten times a second,
 // and a collection is a burst (mark assists took one of the two cores for
-// its ~4 ms) that the requests in flight wait out: 39% of the slowest 1%
-// overlapped one, against 4% of all requests. The tuner runs every second,
-// so a heap growing fast (a bulk load) leaves the high GOGC of its small
-// start behind within a second.
+// its ~4 ms) that the requests in flight wait out: 39-58% of the slowest
+// 1% overlapped one, against 4% of all requests. At 1600: 5-6 collections
+// instead of 23-24 and 8% less CPU per range, for a peak resident set of
+// 125 MiB instead of 67 (only stores under 16 MiB live pay it). The tuner
+// runs every second, so a heap growing fast (a bulk load) leaves the high
+// GOGC of its small start behind within a second.
 //
 // A large heap (past gcLimitFrom) is bounded by a memory limit instead,
 // set to the live heap plus gcLimitRoomBytes, with GOGC at twice the
