@@ -114,8 +114,13 @@ func TestSnapshotJobDoesNotStallAndWritesItsFrozenView(t *testing.T) {
 	if st := r.Status(); st.SnapshotIdx >= job.Index {
 		t.Fatalf("snapshot index %d before the job at %d completed", st.SnapshotIdx, job.Index)
 	}
+	paced := 0
+	job.Pace = func() { paced++ }
 	if err := job.Run(); err != nil {
 		t.Fatal(err)
+	}
+	if paced == 0 {
+		t.Fatal("Run wrote the store without calling Pace")
 	}
 	if err := r.SnapshotDone(job, nil); err != nil {
 		t.Fatal(err)

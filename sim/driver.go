@@ -230,7 +230,8 @@ func (d *driver) stepDone(n *node, end int64) {
 }
 
 // handle runs HandleReady and the apply stage (on the driving goroutine,
-// as production does) until neither has work. It returns false when the
+// as production does) until neither has work, starting the next append
+// job before each apply. It returns false when the
 // replica failed-stop and the node went down.
 func (d *driver) handle(n *node) bool {
 	for n.rep != nil {
@@ -245,6 +246,9 @@ func (d *driver) handle(n *node) bool {
 			}
 			continue
 		}
+		// As production does: the append stage gets its next job before
+		// the apply, so its fsync overlaps the apply.
+		d.startAppend(n)
 		job := n.rep.NextApply()
 		if job == nil {
 			return true

@@ -45,6 +45,13 @@ const (
 	sendSuffix = ".send"
 	// snapIOBytes is the piece size of snapshot file reads and writes.
 	snapIOBytes = 256 << 10
+	// snapSyncBytes is how much of a snapshot file may be written and not
+	// yet synced. The WAL shares the disk: one sync of a whole 9 MB file
+	// at the end took 12 ms, and the WAL's fdatasyncs that fell in it
+	// waited behind the file's data (append jobs of 2-9 ms instead of 1).
+	// Synced as it goes, the file leaves a WAL sync at most this much to
+	// wait for.
+	snapSyncBytes = 1 << 20
 )
 
 var snapFileMagic = []byte("MSSNAP2\n")
@@ -136,6 +143,7 @@ type SnapWriter struct {
 	payloadOff int64
 	meta       *raftpb.SnapshotMetadata
 	err        error
+	unsynced   int // bytes written since the last sync (snapSyncBytes)
 }
 
 // CreateSnapshot starts the snapshot file for md in dir (which must exist).
@@ -200,6 +208,13 @@ func (w *SnapWriter) flush() {
 	if w.err == nil && len(w.buf) > 0 {
 		if _, err := w.f.Write(w.buf); err != nil {
 			w.err = fmt.Errorf("wal: save snapshot: %w", err)
+		}
+		w.unsynced += len(w.buf)
+		if w.err == nil && !w.send && w.unsynced >= snapSyncBytes {
+			if err := w.f.Sync(); err != nil {
+				w.err = fmt.Errorf("wal: save snapshot: %w", err)
+			}
+			w.unsynced = 0
 		}
 	}
 	w.buf = w.buf[:0]

@@ -244,3 +244,35 @@ func TestMetadataOnlyAndSendFiles(t *testing.T) {
 		t.Fatalf("after boot cleanup: %v, want the two snapshots", names)
 	}
 }
+
+// A snapshot file is synced as it is written, not only at Commit, so that
+// a WAL sync on the same disk never waits behind the whole file; a file
+// made for sending is never synced.
+func TestSnapshotFileSyncedAsWritten(t *testing.T) {
+	for _, send := range []bool{false, true} {
+		m := disk.NewMem()
+		must(t, m.MkdirAll(snapDir))
+		create := wal.CreateSnapshot
+		if send {
+			create = wal.CreateSendFile
+		}
+		w, err := create(m, snapDir, meta(7, 1))
+		must(t, err)
+		before := m.SyncCount()
+		piece := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB
+		for range 64 {
+			if _, err := w.Write(piece); err != nil {
+				t.Fatal(err)
+			}
+		}
+		syncs := m.SyncCount() - before
+		if send && syncs != 0 || !send && syncs < 3 {
+			t.Fatalf("send=%v: %d syncs while writing 4 MiB, want %s", send, syncs, map[bool]string{false: "3 or more", true: "none"}[send])
+		}
+		f, err := w.Commit()
+		must(t, err)
+		if p := payloadOf(t, m, f); p != strings.Repeat(string(piece), 64) {
+			t.Fatalf("send=%v: payload of %d bytes, want %d", send, len(p), 64*len(piece))
+		}
+	}
+}

@@ -12,8 +12,9 @@ func TestGCPercentFor(t *testing.T) {
 		live uint64
 		want int
 	}{
-		{0, 400},
-		{8 << 20, 400},
+		{0, 1600},
+		{2 << 20, 1600},
+		{8 << 20, 800},
 		{20 << 20, 320},
 		{32 << 20, 200},
 		{64 << 20, 100},
@@ -40,7 +41,7 @@ func TestGCPercentChange(t *testing.T) {
 		{20, 10, true},
 		{20, 24, false},
 		{20, 26, true},
-		{397, 400, true},
+		{1597, 1600, true},
 		{97, 100, false},
 	} {
 		if got := gcPercentChange(c.cur, c.p); got != c.want {

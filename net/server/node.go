@@ -201,7 +201,6 @@ func (n *Node) run() {
 		}
 		n.drain()
 		if err = n.handleReady(); err == nil {
-			n.startAppend()
 			n.startSnapshot() // off the loop too (node_snapshot.go)
 		}
 		st := n.r.Status()
@@ -271,7 +270,8 @@ func (n *Node) step(m *raftpb.Message) {
 }
 
 // handleReady handles every Ready and runs the apply jobs they hand out,
-// until the replica is quiet. A returned error is a fail-stop: the replica
+// until the replica is quiet, handing the append stage its next job before
+// each apply. A returned error is a fail-stop: the replica
 // may have lost writes it acknowledged to raft and must not go on.
 func (n *Node) handleReady() error {
 	start := time.Now()
@@ -283,6 +283,10 @@ func (n *Node) handleReady() error {
 				return err
 			}
 		}
+		// NB: the entries just handed out go to the append stage before
+		// the apply: their fsync then overlaps it, where the stage used to
+		// wait for the apply and the rest of the round.
+		n.startAppend()
 		job := n.r.NextApply()
 		if job == nil {
 			break
