@@ -232,7 +232,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	// pass the handshake's client certificate on to the services.
 	p.peerSrv = grpc.NewServer(append(transport.ServerOptions(topts), grpc.Creds(tlsutil.ServerCredentials()))...)
 	p.tr.Register(p.peerSrv)
-	p.clientSrv = grpc.NewServer(slices.Concat(clientOptions(cfg), p.metrics.ServerOptions(), p.srv.Interceptors(), server.WorkerOptions(),
+	p.clientSrv = grpc.NewServer(slices.Concat(clientOptions(cfg), p.metrics.ServerOptionsAround(p.srv.UnaryInterceptor(), p.srv.StreamInterceptors()...), server.WorkerOptions(),
 		[]grpc.ServerOption{grpc.Creds(tlsutil.ServerCredentials())})...)
 	p.srv.Register(p.clientSrv)
 	if err := p.buildClientHTTP(cfg); err != nil {

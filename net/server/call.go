@@ -15,9 +15,9 @@ import (
 // proposal lost in a leader change), or the loop's end (ErrNodeStopped).
 func (n *Node) call(ctx context.Context, timeout time.Duration, start func(r *core.Replica, cb core.Callback)) (core.Result, error) {
 	w := waiters.Get().(*waiter)
-	cb := w.callback()
-	if err := n.Do(ctx, func(r *core.Replica) { start(r, cb) }); err != nil {
-		return core.Result{}, err // w is dropped: cb may still be queued
+	w.start, w.cb = start, w.callback()
+	if err := n.queue(ctx, w); err != nil {
+		return core.Result{}, err // w is dropped: it may still be queued
 	}
 	w.timer.Reset(timeout)
 	select {
@@ -45,6 +45,19 @@ type waiter struct {
 	resc  chan core.Result // capacity 1
 	timer *time.Timer      // stopped between calls
 	state atomic.Uint64    // the call's number << 1 | answered
+
+	// The call's work, run on the loop: the waiter is the loop's task,
+	// which saves a closure per request.
+	start func(r *core.Replica, cb core.Callback)
+	cb    core.Callback
+}
+
+// run starts the call on the loop goroutine. NB: it reads its fields
+// before start runs: once cb answers, the caller may recycle w and the
+// next call overwrite them.
+func (w *waiter) run(r *core.Replica) {
+	start, cb := w.start, w.cb
+	start(r, cb)
 }
 
 var waiters = sync.Pool{New: func() any {
@@ -67,6 +80,7 @@ func (w *waiter) callback() core.Callback {
 
 // recycle readies w for its next call, after its answer was taken.
 func (w *waiter) recycle() {
+	w.start, w.cb = nil, nil
 	w.state.Add(1) // answered (odd) -> the next call (even)
 	waiters.Put(w)
 }

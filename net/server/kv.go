@@ -125,15 +125,19 @@ func propose[T any](ctx context.Context, s *Server, req *pb.InternalRaftRequest)
 			break
 		}
 	}
-	if errors.Is(err, core.ErrDropped) && time.Now().After(deadline) {
-		err = errTimeout
-	}
-	if errors.Is(err, errTimeout) || ctx.Err() != nil {
-		// Nobody waits any more: drop the replica's callback, which a
-		// proposal lost in a leader change would otherwise keep forever.
-		fctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = s.node.Do(fctx, func(r *core.Replica) { r.Forget(req.GetHeader().GetID()) })
-		cancel()
+	if err != nil {
+		if errors.Is(err, core.ErrDropped) && time.Now().After(deadline) {
+			err = errTimeout
+		}
+		// NB: ctx is read only here: its Err takes a lock, and an answered
+		// call has no callback left to drop.
+		if errors.Is(err, errTimeout) || ctx.Err() != nil {
+			// Nobody waits any more: drop the replica's callback, which a
+			// proposal lost in a leader change would otherwise keep forever.
+			fctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = s.node.Do(fctx, func(r *core.Replica) { r.Forget(req.GetHeader().GetID()) })
+			cancel()
+		}
 	}
 	if s.cfg.ObservePropose != nil {
 		s.cfg.ObservePropose(time.Since(start))

@@ -190,12 +190,19 @@ func (s *Server) GRPCOptions() []grpc.ServerOption {
 }
 
 // Interceptors are the server options the services rely on whatever the
-// rest of the gRPC tuning: the learner checks.
+// rest of the gRPC tuning: the learner checks and the auth gates. A server
+// with metrics installs UnaryInterceptor and StreamInterceptors through
+// metrics.ServerOptionsAround instead, as one unary link.
 func (s *Server) Interceptors() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.UnaryInterceptor()),
-		grpc.ChainStreamInterceptor(s.StreamInterceptor(), s.adminStream),
+		grpc.ChainStreamInterceptor(s.StreamInterceptors()...),
 	}
+}
+
+// StreamInterceptors are the stream checks, in the order they run.
+func (s *Server) StreamInterceptors() []grpc.StreamServerInterceptor {
+	return []grpc.StreamServerInterceptor{s.StreamInterceptor(), s.adminStream}
 }
 
 // streamWorkers is how many goroutines the gRPC server keeps to run
@@ -247,7 +254,7 @@ func (s *Server) header(h *pb.ResponseHeader) *pb.ResponseHeader {
 	if h == nil {
 		h = &pb.ResponseHeader{}
 	}
-	st := s.node.Status()
+	st := s.node.lastStatus()
 	h.ClusterId = s.cfg.ClusterID
 	h.MemberId = st.ID
 	h.RaftTerm = st.Term
