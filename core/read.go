@@ -155,7 +155,7 @@ func (q *readQueue) flush(r *Replica) {
 	q.waiting = nil
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], ctx)
-	r.rn.ReadIndex(b[:])
+	r.node().ReadIndex(b[:])
 }
 
 func (q *readQueue) onReadStates(r *Replica, states []raft.ReadState) {
