@@ -45,7 +45,9 @@ func (k *kvServer) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRe
 }
 
 func (k *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
-	resp, err := propose[*pb.PutResponse](ctx, k.s, &pb.InternalRaftRequest{Put: req})
+	raftReq := newRaftRequest()
+	raftReq.Put = req
+	resp, err := propose[*pb.PutResponse](ctx, k.s, raftReq)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +56,9 @@ func (k *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse
 }
 
 func (k *kvServer) DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
-	resp, err := propose[*pb.DeleteRangeResponse](ctx, k.s, &pb.InternalRaftRequest{DeleteRange: req})
+	raftReq := newRaftRequest()
+	raftReq.DeleteRange = req
+	resp, err := propose[*pb.DeleteRangeResponse](ctx, k.s, raftReq)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +81,9 @@ func (k *kvServer) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse
 		resp.Header = k.s.header(resp.Header)
 		return resp, nil
 	}
-	resp, err := propose[*pb.TxnResponse](ctx, k.s, &pb.InternalRaftRequest{Txn: req})
+	raftReq := newRaftRequest()
+	raftReq.Txn = req
+	resp, err := propose[*pb.TxnResponse](ctx, k.s, raftReq)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +100,20 @@ func (k *kvServer) Compact(ctx context.Context, req *pb.CompactionRequest) (*pb.
 	}
 	resp.Header = k.s.header(resp.Header)
 	return resp, nil
+}
+
+// raftRequest is a request with its header, allocated together.
+type raftRequest struct {
+	req pb.InternalRaftRequest
+	hdr pb.RequestHeader
+}
+
+// newRaftRequest returns an empty request whose header (still empty: the
+// replica gives it its ID) came in the same allocation.
+func newRaftRequest() *pb.InternalRaftRequest {
+	a := &raftRequest{}
+	a.req.Header = &a.hdr
+	return &a.req
 }
 
 // propose checks req against the request size limit and the space quota,
