@@ -65,6 +65,8 @@ type Node struct {
 	err      error // why the loop ended; written before done is closed
 
 	status atomic.Pointer[core.Status] // refreshed after every round
+
+	deadlines *deadlines // calls' timeouts (call.go)
 }
 
 // NewNode wraps r. The caller must not use r afterwards except through Do.
@@ -90,6 +92,7 @@ func NewNode(r *core.Replica, cfg NodeConfig) *Node {
 		toStage:   make(chan *core.AppendJob, 1),
 		fromStage: make(chan *core.AppendJob, 1),
 		stageDone: make(chan struct{}),
+		deadlines: newDeadlines(cfg.TickInterval),
 	}
 	st := r.Status()
 	n.status.Store(&st)
@@ -102,6 +105,7 @@ func (n *Node) Start() {
 		panic("server: Node started twice")
 	}
 	go n.run()
+	go n.deadlines.run(n.done)
 }
 
 // Stop ends the loop, waits for it and closes the replica. Closures queued
@@ -160,6 +164,14 @@ func (n *Node) queue(ctx context.Context, t task) error {
 	select {
 	case <-n.done:
 		return ErrNodeStopped
+	default:
+	}
+	// With room in the queue (nearly always), a send that locks the queue
+	// alone: the select below locks all three channels, n.done being
+	// shared by every request.
+	select {
+	case n.reqs <- t:
+		return nil
 	default:
 	}
 	select {
