@@ -10,9 +10,11 @@
 //     between its invocation and its response, with etcd's revisions: each
 //     state-changing write returns exactly the previous revision + 1, reads
 //     return the current revision and each key's value, mod and create
-//     revision and version. Because revisions are checked, a stale read, a
-//     lost or duplicated write, or a skipped or reused revision cannot hide
-//     behind a plausible value. Timed-out operations may or may not have
+//     revision and version. A read at an old revision must show the key
+//     space as it was then, or be refused below the last compaction or
+//     above the current revision. Because revisions are checked, a stale
+//     read, a lost or duplicated write, or a skipped or reused revision
+//     cannot hide behind a plausible value. Timed-out operations may or may not have
 //     taken effect; failed ones are ignored. A search that runs out of time
 //     is Inconclusive, never a pass. On failure porcupine's HTML
 //     visualization is written for inspection.

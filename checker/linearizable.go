@@ -90,14 +90,14 @@ func (r Result) String() string {
 // write the visualization (the verdict stands).
 func Linearizable(ops []Op, opts Options) (Result, error) {
 	var res Result
-	if err := validate(ops); err != nil {
-		return res, err
-	}
-	history := toPorcupine(ops, &res)
 	initial := opts.InitialRev
 	if initial == 0 {
 		initial = 1
 	}
+	if err := validate(ops, initial); err != nil {
+		return res, err
+	}
+	history := toPorcupine(ops, &res)
 	model := newModel(initial)
 	verdict, info := porcupine.CheckOperationsVerbose(model, history, opts.Timeout)
 	switch verdict {
@@ -117,7 +117,9 @@ func Linearizable(ops []Op, opts Options) (Result, error) {
 }
 
 // validate rejects histories the model cannot interpret, naming the op.
-func validate(ops []Op) error {
+// A read at a revision before the history began is one: the model does not
+// know the store then.
+func validate(ops []Op, initialRev int64) error {
 	for i, op := range ops {
 		switch {
 		case op.Input.Kind < Get || op.Input.Kind > Compact:
@@ -128,6 +130,10 @@ func validate(ops []Op) error {
 			return fmt.Errorf("checker: op index %d (#%d): invalid status %v", i, op.ID, op.Output.Status)
 		case op.Output.Status != Unknown && op.Return < op.Invoke:
 			return fmt.Errorf("checker: %v: returns before it is invoked", op)
+		case op.Input.Historical() && op.Input.Revision < initialRev:
+			return fmt.Errorf("checker: %v: reads before the history's initial revision %d", op, initialRev)
+		case op.Input.Kind == Range && (op.Input.Limit < 0 || op.Input.End != "" && op.Input.End <= op.Input.Key):
+			return fmt.Errorf("checker: %v: negative limit or empty span", op)
 		}
 	}
 	return nil

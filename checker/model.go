@@ -9,25 +9,59 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// state is the sequential specification's state: etcd's current revision
-// and every live key. It is immutable once built (porcupine keeps old states
-// for backtracking), so a write copies the key slice. Keys are sorted, which
-// makes Equal a slice comparison and Range a contiguous scan.
+// state is the sequential specification's state: etcd's current revision,
+// every live key, and the history back to the compacted floor. It is
+// immutable once built (porcupine keeps old states for backtracking), so a
+// write copies the key slice. Keys are sorted, which makes Equal a slice
+// comparison and Range a contiguous scan.
 //
 // hash is the XOR of entryHash over keys, updated incrementally by writes,
 // so Hash and the first test of Equal are O(1) even with many keys.
 type state struct {
 	rev int64
 	// compacted is the last compaction's revision (0: none): the floor
-	// below which etcd answers reads and watches with ErrCompacted. The
-	// workloads read only at the current revision, so only Compact's own
-	// answers depend on it.
+	// below which etcd answers reads and watches with ErrCompacted.
 	compacted int64
 	hash      uint64
 	kvs       []KV
 	// writable are the keys the limited user may write, sorted; shared
 	// between states like kvs, copied on change.
 	writable []string
+	// undo is the history, newest revision first: what each revision
+	// changed, so a read at an old revision starts from kvs and undoes the
+	// revisions above it. A write prepends one node and shares the rest, so
+	// keeping the history costs one small allocation per write and no copy.
+	// Nodes at or below the floor can no longer be read; they stay linked
+	// (states share them) but neither Equal nor a read walks that far.
+	undo *change
+}
+
+// change is one revision as a read at an older revision undoes it: the
+// key it wrote and that key's entry before (had false: absent before).
+// Every revision the model creates changes exactly one key.
+type change struct {
+	rev    int64
+	key    string
+	had    bool
+	before KV
+	older  *change
+}
+
+// sameChanges reports whether two histories of states at the same revision
+// agree above floor, the part a read can still reach. Histories that forked
+// share their older nodes, so the walk stops at the fork.
+func sameChanges(a, b *change, floor int64) bool {
+	for ; a != b; a, b = a.older, b.older {
+		switch {
+		case a == nil || b == nil:
+			return false
+		case a.rev <= floor && b.rev <= floor:
+			return true
+		case a.rev != b.rev || a.key != b.key || a.had != b.had || a.before != b.before:
+			return false
+		}
+	}
+	return true
 }
 
 // entryHash is FNV-1a over the entry's fields, written out by hand because
@@ -70,8 +104,10 @@ func (s *state) put(key, value string) *state {
 	next := &state{rev: s.rev + 1, compacted: s.compacted, hash: s.hash, writable: s.writable}
 	i, ok := s.find(key)
 	kv := KV{Key: key, Value: value, ModRev: next.rev, CreateRev: next.rev, Version: 1}
+	undo := &change{rev: next.rev, key: key, older: s.undo}
 	if ok {
 		old := s.kvs[i]
+		undo.had, undo.before = true, old
 		kv.CreateRev, kv.Version = old.CreateRev, old.Version+1
 		next.hash ^= entryHash(old)
 		next.kvs = slices.Clone(s.kvs)
@@ -80,6 +116,7 @@ func (s *state) put(key, value string) *state {
 		next.kvs = slices.Insert(slices.Clone(s.kvs), i, kv)
 	}
 	next.hash ^= entryHash(kv)
+	next.undo = undo
 	return next
 }
 
@@ -92,7 +129,52 @@ func (s *state) del(key string) *state {
 		hash:      s.hash ^ entryHash(s.kvs[i]),
 		kvs:       slices.Delete(slices.Clone(s.kvs), i, i+1),
 		writable:  s.writable,
+		undo:      &change{rev: s.rev + 1, key: key, had: true, before: s.kvs[i], older: s.undo},
 	}
+}
+
+// getAt returns key's entry at revision rev (the floor <= rev <= s.rev):
+// the current one, unless a later revision changed it.
+func (s *state) getAt(key string, rev int64) (KV, bool) {
+	kv, ok := s.get(key)
+	for c := s.undo; c != nil && c.rev > rev; c = c.older {
+		if c.key == key {
+			kv, ok = c.before, c.had
+		}
+	}
+	return kv, ok
+}
+
+// spanAt returns the entries of keys in [lo, hi) at revision rev (the floor
+// <= rev <= s.rev), sorted; hi "\x00" has no upper bound, as in etcd. The
+// result is s.kvs itself when nothing needs undoing: callers only read it.
+func (s *state) spanAt(lo, hi string, rev int64) []KV {
+	in := func(k string) bool { return k >= lo && (hi == "\x00" || k < hi) }
+	first := sort.Search(len(s.kvs), func(i int) bool { return s.kvs[i].Key >= lo })
+	end := first
+	for end < len(s.kvs) && in(s.kvs[end].Key) {
+		end++
+	}
+	kvs := s.kvs[first:end]
+	copied := false
+	for c := s.undo; c != nil && c.rev > rev; c = c.older {
+		if !in(c.key) {
+			continue
+		}
+		if !copied {
+			kvs, copied = slices.Clone(kvs), true
+		}
+		i, found := sort.Find(len(kvs), func(i int) int { return strings.Compare(c.key, kvs[i].Key) })
+		switch {
+		case c.had && found:
+			kvs[i] = c.before
+		case c.had:
+			kvs = slices.Insert(kvs, i, c.before)
+		case found:
+			kvs = slices.Delete(kvs, i, i+1)
+		}
+	}
+	return kvs
 }
 
 // compare evaluates a TxnCAS's compare as etcd's applyCompare does.
@@ -109,15 +191,6 @@ func (s *state) compare(in Input) bool {
 		return kv.CreateRev == in.CmpRev
 	}
 	return false
-}
-
-func (s *state) prefix(p string) []KV {
-	lo := sort.Search(len(s.kvs), func(i int) bool { return s.kvs[i].Key >= p })
-	hi := lo
-	for hi < len(s.kvs) && strings.HasPrefix(s.kvs[hi].Key, p) {
-		hi++
-	}
-	return s.kvs[lo:hi]
 }
 
 // sameKV compares a returned key with the model's; an empty returned Key
@@ -180,6 +253,21 @@ func step(s *state, in Input, out Output) (bool, *state) {
 	if known && out.Denied {
 		return false, s // reads, and permitted writes, are never denied
 	}
+	// A read at an old revision is checked against the floor first, in
+	// etcd's order (rangeKeys in kvstore_txn.go): above the current
+	// revision is ErrFutureRev, below the compact revision ErrCompacted;
+	// the compact revision itself stays readable.
+	at := s.rev
+	if in.Kind == Get || in.Kind == Range {
+		switch {
+		case in.Revision > s.rev:
+			return !known || out.FutureRev && !out.Compacted, s
+		case in.Revision > 0 && in.Revision < s.compacted:
+			return !known || out.Compacted && !out.FutureRev, s
+		case in.Revision > 0:
+			at = in.Revision
+		}
+	}
 	if in.Kind != Compact && known && (out.Compacted || out.FutureRev) {
 		return false, s
 	}
@@ -195,13 +283,17 @@ func step(s *state, in Input, out Output) (bool, *state) {
 		next.compacted = in.Revision
 		return !known || !out.Compacted && !out.FutureRev && out.Revision == s.rev, &next
 	case Get:
-		return !known || out.Revision == s.rev && s.readMatches(in.Key, out), s
+		if !known {
+			return true, s
+		}
+		kv, ok := s.getAt(in.Key, at)
+		return out.Revision == s.rev && out.Found == ok && (!ok || sameKV(out.KV, kv)), s
 	case Range:
 		if !known {
 			return true, s
 		}
-		want := s.prefix(in.Key)
-		return out.Revision == s.rev && slices.Equal(out.KVs, want), s
+		lo, hi := in.Span()
+		return out.Revision == s.rev && rangeMatches(in, out, s.spanAt(lo, hi, at)), s
 	case Put:
 		return !known || out.Revision == s.rev+1, s.put(in.Key, in.Value)
 	case Delete:
@@ -219,6 +311,24 @@ func step(s *state, in Input, out Output) (bool, *state) {
 			(!in.ElseGet || s.readMatches(in.Key, out)), s
 	}
 	return false, s
+}
+
+// rangeMatches checks a Range's answer against every key in its span at
+// its revision: Limit keeps the first keys and sets More when it cut any,
+// CountOnly returns no keys; Count, all of them, is checked whenever either
+// is asked for.
+func rangeMatches(in Input, out Output, all []KV) bool {
+	want, more := all, false
+	switch {
+	case in.CountOnly:
+		want = nil
+	case in.Limit > 0 && int64(len(all)) > in.Limit:
+		want, more = all[:in.Limit], true
+	}
+	if (in.CountOnly || in.Limit > 0) && (out.Count != int64(len(all)) || out.More != more) {
+		return false
+	}
+	return slices.Equal(out.KVs, want)
 }
 
 func (s *state) String() string {
@@ -257,8 +367,12 @@ func newModel(initialRev int64) porcupine.Model {
 		},
 		Equal: func(a, b any) bool {
 			x, y := a.(*state), b.(*state)
-			return x.rev == y.rev && x.compacted == y.compacted && x.hash == y.hash && slices.Equal(x.kvs, y.kvs) && slices.Equal(x.writable, y.writable)
+			return x.rev == y.rev && x.compacted == y.compacted && x.hash == y.hash && slices.Equal(x.kvs, y.kvs) && slices.Equal(x.writable, y.writable) &&
+				sameChanges(x.undo, y.undo, x.compacted)
 		},
+		// The history stays out of Hash: states that differ only there are
+		// rare (deletions of two keys in either order) and Equal tells them
+		// apart, while hashing it would cost a walk per state.
 		Hash: func(st any) uint64 {
 			s := st.(*state)
 			return s.hash ^ uint64(s.rev)*0x9e3779b97f4a7c15 ^ uint64(s.compacted)*0xc2b2ae3d27d4eb4f ^ uint64(len(s.writable))<<56

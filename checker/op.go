@@ -24,7 +24,8 @@ const (
 	// TxnCAS is Txn(If(compare on Key)).Then(Put(Key, Value)), with an
 	// optional Else(Get(Key)) branch (Input.ElseGet).
 	TxnCAS
-	// Range reads every key starting with Input.Key ("" reads all keys).
+	// Range reads every key starting with Input.Key ("" reads all keys),
+	// or, with Input.End, the keys in [Key, End).
 	Range
 	// GrantWrite gives the limited user (Input.Limited) write access to
 	// Input.Key; RevokeWrite takes it back (Output.Succeeded false: it had
@@ -92,8 +93,32 @@ type Input struct {
 	Limited bool
 	// Revision is where Compact compacts; Physical is its physical flag,
 	// recorded only (this store compacts completely at apply either way).
+	// For Get and Range, Revision > 0 reads the key space as it was at
+	// that revision (RangeRequest.Revision): refused with Output.Compacted
+	// below the compacted floor, with Output.FutureRev above the current
+	// revision.
 	Revision int64
 	Physical bool
+	// End makes a Range read [Key, End) instead of the prefix Key.
+	End string
+	// Limit (> 0) and CountOnly are a Range's RangeRequest.Limit and
+	// CountOnly; with either, Output.Count and Output.More are checked.
+	Limit     int64
+	CountOnly bool
+}
+
+// Span returns a Range's keys as etcd's [key, range end): the prefix's
+// range, or [Key, End). A range end of "\x00" means no upper bound.
+func (in Input) Span() (key, end string) {
+	if in.End != "" {
+		return in.Key, in.End
+	}
+	return in.Key, PrefixEnd(in.Key)
+}
+
+// Historical reports whether in is a read at an old revision.
+func (in Input) Historical() bool {
+	return (in.Kind == Get || in.Kind == Range) && in.Revision > 0
 }
 
 // KV is a key as etcd returns it (mvccpb.KeyValue without lease).
@@ -143,6 +168,11 @@ type Output struct {
 	KV    KV
 	// KVs: Range, sorted by key.
 	KVs []KV
+	// Count and More: a Range's RangeResponse.Count (every key in the span,
+	// before Limit) and More (Limit cut some). Checked only when the input
+	// set Limit or CountOnly.
+	Count int64
+	More  bool
 	// Deleted: Delete's DeleteRangeResponse.Deleted (0 or 1).
 	Deleted int64
 	// Succeeded: TxnCAS's TxnResponse.Succeeded; for RevokeWrite, whether
@@ -153,7 +183,9 @@ type Output struct {
 	Denied bool
 	// Compacted and FutureRev: Compact was refused, its revision being at
 	// or below an earlier compaction (etcd's ErrCompacted) or above the
-	// current revision (ErrFutureRev). Nothing changed.
+	// current revision (ErrFutureRev); or a read at Input.Revision was,
+	// that revision being below the last compaction's or above the current
+	// one. Nothing changed.
 	Compacted bool
 	FutureRev bool
 }
@@ -194,12 +226,32 @@ func (in Input) String() string {
 		return "limited " + limited.String()
 	}
 	switch in.Kind {
-	case Get, Delete:
+	case Get:
+		if in.Revision > 0 {
+			return fmt.Sprintf("get(%q at %d)", in.Key, in.Revision)
+		}
+		return fmt.Sprintf("get(%q)", in.Key)
+	case Delete:
 		return fmt.Sprintf("%s(%q)", in.Kind, in.Key)
 	case Put:
 		return fmt.Sprintf("put(%q, %q)", in.Key, in.Value)
 	case Range:
-		return fmt.Sprintf("range(prefix %q)", in.Key)
+		var b strings.Builder
+		if in.End != "" {
+			fmt.Fprintf(&b, "range([%q, %q)", in.Key, in.End)
+		} else {
+			fmt.Fprintf(&b, "range(prefix %q", in.Key)
+		}
+		if in.Revision > 0 {
+			fmt.Fprintf(&b, " at %d", in.Revision)
+		}
+		if in.Limit > 0 {
+			fmt.Fprintf(&b, " limit %d", in.Limit)
+		}
+		if in.CountOnly {
+			b.WriteString(" count only")
+		}
+		return b.String() + ")"
 	case Compact:
 		if in.Physical {
 			return fmt.Sprintf("compact(%d, physical)", in.Revision)
@@ -243,13 +295,12 @@ func (out Output) describe(in Input) string {
 		return "granted"
 	case RevokeWrite:
 		return fmt.Sprintf("revoked %t", out.Succeeded)
-	case Compact:
-		switch {
-		case out.Compacted:
-			return "already compacted"
-		case out.FutureRev:
-			return "future revision"
-		}
+	}
+	switch {
+	case out.Compacted:
+		return "compacted"
+	case out.FutureRev:
+		return "future revision"
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "rev %d", out.Revision)
@@ -272,6 +323,9 @@ func (out Output) describe(in Input) string {
 			}
 		}
 	case Range:
+		if in.Limit > 0 || in.CountOnly {
+			fmt.Fprintf(&b, ", count %d, more %t", out.Count, out.More)
+		}
 		fmt.Fprintf(&b, ", %d keys [", len(out.KVs))
 		for i, kv := range out.KVs {
 			if i > 0 {

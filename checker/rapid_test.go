@@ -2,6 +2,7 @@ package checker
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"testing"
@@ -10,14 +11,53 @@ import (
 )
 
 // refStore is a deliberately naive etcd key space, independent of the
-// model's code, used to generate correct outputs.
+// model's code, used to generate correct outputs. It keeps a full copy of
+// the key space at every revision for reads at old revisions.
 type refStore struct {
-	rev int64
-	kvs map[string]KV
+	rev       int64
+	kvs       map[string]KV
+	compacted int64
+	past      map[int64]map[string]KV // revision -> the key space then
 }
 
 func (r *refStore) apply(in Input) Output {
+	out := r.serve(in)
+	if r.past == nil {
+		r.past = map[int64]map[string]KV{}
+	}
+	if _, ok := r.past[r.rev]; !ok {
+		r.past[r.rev] = maps.Clone(r.kvs)
+	}
+	return out
+}
+
+func (r *refStore) serve(in Input) Output {
 	out := Output{Status: OK}
+	if in.Historical() {
+		switch {
+		case in.Revision > r.rev:
+			return Output{Status: OK, FutureRev: true}
+		case in.Revision < r.compacted:
+			return Output{Status: OK, Compacted: true}
+		}
+		then := &refStore{rev: r.rev, kvs: r.past[in.Revision]}
+		if then.kvs == nil {
+			then.kvs = map[string]KV{} // before the first write
+		}
+		in.Revision = 0
+		return then.serve(in)
+	}
+	if in.Kind == Compact {
+		switch {
+		case in.Revision > r.rev:
+			return Output{Status: OK, FutureRev: true}
+		case in.Revision <= r.compacted:
+			return Output{Status: OK, Compacted: true}
+		}
+		r.compacted = in.Revision
+		out.Revision = r.rev
+		return out
+	}
 	cur, ok := r.kvs[in.Key]
 	write := func(v string) {
 		r.rev++
@@ -58,11 +98,17 @@ func (r *refStore) apply(in Input) Output {
 		}
 	case Range:
 		for k, v := range r.kvs {
-			if strings.HasPrefix(k, in.Key) {
+			if in.End == "" && strings.HasPrefix(k, in.Key) || in.End != "" && k >= in.Key && k < in.End {
 				out.KVs = append(out.KVs, v)
 			}
 		}
 		sort.Slice(out.KVs, func(i, j int) bool { return out.KVs[i].Key < out.KVs[j].Key })
+		out.Count = int64(len(out.KVs))
+		if in.CountOnly {
+			out.KVs = nil
+		} else if in.Limit > 0 && len(out.KVs) > int(in.Limit) {
+			out.KVs, out.More = out.KVs[:in.Limit], true
+		}
 	}
 	out.Revision = r.rev
 	return out
@@ -71,9 +117,25 @@ func (r *refStore) apply(in Input) Output {
 func genInput(t *rapid.T, i int) Input {
 	key := rapid.SampledFrom([]string{"a", "b", "c"}).Draw(t, "key")
 	val := fmt.Sprintf("v%d", i)
-	switch rapid.IntRange(0, 4).Draw(t, "kind") {
+	switch rapid.IntRange(0, 7).Draw(t, "kind") {
 	case 0:
 		return get(key)
+	case 5:
+		return Input{Kind: Compact, Revision: int64(rapid.IntRange(1, i+2).Draw(t, "compactRev"))}
+	case 6:
+		return getAt(key, int64(rapid.IntRange(1, i+2).Draw(t, "readRev")))
+	case 7:
+		in := rangeAt(key, "", int64(rapid.IntRange(1, i+2).Draw(t, "readRev")))
+		if rapid.Bool().Draw(t, "span") {
+			in.Key, in.End = "a", rapid.SampledFrom([]string{"b", "c", "d"}).Draw(t, "end")
+		}
+		switch rapid.IntRange(0, 2).Draw(t, "cut") {
+		case 1:
+			in.Limit = int64(rapid.IntRange(1, 2).Draw(t, "limit"))
+		case 2:
+			in.CountOnly = true
+		}
+		return in
 	case 1:
 		return put(key, val)
 	case 2:
@@ -98,7 +160,7 @@ func genSequential(t *rapid.T, timeouts bool) []Op {
 	for i := range n {
 		in := genInput(t, i)
 		id := h.Invoke(rapid.IntRange(0, 2).Draw(t, "client"), in, int64(2*i))
-		if timeouts && in.Kind != Get && in.Kind != Range && rapid.IntRange(0, 5).Draw(t, "timeout") == 0 {
+		if timeouts && in.Kind != Get && in.Kind != Range && in.Kind != Compact && rapid.IntRange(0, 5).Draw(t, "timeout") == 0 {
 			if rapid.Bool().Draw(t, "applied") {
 				ref.apply(in)
 			}
@@ -134,11 +196,18 @@ func TestRapidMutationIsCaught(t *testing.T) {
 		op := &ops[i]
 		out := &op.Output
 		what := "revision"
+		refused := out.Compacted || out.FutureRev
 		switch rapid.IntRange(0, 1).Draw(t, "mutation") {
 		case 0:
+			if refused {
+				out.Compacted, out.FutureRev, what = out.FutureRev, out.Compacted, "refusal"
+				break
+			}
 			out.Revision += int64(rapid.SampledFrom([]int{-1, 1}).Draw(t, "delta"))
 		default:
 			switch {
+			case refused:
+				out.Compacted, out.FutureRev, what = false, false, "refusal"
 			case op.Input.Kind == TxnCAS:
 				out.Succeeded, what = !out.Succeeded, "succeeded"
 			case op.Input.Kind == Delete:
@@ -147,6 +216,8 @@ func TestRapidMutationIsCaught(t *testing.T) {
 				out.KV.Value, what = "mutated", "value"
 			case op.Input.Kind == Get:
 				out.Found, out.KV, what = true, kv(op.Input.Key, "ghost", 1, 1, 1), "found"
+			case op.Input.Kind == Range && op.Input.CountOnly:
+				out.Count, what = out.Count+1, "count"
 			case op.Input.Kind == Range:
 				out.KVs, what = append(out.KVs, kv("zz", "ghost", 1, 1, 1)), "range"
 			default:

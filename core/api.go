@@ -56,6 +56,10 @@ type Canaries struct {
 	AppliedIndexApart    bool // C7: applied index written apart from the data
 	IgnoreAuth           bool // C8: apply writes without checking the user's permissions
 	HistoryAtCompactRev  bool // C9: serve history from the compact revision itself
+	// C10: a read at an old revision looks through deletions.
+	OldReadsSkipTombstones bool
+	// C11: a read at the compact revision itself is refused as compacted.
+	CompactRevUnreadable bool
 	// The scenarios' controls switch off one of raft's election safeguards
 	// to show what it buys; production always runs with both.
 	NoPreVote     bool // raft PreVote off: a rejoining member disrupts with its higher term

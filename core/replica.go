@@ -40,6 +40,11 @@ type Replica struct {
 	// syncer is the engine when its snapshots are engine-held: durable, it
 	// writes the applied index with the data, and it can sync.
 	syncer engine.Syncer
+	// flusher is the engine when it may buffer writes in the process
+	// (engine.WriteFlusher); unflushed counts the entry bytes applied since
+	// its last flush (see flushEngineWrites).
+	flusher   engine.WriteFlusher
+	unflushed int64
 	// sendJob is the file for sending an engine-held snapshot being made
 	// (snapsend.go), sendJobOut set once the world took it; sendFile is
 	// the newest one made and still kept; sendsOut maps each follower whose
@@ -115,6 +120,9 @@ func Open(cfg Config) (*Replica, error) {
 		// engine only once it synced it.
 		r.syncer = s
 	}
+	if f, ok := cfg.Engine.(engine.WriteFlusher); ok && cfg.Engine.Durable() {
+		r.flusher = f
+	}
 	r.lessor.init()
 	r.reads.init()
 	store, err := mvcc.Open(cfg.Engine)
@@ -126,6 +134,8 @@ func Open(cfg Config) (*Replica, error) {
 	r.store.SplitAppliedIndex = cfg.Canary.AppliedIndexApart
 	r.store.NoAuthCheck = cfg.Canary.IgnoreAuth
 	r.store.HistoryAtCompactRev = cfg.Canary.HistoryAtCompactRev
+	r.store.OldReadsSkipTombstones = cfg.Canary.OldReadsSkipTombstones
+	r.store.CompactRevUnreadable = cfg.Canary.CompactRevUnreadable
 	if err := cfg.Disk.MkdirAll(r.snapDir); err != nil {
 		return nil, fmt.Errorf("core: %w", err)
 	}
@@ -294,6 +304,9 @@ func (r *Replica) Tick() {
 	r.node().Tick()
 	r.reads.tick(r)
 	r.lessor.tick(r)
+	if r.unflushed > 0 {
+		_ = r.flushEngineWrites() // a failure fail-stops the replica
+	}
 }
 
 // Step feeds a message from a peer into raft.

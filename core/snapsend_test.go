@@ -5,7 +5,10 @@ import (
 	"strings"
 	"testing"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
 	"metastore/core"
+	"metastore/core/engine"
 	"metastore/core/wal"
 	"metastore/engines/memory"
 )
@@ -173,5 +176,67 @@ func TestEngineHeldSnapshotRecovery(t *testing.T) {
 	engines[victim] = &syncedEngine{Engine: memory.New()}
 	if _, err := c.open(victim); err == nil || !strings.Contains(err.Error(), "held by the engine") {
 		t.Fatalf("Open over an engine behind its engine-held snapshot: %v", err)
+	}
+}
+
+// flushingEngine is a syncedEngine that, like RocksDB with its WAL
+// buffered, keeps writes in the process until FlushWrites; it counts the
+// writes not yet flushed and the flushes.
+type flushingEngine struct {
+	syncedEngine
+	writes, unflushed, flushes int
+}
+
+func (e *flushingEngine) Write(b engine.Batch) error {
+	e.writes++
+	e.unflushed++
+	return e.syncedEngine.Write(b)
+}
+
+func (e *flushingEngine) FlushWrites() error { e.flushes++; e.unflushed = 0; return nil }
+
+// A replica on an engine that buffers writes hands them to the OS once
+// 64 KiB of entries were applied, and at every tick: a busy replica flushes
+// far less often than it writes, and once a tick found nothing new to
+// apply, nothing applied is left in any engine's buffer.
+func TestReplicaFlushesBufferedEngineWrites(t *testing.T) {
+	engines := map[uint64]*flushingEngine{}
+	c := newTestCluster(t, 3, func(cfg *core.Config) {
+		e := engines[cfg.ID]
+		if e == nil {
+			e = &flushingEngine{syncedEngine: syncedEngine{Engine: memory.New()}}
+			engines[cfg.ID] = e
+		}
+		cfg.Engine = e
+	})
+	lead := c.leader()
+	c.tick(2)
+	e := engines[lead]
+	flushes0, writes0 := e.flushes, e.writes
+	value := make([]byte, 1024)
+	answered := 0
+	for round := range 25 { // 200 KiB of entries, no tick
+		for i := range 8 {
+			req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: fmt.Appendf(nil, "k%d-%d", round, i), Value: value}}
+			c.nodes[lead].Propose(req, func(r core.Result) {
+				if r.Err == nil {
+					answered++
+				}
+			})
+		}
+		c.stabilize()
+	}
+	if answered != 200 {
+		t.Fatalf("%d of 200 puts answered", answered)
+	}
+	flushes, writes := e.flushes-flushes0, e.writes-writes0
+	if flushes < 2 || flushes*20 > writes {
+		t.Fatalf("the leader flushed %d times for %d writes (200 KiB of entries, no tick): want one flush per 64 KiB", flushes, writes)
+	}
+	c.tick(2)
+	for id, e := range engines {
+		if e.unflushed != 0 {
+			t.Fatalf("node %d left %d applied writes unflushed after two ticks", id, e.unflushed)
+		}
 	}
 }

@@ -332,11 +332,39 @@ func (r *Replica) Apply(j *ApplyJob) error {
 	}
 	for _, e := range j.m.GetEntries() {
 		r.appliedBytes += int64(len(e.GetData()))
+		if r.flusher != nil {
+			r.unflushed += int64(len(e.GetData())) + 1 // an empty entry counts too
+		}
+	}
+	if r.unflushed >= engineFlushBytes {
+		if err := r.flushEngineWrites(); err != nil {
+			return err
+		}
 	}
 	r.deliver(j.m.GetResponses())
 	if err := r.maybeSnapshot(); err != nil {
 		return r.fail(err)
 	}
+	return nil
+}
+
+// engineFlushBytes is how many bytes of entries a replica applies before it
+// hands an engine's buffered writes (engine.WriteFlusher) to the OS; every
+// tick flushes what is left. A process crash thus takes at most the entries
+// of the last 64 KiB or the last tick from the engine (etcd's backend
+// commits its batch every 100 ms or 10,000 entries, with the same effect):
+// they are in the raft WAL, synced before they were applied, and replay
+// applies them again. Flushing after every apply job cost a write(2) per job
+// (about 3 µs, 0.6 µs per put at 50 clients, a whole one per put at one).
+const engineFlushBytes = 64 << 10
+
+// flushEngineWrites hands the engine's buffered writes to the OS; a failure
+// is fatal.
+func (r *Replica) flushEngineWrites() error {
+	if err := r.flusher.FlushWrites(); err != nil {
+		return r.fail(fmt.Errorf("core: flush engine writes: %w", err))
+	}
+	r.unflushed = 0
 	return nil
 }
 

@@ -46,6 +46,12 @@ func canaries() []canary {
 		// A watch resumed at the compact revision is served what compaction
 		// left of it; the watcher's rewinds below the floor reach it.
 		{name: "C9_history_at_compact_rev", seeds: 30, canary: core.Canaries{HistoryAtCompactRev: true}},
+		// A key read at a revision when it was deleted shows the version the
+		// deletion ended; only the clients' reads at old revisions see it.
+		{name: "C10_old_reads_skip_tombstones", seeds: 10, canary: core.Canaries{OldReadsSkipTombstones: true}},
+		// etcd refuses a read below the compact revision, not at it: only a
+		// read at exactly the floor, which clients aim at, tells them apart.
+		{name: "C11_compact_rev_unreadable", seeds: 30, canary: core.Canaries{CompactRevUnreadable: true}},
 		// The same bug on the real RocksDB engine, under the same crash model.
 		{name: "C7_applied_index_apart_rocksdb", seeds: 50, canary: core.Canaries{AppliedIndexApart: true},
 			opts: Options{Engine: "rocksdb"}, tune: lossyCrashes},

@@ -36,6 +36,13 @@ type client struct {
 	// rev is the newest revision this client saw in an answer: a revision
 	// the cluster has reached, so compactions near it mostly succeed.
 	rev int64
+	// seen holds the last len(seen) revisions this client saw in answers
+	// (nseen counts them all), the revisions its old reads go back to.
+	seen  [8]int64
+	nseen int
+	// floor is the highest compacted floor this client learnt of: its own
+	// successful compaction's revision, or one past a refused revision.
+	floor int64
 }
 
 // Compactions: one operation in compactPerMille, at a revision up to
@@ -46,6 +53,12 @@ const (
 	compactPerMille = 25
 	compactLagMax   = 8
 )
+
+// Reads at an old revision: one read in oldReadOneIn, at a revision the
+// client saw, around the floor it learnt of (below, at, above), anywhere
+// back to revision 1 or ahead of the newest it saw; on one key or a small
+// span of keys, now and then with a limit or counting only.
+const oldReadOneIn = 10
 
 func (c *client) start() { c.s.world.After(c.rng.Int64N(thinkTimeMax)+1, c.next) }
 
@@ -71,14 +84,28 @@ func (c *client) next() {
 	}
 	ids := c.s.drv.ids
 	c.s.doAtWith(c.id, in, ids[c.rng.IntN(len(ids))], send, func(out *checker.Output) {
-		if out != nil && out.Found {
-			c.lastValue[in.Key] = out.KV.Value
-		}
 		if out != nil {
-			c.rev = max(c.rev, out.Revision)
+			c.learn(in, out)
 		}
 		c.s.world.After(c.rng.Int64N(thinkTimeMax)+1, c.next)
 	})
+}
+
+// learn keeps what an answer tells the client about values and revisions.
+func (c *client) learn(in checker.Input, out *checker.Output) {
+	switch {
+	case in.Kind == checker.Compact && !out.FutureRev:
+		c.floor = max(c.floor, in.Revision) // compacted there, now or before
+	case out.Compacted:
+		c.floor = max(c.floor, in.Revision+1) // a read refused below the floor
+	case out.Found && !in.Historical():
+		c.lastValue[in.Key] = out.KV.Value
+	}
+	if out.Revision > 0 {
+		c.rev = max(c.rev, out.Revision)
+		c.seen[c.nseen%len(c.seen)] = out.Revision
+		c.nseen++
+	}
 }
 
 func (c *client) pick() checker.Input {
@@ -98,6 +125,9 @@ func (c *client) pickKV() checker.Input {
 	case p < 35:
 		return checker.Input{Kind: checker.Put, Key: k, Value: c.value()}
 	case p < 65:
+		if c.rev > 0 && c.rng.IntN(oldReadOneIn) == 0 {
+			return c.oldRead(k)
+		}
 		return checker.Input{Kind: checker.Get, Key: k}
 	case p < 75:
 		return checker.Input{Kind: checker.Delete, Key: k}
@@ -109,8 +139,40 @@ func (c *client) pickKV() checker.Input {
 		}
 		return in
 	default:
+		if c.rev > 0 && c.rng.IntN(oldReadOneIn) == 0 {
+			return c.oldRead(k)
+		}
 		return checker.Input{Kind: checker.Range, Key: kvKeyPrefix}
 	}
+}
+
+// oldRead reads key k, or a small span of keys, at an old revision.
+func (c *client) oldRead(k string) checker.Input {
+	in := checker.Input{Kind: checker.Get, Key: k}
+	if c.rng.IntN(2) == 0 {
+		in = checker.Input{Kind: checker.Range, Key: kvKeyPrefix}
+		if a, b := c.key(), c.key(); a != b {
+			in.Key, in.End = min(a, b), max(a, b)
+		}
+		switch c.rng.IntN(6) {
+		case 0:
+			in.Limit = 1 + c.rng.Int64N(2)
+		case 1:
+			in.CountOnly = true
+		}
+	}
+	switch p := c.rng.IntN(10); {
+	case p < 5:
+		in.Revision = c.seen[c.rng.IntN(min(c.nseen, len(c.seen)))]
+	case p < 7 && c.floor > 0:
+		in.Revision = c.floor - 1 + c.rng.Int64N(3)
+	case p < 8:
+		in.Revision = 1 + c.rng.Int64N(c.rev)
+	default:
+		in.Revision = c.rev + 1 + c.rng.Int64N(3)
+	}
+	in.Revision = max(in.Revision, 1)
+	return in
 }
 
 // request turns a checker input into the replica call that serves it. With
@@ -133,7 +195,8 @@ func (s *Sim) request(in checker.Input) func(r *core.Replica, cb core.Callback) 
 		if in.Kind == checker.Get || in.Kind == checker.Range {
 			var end []byte
 			if in.Kind == checker.Range {
-				end = []byte(checker.PrefixEnd(in.Key))
+				_, e := in.Span()
+				end = []byte(e)
 			}
 			a := r.Store().Auth()
 			if err := a.CheckRange(user, a.Revision(), []byte(in.Key), end); err != nil {
@@ -164,12 +227,8 @@ func request(in checker.Input, user string) func(r *core.Replica, cb core.Callba
 		return func(r *core.Replica, cb core.Callback) {
 			propose(r, &pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: key}}, cb)
 		}
-	case checker.Get:
-		return func(r *core.Replica, cb core.Callback) { r.Read(&pb.RangeRequest{Key: key}, cb) }
-	case checker.Range:
-		return func(r *core.Replica, cb core.Callback) {
-			r.Read(&pb.RangeRequest{Key: key, RangeEnd: []byte(checker.PrefixEnd(in.Key))}, cb)
-		}
+	case checker.Get, checker.Range:
+		return func(r *core.Replica, cb core.Callback) { r.Read(rangeRequest(in), cb) }
 	case checker.TxnCAS:
 		cmp := &pb.Compare{Key: key, Result: pb.Compare_EQUAL}
 		switch in.Compare {
@@ -203,17 +262,25 @@ func request(in checker.Input, user string) func(r *core.Replica, cb core.Callba
 // reads of the same key, so the answer is the plain read's either way.
 func readTxnRequest(in checker.Input) func(r *core.Replica, cb core.Callback) {
 	key := []byte(in.Key)
-	read := &pb.RangeRequest{Key: key}
+	read := rangeRequest(in)
 	var cmps []*pb.Compare
-	if in.Kind == checker.Range {
-		read.RangeEnd = []byte(checker.PrefixEnd(in.Key))
-	} else {
+	if in.Kind == checker.Get {
 		cmps = []*pb.Compare{{Key: key, Target: pb.Compare_VERSION, Result: pb.Compare_GREATER,
 			TargetUnion: &pb.Compare_Version{Version: 0}}}
 	}
 	op := []*pb.RequestOp{{Request: &pb.RequestOp_RequestRange{RequestRange: read}}}
 	txn := &pb.TxnRequest{Compare: cmps, Success: op, Failure: op}
 	return func(r *core.Replica, cb core.Callback) { r.ReadTxn(txn, cb) }
+}
+
+// rangeRequest is the RangeRequest of a Get or a Range.
+func rangeRequest(in checker.Input) *pb.RangeRequest {
+	req := &pb.RangeRequest{Key: []byte(in.Key), Revision: in.Revision}
+	if in.Kind == checker.Range {
+		_, end := in.Span()
+		req.RangeEnd, req.Limit, req.CountOnly = []byte(end), in.Limit, in.CountOnly
+	}
+	return req
 }
 
 // output converts a replica's answer into the checker's terms.
@@ -233,6 +300,7 @@ func output(in checker.Input, res core.Result) checker.Output {
 			for _, kv := range resp.Kvs {
 				out.KVs = append(out.KVs, kvOf(kv))
 			}
+			out.Count, out.More = resp.Count, resp.More
 		} else if len(resp.Kvs) > 0 {
 			out.Found, out.KV = true, kvOf(resp.Kvs[0])
 		}
@@ -323,7 +391,7 @@ func (s *Sim) doAtWith(clientID int, in checker.Input, nodeID uint64, send func(
 		timeout.Cancel()
 		out, isOutcome := authOutput(in, res)
 		if !isOutcome {
-			out, isOutcome = compactOutput(in, res)
+			out, isOutcome = revisionRefusal(in, res)
 		}
 		if ok && isOutcome {
 			out.Status = checker.OK
@@ -332,8 +400,13 @@ func (s *Sim) doAtWith(clientID int, in checker.Input, nodeID uint64, send func(
 			if out.Denied {
 				s.count("op_denied")
 			}
-			if out.Compacted || out.FutureRev {
+			switch {
+			case in.Kind == checker.Compact && (out.Compacted || out.FutureRev):
 				s.count("compact_refused")
+			case out.Compacted:
+				s.count("reads_compacted_refused")
+			case out.FutureRev:
+				s.count("reads_future_refused")
 			}
 			finish(&out)
 			return
@@ -355,18 +428,24 @@ func (s *Sim) doAtWith(clientID int, in checker.Input, nodeID uint64, send func(
 			out := output(in, res)
 			s.history.Return(id, out, w.Now)
 			s.count("op_ok")
-			if in.Kind == checker.Compact {
+			switch {
+			case in.Kind == checker.Compact:
 				s.count("compactions")
+			case in.Historical() && in.Revision < out.Revision:
+				s.count("reads_at_old_rev")
+			case in.Historical():
+				s.count("reads_at_newest_rev") // the revision asked for was still the newest
 			}
 			finish(&out)
 		}
 	})
 }
 
-// compactOutput turns a compaction's refusals into answers: applied as a
-// refusal, they are outcomes the model checks, not failures.
-func compactOutput(in checker.Input, res core.Result) (checker.Output, bool) {
-	if in.Kind != checker.Compact {
+// revisionRefusal turns the refusals of a compaction, or of a read at an old
+// revision, into answers: compacted or future, they are outcomes the model
+// checks, not failures.
+func revisionRefusal(in checker.Input, res core.Result) (checker.Output, bool) {
+	if in.Kind != checker.Compact && !in.Historical() {
 		return checker.Output{}, false
 	}
 	switch res.Err {

@@ -33,6 +33,8 @@ var (
 	_ crashEngine   = (*realEngine)(nil)
 	_ engine.Syncer = (*durableEngine)(nil)
 	_ engine.Syncer = (*realEngine)(nil)
+
+	_ engine.WriteFlusher = (*realEngine)(nil)
 )
 
 // realEngine runs a real durable engine (RocksDB) under the same crash
@@ -118,6 +120,17 @@ func (e *realEngine) Sync() error {
 	e.unsynced = nil
 	if s, ok := e.Engine.(engine.Syncer); ok {
 		return s.Sync()
+	}
+	return nil
+}
+
+// FlushWrites passes engine.WriteFlusher through, so that runs on the real
+// engine flush it as the server does (every 64 KiB of entries, every tick). The crash model
+// needs nothing more: a crash may take any batch since the last modeled
+// flush, which covers a process crash taking the batches not yet flushed.
+func (e *realEngine) FlushWrites() error {
+	if f, ok := e.Engine.(engine.WriteFlusher); ok {
+		return f.FlushWrites()
 	}
 	return nil
 }

@@ -49,14 +49,6 @@ type Batch interface {
 	Reset()
 }
 
-// RangeDeleter is an optional Batch extension: DeleteRange removes every key
-// in [start, end) as one operation (a RocksDB range tombstone), where a
-// caller would otherwise iterate and Delete each key, as replacing a whole
-// store from a snapshot does. It counts as one operation in Len.
-type RangeDeleter interface {
-	DeleteRange(start, end []byte)
-}
-
 // Snapshot is a consistent, read-only view of the engine at one instant.
 type Snapshot interface {
 	Reader
@@ -91,4 +83,17 @@ type Engine interface {
 type Syncer interface {
 	// Sync makes every Write that returned survive a machine crash.
 	Sync() error
+}
+
+// WriteFlusher is implemented by a durable engine that may hold the latest
+// Writes in process memory (RocksDB's WAL buffer) until FlushWrites: until
+// then a process crash may take a suffix of them, whole batches only. The
+// replica flushes every 64 KiB of applied entries and at every tick; the
+// raft WAL, synced before the entries were applied, replays what a crash
+// took, as it does for a Syncer's unsynced writes after a machine crash.
+// Sync flushes too.
+type WriteFlusher interface {
+	// FlushWrites hands every Write that returned to the OS, so that a
+	// process crash keeps it.
+	FlushWrites() error
 }

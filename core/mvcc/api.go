@@ -86,6 +86,8 @@ type Member struct {
 //	Store, Open(eng), Apply, ApplyNoop           store.go
 //	Store.NoDedup (canary C5), SplitAppliedIndex (canary C7)   store.go
 //	Store.HistoryAtCompactRev (canary C9)        store.go, events.go
+//	Store.OldReadsSkipTombstones (canary C10)    store.go, range.go
+//	Store.CompactRevUnreadable (canary C11)      store.go, range.go, txn.go
 //	AppliedIndex, Rev, CompactRev                store.go
 //	ApplyMember, Members                         members.go
 //	Alarms, Alarm                                alarm.go

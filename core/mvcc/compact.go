@@ -24,7 +24,7 @@ func (s *Store) applyCompaction(c *pb.CompactionRequest) Result {
 		s.buf = appendRevKey(s.buf[:0], r)
 		s.batch.Delete(s.buf)
 	}
-	s.idx.tree.Ascend(func(ki *keyIndex) bool {
+	s.idx.ascend(func(ki *keyIndex) bool {
 		if ki.compact(rev, drop) {
 			empty = append(empty, ki)
 		}

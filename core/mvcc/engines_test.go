@@ -196,7 +196,7 @@ func sameHistory(t *rapid.T, a, b *Store) {
 	if a.idx.byKey.len() != b.idx.byKey.len() {
 		t.Fatalf("%d keys vs %d", a.idx.byKey.len(), b.idx.byKey.len())
 	}
-	a.idx.tree.Ascend(func(ka *keyIndex) bool {
+	a.idx.ascend(func(ka *keyIndex) bool {
 		k := ka.key()
 		kb := b.idx.get(ka.keyBytes())
 		if kb == nil || ka.nrev != kb.nrev {

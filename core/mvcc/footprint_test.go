@@ -10,10 +10,11 @@ import (
 
 // maxHeapPerKey bounds what a 16-byte key with a 256-byte value costs the
 // store on the memory engine: the record (320 bytes with its size class),
-// the key index and its revisions (48), the key table and both trees'
-// slots (about 60 at this size): 436 in all when written. The bound has
-// some slack for the Go runtime; a record in the next size class crosses
-// it (TestKeyIndexFits32Bytes guards the key index).
+// the key index with its one revision (48, in a slab), the key table and
+// both trees' slots (about 40 at this size): about 410 in all when
+// written. The bound has some slack for the Go runtime; a record in the
+// next size class crosses it (TestKeyIndexFits48Bytes guards the key
+// index).
 const maxHeapPerKey = 460
 
 // TestHeapPerKey loads 40,000 keys the way the benchmark does

@@ -33,13 +33,19 @@ import (
 // dropped that put, a ghost entry standing in for it (see ghostBit). Only
 // keys whose live generation compaction trimmed pay the ghost's 16 bytes.
 //
-// A million keys make a million of these, so the struct is packed into a
-// 32-byte allocation: two pointers with their lengths beside them instead
-// of a string and a slice header (which took 64 bytes with a cached record
-// and a key copy of their own).
+// A million keys make a million of these, and the garbage collector
+// follows every pointer among them on every cycle: on a loaded store that
+// marking was most of what a put cost beyond an empty store's (the cost is
+// per pointer, a span lookup each, more than per byte). So key indexes do
+// not live in allocations of their own: the index keeps them in slab
+// chunks (keySlab) and refers to them by number, and a key with a single
+// revision keeps it inline (only) instead of in an array of its own. A
+// key written once costs the collector the one rec pointer; the fields
+// are packed (two pointers with their lengths beside them instead of a
+// string and a slice header) so that an entry takes 48 bytes.
 type keyIndex struct {
 	rec  *byte     // rec[:n]
-	revp *revision // revs(), with room for revCap(nrev); sub carries tombBit or ghostBit
+	revp *revision // revs() when there are two or more, with room for revCap(nrev); sub carries tombBit or ghostBit
 	n    uint32
 	// meta packs koff (the record header's length, at most 51 bytes) in
 	// its low 8 bits and gen, the index in revs of the newest
@@ -48,6 +54,7 @@ type keyIndex struct {
 	meta uint32
 	klen uint32
 	nrev uint32
+	only revision // revs() when there is at most one
 }
 
 // tombBit marks a tombstone in a keyIndex revision's sub (subs are small
@@ -62,16 +69,13 @@ const ghostBit = int64(1) << 61
 
 const genUnknown = 1<<24 - 1
 
-func (r revision) tomb() bool          { return r.sub&tombBit != 0 }
-func (r revision) ghost() bool         { return r.sub&ghostBit != 0 }
-func (r revision) plain() revision     { return revision{main: r.main, sub: r.sub &^ tombBit} }
-func lessKeyIndex(a, b *keyIndex) bool { return a.key() < b.key() }
+func (r revision) tomb() bool      { return r.sub&tombBit != 0 }
+func (r revision) ghost() bool     { return r.sub&ghostBit != 0 }
+func (r revision) plain() revision { return revision{main: r.main, sub: r.sub &^ tombBit} }
 
-// newKeyIndex returns an empty key index holding a private copy of key.
-func newKeyIndex(key []byte) *keyIndex {
-	ki := &keyIndex{}
+// setKey makes a private copy of key the key's bytes.
+func (ki *keyIndex) setKey(key []byte) {
 	ki.setKeyCopy(strings.Clone(unsafe.String(unsafe.SliceData(key), len(key))))
-	return ki
 }
 
 // setKeyCopy makes k, which nothing else refers to, the key's bytes.
@@ -97,21 +101,21 @@ func (ki *keyIndex) keyBytes() []byte {
 	return unsafe.Slice(unsafe.StringData(k), len(k))
 }
 
-// pivot is a throwaway key index for looking key up in the tree; it
-// aliases key, which must not change during the lookup.
-func pivot(key []byte) *keyIndex {
-	return &keyIndex{rec: unsafe.SliceData(key), n: uint32(len(key)), klen: uint32(len(key))}
-}
-
 // revs returns the revisions, oldest first. Changes go through appendRev
 // and compact only.
-func (ki *keyIndex) revs() []revision { return unsafe.Slice(ki.revp, ki.nrev) }
+func (ki *keyIndex) revs() []revision {
+	if ki.nrev <= 1 {
+		return unsafe.Slice(&ki.only, ki.nrev)
+	}
+	return unsafe.Slice(ki.revp, ki.nrev)
+}
 
-// revCap is the room allocated for n revisions: the next power of two, so
-// that appends double it and the capacity need not be stored.
+// revCap is the room allocated for n revisions, two or more: the next
+// power of two, so that appends double it and the capacity need not be
+// stored.
 func revCap(n uint32) uint32 {
-	if n == 0 {
-		return 0
+	if n <= 1 {
+		return 0 // inline
 	}
 	return 1 << bits.Len32(n-1)
 }
@@ -119,12 +123,19 @@ func revCap(n uint32) uint32 {
 // appendRev adds r after the newest revision.
 func (ki *keyIndex) appendRev(r revision) {
 	n := ki.nrev
-	if n == revCap(n) { // full
+	switch {
+	case n == 0:
+		ki.only = r
+	case n == 1 || n == revCap(n): // inline or full
 		grown := make([]revision, revCap(n+1))
 		copy(grown, ki.revs())
+		grown[n] = r
+		// NB: only keeps its stale copy, as an outgrown array did: a
+		// revs() taken before this append still reads what it read.
 		ki.revp = unsafe.SliceData(grown)
+	default:
+		unsafe.Slice(ki.revp, n+1)[n] = r
 	}
-	unsafe.Slice(ki.revp, n+1)[n] = r
 	ki.nrev = n + 1
 }
 
@@ -332,13 +343,17 @@ func (ki *keyIndex) compact(atRev int64, drop func(revision)) (empty bool) {
 	}
 	clear(revs[len(kept):])
 	n := uint32(len(kept))
-	if revCap(n) < revCap(ki.nrev) { // give compacted space back
-		ki.revp = nil
-		if n > 0 {
-			smaller := make([]revision, revCap(n))
-			copy(smaller, kept)
-			ki.revp = unsafe.SliceData(smaller)
+	switch {
+	case ki.nrev > 1 && n <= 1: // back inline
+		ki.only = revision{}
+		if n == 1 {
+			ki.only = kept[0]
 		}
+		ki.revp = nil
+	case revCap(n) < revCap(ki.nrev): // give compacted space back
+		smaller := make([]revision, revCap(n))
+		copy(smaller, kept)
+		ki.revp = unsafe.SliceData(smaller)
 	}
 	ki.nrev = n
 	ki.setGen(uint32(gen))
@@ -349,55 +364,149 @@ func (ki *keyIndex) compact(atRev int64, drop func(revision)) (empty bool) {
 // table beside it for point lookups: every put and single-key read looks
 // its key up, and the table answers that in one hash instead of a dozen key
 // comparisons down the tree. The two always hold the same key indexes. The
-// table costs 9 bytes a slot, 12-23 bytes per indexed key (keyTable), and
+// table costs 5 bytes a slot, 7-13 bytes per indexed key (keyTable), and
 // is never iterated, so its order reaches no output.
+//
+// Both refer to a key index by its number in keys, not by pointer: the
+// tree's nodes and the table's slots then hold no pointers, and the
+// collector, which on a large store marks the index over and over, skips
+// them (see keyIndex).
 type index struct {
-	tree  *btree.BTreeG[*keyIndex]
+	keys  keySlab
+	tree  *btree.BTreeG[uint32]
 	byKey keyTable
 }
 
+// Key index numbers pivotLo and pivotHi are never handed out: a lookup in
+// the tree sets their key to the one it looks for (see setPivot), as the
+// tree compares numbers through their keys.
+const (
+	pivotLo = iota
+	pivotHi
+	firstKeyIndex
+)
+
 func newIndex() *index {
-	return &index{tree: btree.NewG(32, lessKeyIndex), byKey: newKeyTable()}
+	x := &index{}
+	x.keys.chunks = append(x.keys.chunks, new([keySlabChunk]keyIndex)) // the pivots'
+	x.keys.next = firstKeyIndex
+	x.tree = btree.NewG(32, func(a, b uint32) bool { return x.keys.at(a).key() < x.keys.at(b).key() })
+	x.byKey = newKeyTable(&x.keys)
+	return x
 }
 
 // get returns the index of key, or nil.
 func (x *index) get(key []byte) *keyIndex {
-	return x.byKey.get(key)
+	if id := x.byKey.get(key); id != 0 {
+		return x.keys.at(id)
+	}
+	return nil
 }
 
 // getOrCreate returns the index of key, adding an empty one (with a private
 // copy of key) when missing.
 func (x *index) getOrCreate(key []byte) *keyIndex {
-	if ki := x.byKey.get(key); ki != nil {
-		return ki
+	if id := x.byKey.get(key); id != 0 {
+		return x.keys.at(id)
 	}
-	ki := newKeyIndex(key)
-	x.tree.ReplaceOrInsert(ki)
-	x.byKey.insert(ki)
+	id := x.keys.alloc()
+	ki := x.keys.at(id)
+	ki.setKey(key)
+	x.tree.ReplaceOrInsert(id)
+	x.byKey.insert(id)
 	return ki
 }
 
-// remove drops ki, which has no revisions left.
+// remove drops ki, which has no revisions left. Its number is reused.
 func (x *index) remove(ki *keyIndex) {
-	x.tree.Delete(ki)
-	x.byKey.remove(ki)
+	id := x.byKey.remove(ki.keyBytes())
+	x.tree.Delete(id)
+	x.keys.release(id)
+}
+
+// setPivot makes pivot (pivotLo or pivotHi) stand for key, which it
+// aliases and which must not change until clearPivots.
+func (x *index) setPivot(pivot uint32, key []byte) uint32 {
+	p := x.keys.at(pivot)
+	p.rec, p.n, p.klen, p.meta = unsafe.SliceData(key), uint32(len(key)), uint32(len(key)), 0
+	return pivot
+}
+
+// clearPivots lets go of the keys the pivots aliased.
+func (x *index) clearPivots() {
+	*x.keys.at(pivotLo), *x.keys.at(pivotHi) = keyIndex{}, keyIndex{}
+}
+
+// ascend calls fn for every key index in key order until fn returns false.
+func (x *index) ascend(fn func(*keyIndex) bool) {
+	x.tree.Ascend(func(id uint32) bool { return fn(x.keys.at(id)) })
 }
 
 // visit calls fn for each key index in the span of (key, end) in key order
 // until fn returns false. end follows etcd: nil for the single key,
 // "\x00" for every key >= key, otherwise the half-open [key, end), empty
-// when end <= key.
+// when end <= key. fn may not visit again (the pivots are in use).
 func (x *index) visit(key, end []byte, fn func(*keyIndex) bool) {
+	each := func(id uint32) bool { return fn(x.keys.at(id)) }
 	switch {
 	case len(end) == 0:
 		if ki := x.get(key); ki != nil {
 			fn(ki)
 		}
 	case len(end) == 1 && end[0] == 0:
-		x.tree.AscendGreaterOrEqual(pivot(key), fn)
+		x.tree.AscendGreaterOrEqual(x.setPivot(pivotLo, key), each)
+		x.clearPivots()
 	case bytes.Compare(key, end) < 0:
-		x.tree.AscendRange(pivot(key), pivot(end), fn)
+		x.tree.AscendRange(x.setPivot(pivotLo, key), x.setPivot(pivotHi, end), each)
+		x.clearPivots()
 	}
+}
+
+// keySlab holds key indexes in chunks of keySlabChunk, by number. A chunk
+// is one allocation that the collector scans as a whole, and nothing
+// points into it but transient *keyIndex values: the slab costs no
+// allocation per key. Numbers of removed key indexes are reused (the
+// last freed first), and chunks are never given back: a store that shrank
+// keeps its index's peak size, 48 bytes a key.
+type keySlab struct {
+	chunks []*[keySlabChunk]keyIndex
+	free   []uint32
+	next   uint32 // the lowest number never handed out
+}
+
+const (
+	keySlabBits  = 10
+	keySlabChunk = 1 << keySlabBits // 48 KiB of key indexes
+)
+
+// at returns key index id.
+func (s *keySlab) at(id uint32) *keyIndex {
+	return &s.chunks[id>>keySlabBits][id&(keySlabChunk-1)]
+}
+
+// alloc returns the number of an empty key index.
+func (s *keySlab) alloc() uint32 {
+	if n := len(s.free); n > 0 {
+		id := s.free[n-1]
+		s.free = s.free[:n-1]
+		return id
+	}
+	if s.next == math.MaxUint32 {
+		panic("mvcc: more than 4 billion keys")
+	}
+	id := s.next
+	s.next++
+	for int(id>>keySlabBits) >= len(s.chunks) {
+		s.chunks = append(s.chunks, new([keySlabChunk]keyIndex))
+	}
+	return id
+}
+
+// release empties key index id (dropping its references for the
+// collector) for reuse.
+func (s *keySlab) release(id uint32) {
+	*s.at(id) = keyIndex{}
+	s.free = append(s.free, id)
 }
 
 // inSpan reports whether k falls in the span (key, end) as visit reads it.

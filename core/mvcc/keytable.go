@@ -5,12 +5,13 @@ import (
 	"unsafe"
 )
 
-// keyTable is a hash table from a key to its *keyIndex, the index's point
-// lookup. A Go map[string]*keyIndex costs 40-57 bytes per key (a 24-byte
-// slot, control bytes and growth slack); this table keeps only the pointer
-// (the key is read from the keyIndex itself) and a one-byte tag per slot:
-// open addressing with linear probing, at most 3/4 full, so 12 to 24 bytes
-// per key. The tag (seven bits of the hash, high bit set) tells an empty
+// keyTable is a hash table from a key to the number of its key index in a
+// keySlab, the index's point lookup. A Go map[string]*keyIndex costs 40-57
+// bytes per key (a 24-byte slot, control bytes and growth slack); this
+// table keeps only the number (the key is read from the key index itself)
+// and a one-byte tag per slot: open addressing with linear probing, at
+// most 3/4 full, so 7 to 14 bytes per key, none of them a pointer for the
+// collector to follow. The tag (seven bits of the hash, high bit set) tells an empty
 // slot from a used one and skips most non-matching slots without reading
 // their key.
 //
@@ -18,7 +19,8 @@ import (
 // cannot choose keys that collide; it changes where a key sits, never what
 // a lookup answers, and the table is never iterated.
 type keyTable struct {
-	slots []*keyIndex
+	keys  *keySlab
+	slots []uint32
 	tags  []uint8 // 0: empty
 	n     int     // keys held
 	seed  maphash.Seed
@@ -26,9 +28,11 @@ type keyTable struct {
 
 const keyTableMinSlots = 8
 
-func newKeyTable() keyTable {
+// newKeyTable returns an empty table of key indexes in keys.
+func newKeyTable(keys *keySlab) keyTable {
 	return keyTable{
-		slots: make([]*keyIndex, keyTableMinSlots),
+		keys:  keys,
+		slots: make([]uint32, keyTableMinSlots),
 		tags:  make([]uint8, keyTableMinSlots),
 		seed:  maphash.MakeSeed(),
 	}
@@ -40,52 +44,63 @@ func (t *keyTable) hash(key string) (int, uint8) {
 	return int(h & uint64(len(t.slots)-1)), uint8(h>>57) | 0x80
 }
 
-// get returns the key index of key, or nil.
-func (t *keyTable) get(key []byte) *keyIndex {
+// key returns the key of key index id.
+func (t *keyTable) key(id uint32) string { return t.keys.at(id).key() }
+
+// find returns the slot of key, or -1.
+func (t *keyTable) find(key []byte) int {
 	k := unsafe.String(unsafe.SliceData(key), len(key)) // not kept
 	mask := len(t.slots) - 1
 	i, tag := t.hash(k)
 	for ; t.tags[i] != 0; i = (i + 1) & mask {
-		if t.tags[i] == tag && t.slots[i].key() == k {
-			return t.slots[i]
+		if t.tags[i] == tag && t.key(t.slots[i]) == k {
+			return i
 		}
 	}
-	return nil
+	return -1
 }
 
-// insert adds ki, whose key the table does not hold.
-func (t *keyTable) insert(ki *keyIndex) {
+// get returns the number of key's key index, or 0 (never a key index's:
+// see pivotLo).
+func (t *keyTable) get(key []byte) uint32 {
+	if i := t.find(key); i >= 0 {
+		return t.slots[i]
+	}
+	return 0
+}
+
+// insert adds key index id, whose key the table does not hold.
+func (t *keyTable) insert(id uint32) {
 	if 4*(t.n+1) > 3*len(t.slots) {
 		t.resize(2 * len(t.slots))
 	}
-	t.place(ki)
+	t.place(id)
 	t.n++
 }
 
-// place puts ki in the first free slot from its home.
-func (t *keyTable) place(ki *keyIndex) {
+// place puts id in the first free slot from its key's home.
+func (t *keyTable) place(id uint32) {
 	mask := len(t.slots) - 1
-	i, tag := t.hash(ki.key())
+	i, tag := t.hash(t.key(id))
 	for t.tags[i] != 0 {
 		i = (i + 1) & mask
 	}
-	t.slots[i], t.tags[i] = ki, tag
+	t.slots[i], t.tags[i] = id, tag
 }
 
-// remove drops ki, which the table holds. Later members of its probe run
-// move back into the hole (no deletion markers), so lookups stay as short
-// as if ki had never been there.
-func (t *keyTable) remove(ki *keyIndex) {
+// remove drops key, which the table holds, and returns its key index's
+// number. Later members of its probe run move back into the hole (no
+// deletion markers), so lookups stay as short as if key had never been
+// there.
+func (t *keyTable) remove(key []byte) uint32 {
 	mask := len(t.slots) - 1
-	i, _ := t.hash(ki.key())
-	for t.slots[i] != ki {
-		if t.tags[i] == 0 {
-			panic("mvcc: key table lost a key")
-		}
-		i = (i + 1) & mask
+	i := t.find(key)
+	if i < 0 {
+		panic("mvcc: key table lost a key")
 	}
+	id := t.slots[i]
 	for j := (i + 1) & mask; t.tags[j] != 0; j = (j + 1) & mask {
-		home, _ := t.hash(t.slots[j].key())
+		home, _ := t.hash(t.key(t.slots[j]))
 		// j's entry may fill the hole at i unless its home lies in the
 		// cyclic range (i, j]: then it must stay after its home.
 		if (j-home)&mask >= (j-i)&mask {
@@ -93,20 +108,21 @@ func (t *keyTable) remove(ki *keyIndex) {
 			i = j
 		}
 	}
-	t.slots[i], t.tags[i] = nil, 0
+	t.slots[i], t.tags[i] = 0, 0
 	t.n--
 	if len(t.slots) > keyTableMinSlots && 8*t.n < len(t.slots) {
 		t.resize(len(t.slots) / 2)
 	}
+	return id
 }
 
 // resize rehashes every key into size slots (a power of two).
 func (t *keyTable) resize(size int) {
-	old := t.slots
-	t.slots, t.tags = make([]*keyIndex, size), make([]uint8, size)
-	for _, ki := range old {
-		if ki != nil {
-			t.place(ki)
+	old, oldTags := t.slots, t.tags
+	t.slots, t.tags = make([]uint32, size), make([]uint8, size)
+	for i, id := range old {
+		if oldTags[i] != 0 {
+			t.place(id)
 		}
 	}
 }

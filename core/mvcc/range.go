@@ -42,7 +42,7 @@ func (s *Store) rangeAt(req *pb.RangeRequest, curRev int64) (*pb.RangeResponse, 
 	if rev <= 0 {
 		rev = curRev
 	}
-	if rev < s.compact {
+	if rev < s.compact || s.CompactRevUnreadable && rev == s.compact {
 		return nil, ErrCompacted
 	}
 	ra := &rangeAlloc{}
@@ -60,13 +60,23 @@ func (s *Store) rangeAt(req *pb.RangeRequest, curRev int64) (*pb.RangeResponse, 
 	var revs []revision
 	var kis []*keyIndex // parallel to revs
 	total := 0
+	canaryOld := s.OldReadsSkipTombstones && rev < curRev
+	at := (*keyIndex).at
+	if canaryOld {
+		at = (*keyIndex).putAtOrBelow
+	}
 	var oneRev [1]revision
 	var oneKI [1]*keyIndex
 	if len(req.RangeEnd) == 0 {
 		// One key, the commonest read: no visitor closure, whose
-		// captured results would all move to the heap.
+		// captured results would all move to the heap, and ki.at called
+		// directly (inlined) outside the canary.
 		if ki := s.idx.get(req.Key); ki != nil {
-			if r, ok := ki.at(rev); ok {
+			r, ok := ki.at(rev)
+			if canaryOld {
+				r, ok = ki.putAtOrBelow(rev)
+			}
+			if ok {
 				total = 1
 				if fetch != 0 {
 					oneRev[0], oneKI[0] = r, ki
@@ -75,7 +85,7 @@ func (s *Store) rangeAt(req *pb.RangeRequest, curRev int64) (*pb.RangeResponse, 
 			}
 		}
 	} else {
-		revs, kis, total = s.collect(req, rev, fetch)
+		revs, kis, total = s.collect(req, rev, fetch, at)
 	}
 	resp.Count = int64(total)
 	if req.CountOnly {
@@ -110,11 +120,12 @@ type rangeAlloc struct {
 	hdr  pb.ResponseHeader
 }
 
-// collect lists the key indexes in req's span that have a version at rev,
-// with that version, up to fetch of them (-1: all), and counts them all.
-func (s *Store) collect(req *pb.RangeRequest, rev int64, fetch int) (revs []revision, kis []*keyIndex, total int) {
+// collect lists the key indexes in req's span that have a version at rev
+// (as at finds it), with that version, up to fetch of them (-1: all), and
+// counts them all.
+func (s *Store) collect(req *pb.RangeRequest, rev int64, fetch int, at func(*keyIndex, int64) (revision, bool)) (revs []revision, kis []*keyIndex, total int) {
 	s.idx.visit(req.Key, req.RangeEnd, func(ki *keyIndex) bool {
-		r, ok := ki.at(rev)
+		r, ok := at(ki, rev)
 		if !ok {
 			return true
 		}
@@ -126,6 +137,18 @@ func (s *Store) collect(req *pb.RangeRequest, rev int64, fetch int) (revs []revi
 		return true
 	})
 	return revs, kis, total
+}
+
+// putAtOrBelow is canary C10's lookup: the newest put at or below atRev,
+// through any tombstone after it.
+func (ki *keyIndex) putAtOrBelow(atRev int64) (revision, bool) {
+	revs := ki.revs()
+	for i := len(revs) - 1; i >= 0; i-- {
+		if r := revs[i]; r.main <= atRev && !r.tomb() && !r.ghost() {
+			return r, true
+		}
+	}
+	return revision{}, false
 }
 
 // isDefaultOrder reports whether req wants the index's natural key order.

@@ -387,7 +387,7 @@ func (sm *storeMachine) actions() map[string]func(*rapid.T) {
 // the key's newest revision, which is a put.
 func checkIndex(t *rapid.T, s *Store) {
 	n := 0
-	s.idx.tree.Ascend(func(ki *keyIndex) bool {
+	s.idx.ascend(func(ki *keyIndex) bool {
 		n++
 		revs := ki.revs()
 		for i, r := range revs {
@@ -421,7 +421,7 @@ func checkIndex(t *rapid.T, s *Store) {
 				t.Fatalf("key %q: attached to lease %d, record %v", ki.key(), lease, &kv)
 			}
 		}
-		if s.idx.byKey.get(ki.keyBytes()) != ki {
+		if s.idx.get(ki.keyBytes()) != ki {
 			t.Fatalf("key %q: map and tree disagree", ki.key())
 		}
 		cur := ki.record()

@@ -33,6 +33,14 @@ type Store struct {
 	// (canary C9), whose deletions compaction removed: a resumed history
 	// silently misses them instead of being refused as compacted.
 	HistoryAtCompactRev bool
+	// OldReadsSkipTombstones makes a Range at an old revision look through
+	// deletions (canary C10): a key read at a revision when it was deleted
+	// shows the version the deletion ended. Reads at the current revision
+	// stay right, so only reads at old revisions can catch it.
+	OldReadsSkipTombstones bool
+	// CompactRevUnreadable refuses a read at the compact revision itself
+	// as compacted (canary C11), where etcd refuses only below it.
+	CompactRevUnreadable bool
 
 	eng     engine.Engine
 	idx     *index

@@ -83,7 +83,7 @@ func (s *Store) checkRangeRev(rev int64) error {
 		return nil
 	case rev > s.rev:
 		return ErrFutureRev
-	case rev < s.compact:
+	case rev < s.compact || s.CompactRevUnreadable && rev == s.compact:
 		return ErrCompacted
 	}
 	return nil

@@ -45,14 +45,6 @@ func (b *batch) Delete(key []byte) {
 	b.bytes += len(key)
 }
 
-// DeleteRange records the removal of every key in [start, end) as one range
-// tombstone (engine.RangeDeleter); start and end are copied.
-func (b *batch) DeleteRange(start, end []byte) {
-	b.h.wb.DeleteRange(start, end)
-	b.n++
-	b.bytes += len(start) + len(end)
-}
-
 // Len is the number of recorded operations.
 func (b *batch) Len() int { return b.n }
 

@@ -22,12 +22,20 @@
 // data, the applied index and the request's de-duplication record. The raft
 // WAL stays on core's Disk (synced before anything is applied or
 // acknowledged), and the raft snapshot file holds the whole state. RocksDB's
-// own WAL is on but not synced per write (Options.Sync false):
+// own WAL is on but not synced per write (Options.Sync false), and it is
+// buffered in the process (manual WAL flush): the replica hands the buffer
+// to the OS every 64 KiB of applied entries and at every tick
+// (Engine.FlushWrites, engine.WriteFlusher), one write(2) for many batches
+// instead of one per batch:
 //
-//   - Process crash (kill -9, panic, OOM): every DB.Write that returned is
-//     in RocksDB's WAL in the OS page cache, which outlives the process. The
-//     restart finds every applied batch, and the applied index says where
-//     raft's replay starts: nothing is lost, nothing applied twice.
+//   - Process crash (kill -9, panic, OOM): every flushed batch is in
+//     RocksDB's WAL in the OS page cache, which outlives the process. The
+//     batches since the last flush (at most 64 KiB of entries or a tick's
+//     worth, as etcd's backend commits its batch every 100 ms) may be lost,
+//     a suffix of whole batches: their entries are in the synced raft WAL
+//     (applied only after its sync), and the applied index says where
+//     raft's replay starts, so they are applied again, once. Nothing is
+//     lost.
 //   - Machine crash (power loss): the unsynced tail of RocksDB's WAL may be
 //     lost. RocksDB recovers to a point in time (PointInTimeRecovery): a
 //     prefix of the batches, each whole. Because the applied index is in
@@ -56,6 +64,10 @@
 // the memtable, which is safe by the same argument but turns every kill -9
 // into a replay of up to a memtable's worth of entries; it also needs
 // flushes before raft may drop log entries, which is why it is not done.
+// The buffered WAL bounds that replay to 64 KiB of entries or a tick, and
+// took BenchmarkPutWithIDRocksDB from 8.9-9.6 to 8.0-8.1 µs of CPU per put
+// (a write(2) per batch against one per 64 KiB; one per apply job of five
+// puts gave 8.2-8.6).
 //
 // # Concurrency
 //

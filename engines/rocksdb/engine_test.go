@@ -1,6 +1,9 @@
 package rocksdb_test
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"metastore/core/engine"
@@ -51,5 +54,29 @@ func TestWatchedPropertiesAreKnown(t *testing.T) {
 	}
 	if ms := e.MemoryStats(); ms.TableReaders == 0 {
 		t.Errorf("an open table's reader takes no memory: %+v", ms)
+	}
+}
+
+// The memtable insert hints reach the database: they go through the
+// options-string parser, not a typed setter, so nothing else checks them.
+func TestMemtableInsertHintsAreSet(t *testing.T) {
+	dir := t.TempDir()
+	e, err := rocksdb.Open(dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "OPTIONS-*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no OPTIONS file in %s: %v", dir, err)
+	}
+	text, err := os.ReadFile(files[len(files)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(text), "memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.8") {
+		t.Errorf("%s does not set the memtable insert hint prefix", files[len(files)-1])
 	}
 }

@@ -101,3 +101,26 @@ func compressionTypes(name string) (all, bottom grocksdb.CompressionType, err er
 	}
 	return 0, 0, fmt.Errorf("rocksdb: unknown compression %q (want one of %s)", name, strings.Join(Compressions, ", "))
 }
+
+// memtableHints gives the memtable's skip list an insert position (a
+// splice) per 8-byte key prefix, kept from the previous insert with that
+// prefix. The store's apply batch writes to three places in the key space:
+// its revision record (r/<main><sub>, ascending), the applied index
+// (m/applied, overwritten) and its dedup record (d/<request id>, ascending
+// per proposer) with the prune of the oldest one, 100,000 IDs back. Without
+// hints each insert in a batch searched the skip list from its top; with
+// one splice per prefix each lands next to the previous insert of its kind.
+// Eight bytes (a family's two bytes and the top six of its 64-bit number)
+// put the new and the pruned dedup IDs in different 65,536-ID prefixes, so
+// the two do not move each other's splice. Measured on batches shaped so
+// (revision record of 280 bytes, applied index, dedup record and prune):
+// 11.4 µs of CPU per batch without hints, 9.2-9.4 with 2-byte prefixes,
+// 6.9-7.2 with 8. Shorter keys (m/rev) insert without a hint. The price is
+// paid by keys under random prefixes, lease records (l/<id>, IDs drawn at
+// random): each new prefix costs a splice in the memtable (about 240 bytes)
+// and an entry in a hint map on the heap, and gains nothing. Writes of one
+// such key each: 3.3 µs of CPU and 53 memtable bytes without hints, 5.1
+// and 295 with them; a lease write is rare beside puts, and the map is
+// bounded by what one memtable holds. The C API has no setter for this
+// option, only the options-string parser.
+const memtableHints = "memtable_insert_with_hint_prefix_extractor=rocksdb.FixedPrefix.8"
