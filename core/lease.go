@@ -193,5 +193,5 @@ func (r *Replica) LeaseTimeToLive(req *pb.LeaseTimeToLiveRequest, cb Callback) {
 }
 
 func (r *Replica) header() *pb.ResponseHeader {
-	return &pb.ResponseHeader{MemberId: r.cfg.ID, Revision: r.store.Rev(), RaftTerm: r.rn.BasicStatus().HardState.GetTerm()}
+	return &pb.ResponseHeader{MemberId: r.cfg.ID, Revision: r.store.Rev(), RaftTerm: r.node().BasicStatus().HardState.GetTerm()}
 }

@@ -2,9 +2,11 @@ package core_test
 
 import (
 	"bytes"
+	"errors"
 	"testing"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
 	"metastore/core"
@@ -87,5 +89,65 @@ func TestRequestIDReadsTheEncodedHeader(t *testing.T) {
 				t.Fatalf("%s cut at %d: read ID %d", tc.name, cut, got)
 			}
 		}
+	}
+}
+
+// TestProposalsOfOneRoundGoOutTogether: proposals made before raft is next
+// used travel as one MsgProp, in order, and each is answered as if proposed
+// alone; a batch raft drops (no leader) answers every one of its callers.
+func TestProposalsOfOneRoundGoOutTogether(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	lead := c.leader()
+	follower := c.ids[0]
+	if follower == lead {
+		follower = c.ids[1]
+	}
+	c.sent = map[raftpb.MessageType]int{}
+	var revs []int64
+	for i := range 5 {
+		req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte("k"), Value: []byte{byte('a' + i)}}}
+		c.nodes[follower].Propose(req, func(r core.Result) {
+			if r.Err != nil {
+				t.Errorf("put %d: %v", i, r.Err)
+				return
+			}
+			revs = append(revs, r.Resp.(*pb.PutResponse).GetHeader().GetRevision())
+		})
+	}
+	c.stabilize()
+	if n := c.sent[raftpb.MsgProp]; n != 1 {
+		t.Fatalf("5 proposals of one round went to the leader in %d messages, want 1", n)
+	}
+	if len(revs) != 5 {
+		t.Fatalf("%d of 5 proposals answered", len(revs))
+	}
+	for i := 1; i < len(revs); i++ {
+		if revs[i] != revs[i-1]+1 {
+			t.Fatalf("revisions %v: not applied one after another in proposal order", revs)
+		}
+	}
+	if resp, _ := c.get(lead, "k", true); len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "e" {
+		t.Fatalf("k = %v after the batch, want the last proposal's e", resp.Kvs)
+	}
+	c.hashesAgree()
+
+	// A follower that knows no leader drops the whole batch at once.
+	lone := newTestCluster(t, 3, nil)
+	var errs []error
+	for range 3 {
+		lone.nodes[1].Propose(&pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte("x"), Value: []byte("v")}},
+			func(r core.Result) { errs = append(errs, r.Err) })
+	}
+	lone.nodes[1].HasReady() // raft is used: the batch goes in
+	if len(errs) != 3 {
+		t.Fatalf("%d of 3 dropped proposals answered", len(errs))
+	}
+	for _, err := range errs {
+		if !errors.Is(err, core.ErrDropped) {
+			t.Fatalf("dropped proposal answered %v, want ErrDropped", err)
+		}
+	}
+	if n, m := lone.nodes[1].Waiting(); n != 0 || m != 0 {
+		t.Fatalf("after the drop the replica keeps %d callbacks and %d requests", n, m)
 	}
 }

@@ -27,10 +27,7 @@ func (r *Replica) Read(req *pb.RangeRequest, cb Callback) {
 		cb(Result{Resp: resp, Err: err})
 		return
 	}
-	r.reads.add(r, readOp{serve: func() {
-		resp, err := r.store.Range(req)
-		cb(Result{Resp: resp, Err: err, Index: r.store.AppliedIndex()})
-	}, fail: cb})
+	r.reads.add(r, readOp{rng: req, cb: cb})
 }
 
 // ReadTxn answers a read-only txn (mvcc.IsReadOnlyTxn) without raft, as
@@ -56,10 +53,7 @@ func (r *Replica) ReadTxn(req *pb.TxnRequest, cb Callback) {
 		cb(Result{Resp: resp, Err: err})
 		return
 	}
-	r.reads.add(r, readOp{serve: func() {
-		resp, err := r.store.ReadTxn(req)
-		cb(Result{Resp: resp, Err: err, Index: r.store.AppliedIndex()})
-	}, fail: cb})
+	r.reads.add(r, readOp{txn: req, cb: cb})
 }
 
 // ReadBarrier calls fn once this replica has applied everything committed
@@ -70,21 +64,48 @@ func (r *Replica) ReadBarrier(fn func(err error)) {
 		fn(ErrStopped)
 		return
 	}
-	r.reads.add(r, readOp{serve: func() { fn(nil) }, fail: func(res Result) { fn(res.Err) }})
+	r.reads.add(r, readOp{barrier: fn})
 }
 
-// readOp is one waiting linearizable read.
+// readOp is one waiting linearizable read: a range or a read-only txn
+// answered through cb, or a barrier. It holds its request rather than a
+// closure, and queues by value: a read costs no allocation of its own.
 type readOp struct {
-	serve func()
-	fail  Callback
-	index uint64 // the read index once known
+	rng     *pb.RangeRequest
+	txn     *pb.TxnRequest
+	cb      Callback
+	barrier func(err error)
+	index   uint64 // the read index once known
+}
+
+// serve answers o from the store as it is now.
+func (o *readOp) serve(r *Replica) {
+	switch {
+	case o.barrier != nil:
+		o.barrier(nil)
+	case o.txn != nil:
+		resp, err := r.store.ReadTxn(o.txn)
+		o.cb(Result{Resp: resp, Err: err, Index: r.store.AppliedIndex()})
+	default:
+		resp, err := r.store.Range(o.rng)
+		o.cb(Result{Resp: resp, Err: err, Index: r.store.AppliedIndex()})
+	}
+}
+
+// fail answers o with err instead.
+func (o *readOp) fail(err error) {
+	if o.barrier != nil {
+		o.barrier(err)
+		return
+	}
+	o.cb(Result{Err: err})
 }
 
 // readBatch is one ReadIndex round: every read in it was invoked before the
 // request went out, so the index the leader confirms serves them all.
 type readBatch struct {
 	ctx       uint64
-	ops       []*readOp
+	ops       []readOp
 	waitTicks int
 }
 
@@ -92,9 +113,10 @@ type readBatch struct {
 // round in flight: reads that arrive meanwhile wait for the next round, so
 // a burst of reads costs one heartbeat round, not one each.
 type readQueue struct {
-	waiting  []*readOp  // invoked, not yet in a round
+	waiting  []readOp   // invoked, not yet in a round
 	inflight *readBatch // the round awaiting its ReadState
-	ready    []*readOp  // index known, waiting for apply
+	ready    []readOp   // index known, waiting for apply
+	spare    []readOp   // an answered round's array, for the next waiting reads
 }
 
 func (q *readQueue) init() {}
@@ -109,10 +131,13 @@ func (q *readQueue) len() int {
 
 func (q *readQueue) add(r *Replica, op readOp) {
 	if q.len() >= r.cfg.MaxPendingReads {
-		op.fail(Result{Err: ErrTooManyReads})
+		op.fail(ErrTooManyReads)
 		return
 	}
-	q.waiting = append(q.waiting, &op)
+	if q.waiting == nil {
+		q.waiting, q.spare = q.spare, nil
+	}
+	q.waiting = append(q.waiting, op)
 	if q.inflight == nil {
 		q.flush(r)
 	}
@@ -130,7 +155,7 @@ func (q *readQueue) flush(r *Replica) {
 	q.waiting = nil
 	var b [8]byte
 	binary.BigEndian.PutUint64(b[:], ctx)
-	r.rn.ReadIndex(b[:])
+	r.node().ReadIndex(b[:])
 }
 
 func (q *readQueue) onReadStates(r *Replica, states []raft.ReadState) {
@@ -138,10 +163,13 @@ func (q *readQueue) onReadStates(r *Replica, states []raft.ReadState) {
 		if q.inflight == nil || len(rs.RequestCtx) != 8 || binary.BigEndian.Uint64(rs.RequestCtx) != q.inflight.ctx {
 			continue
 		}
-		for _, o := range q.inflight.ops {
-			o.index = rs.Index
+		ops := q.inflight.ops
+		for i := range ops {
+			ops[i].index = rs.Index
 		}
-		q.ready = append(q.ready, q.inflight.ops...)
+		q.ready = append(q.ready, ops...)
+		clear(ops)
+		q.spare = ops[:0]
 		q.inflight = nil
 	}
 	if q.inflight == nil {
@@ -156,7 +184,7 @@ func (q *readQueue) serve(r *Replica) {
 	kept := q.ready[:0]
 	for _, o := range q.ready {
 		if o.index <= applied {
-			o.serve()
+			o.serve(r)
 		} else {
 			kept = append(kept, o)
 		}

@@ -44,7 +44,7 @@ func (r *Replica) HandleReady() error {
 	}
 	// NB: no HasReady check here: callers ask first, and an empty Ready
 	// does nothing below (HasReady allocates raft's HardState each time).
-	rd := r.rn.Ready()
+	rd := r.node().Ready()
 	if rd.SoftState != nil {
 		r.observeSoftState(rd.SoftState)
 	}
@@ -144,7 +144,7 @@ func (r *Replica) reapplyConfChange(e *raftpb.Entry) error {
 	default:
 		return nil
 	}
-	r.confState = r.rn.ApplyConfChange(cc)
+	r.confState = r.node().ApplyConfChange(cc)
 	return nil
 }
 
@@ -179,7 +179,7 @@ func (r *Replica) applyNormal(e *raftpb.Entry) error {
 }
 
 func (r *Replica) applyConfChange(index uint64, cc raftpb.ConfChangeI, id uint64, ctx []byte) error {
-	r.confState = r.rn.ApplyConfChange(cc)
+	r.confState = r.node().ApplyConfChange(cc)
 	v2 := cc.AsV2()
 	for _, ch := range v2.GetChanges() {
 		switch ch.GetType() {

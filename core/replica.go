@@ -68,6 +68,11 @@ type Replica struct {
 	// pending maps request IDs to the callbacks waiting for their apply,
 	// with the requests this replica proposed (see requestOf).
 	pending map[uint64]pendingCall
+	// proposals wait here, with their request IDs, until raft is next
+	// used (node).
+	proposals   []*raftpb.Entry
+	proposalIDs []uint64
+	lastBatch   int // how many proposals the last MsgProp carried
 	// nextID is the next request ID to hand out (newID).
 	nextID uint64
 	reads  readQueue
@@ -296,7 +301,7 @@ func (r *Replica) Tick() {
 	if r.failed != nil {
 		return
 	}
-	r.rn.Tick()
+	r.node().Tick()
 	r.reads.tick(r)
 	r.lessor.tick(r)
 	if r.unflushed > 0 {
@@ -317,7 +322,7 @@ func (r *Replica) Step(m *raftpb.Message) error {
 			return err
 		}
 	}
-	err := r.rn.Step(m)
+	err := r.node().Step(m)
 	if err == raft.ErrStepPeerNotFound || err == raft.ErrStepLocalMsg {
 		return nil // a message from a removed member, or a confused peer
 	}
@@ -325,7 +330,7 @@ func (r *Replica) Step(m *raftpb.Message) error {
 }
 
 // HasReady reports whether HandleReady has work to do.
-func (r *Replica) HasReady() bool { return r.failed == nil && r.rn.HasReady() }
+func (r *Replica) HasReady() bool { return r.failed == nil && r.node().HasReady() }
 
 // Failed returns the error that made the replica fail-stop, or nil.
 func (r *Replica) Failed() error { return r.failed }
@@ -342,7 +347,7 @@ func (r *Replica) ID() uint64 { return r.cfg.ID }
 
 // Status reports the replica's view of raft and the store.
 func (r *Replica) Status() Status {
-	st := r.rn.BasicStatus() // Status() would copy every follower's progress
+	st := r.node().BasicStatus() // Status() would copy every follower's progress
 	s := Status{
 		ID:                 r.cfg.ID,
 		Leader:             st.Lead,
@@ -391,7 +396,7 @@ func roleName(s raft.StateType) string {
 }
 
 // TransferLeader asks raft to hand leadership to another voter.
-func (r *Replica) TransferLeader(to uint64) { r.rn.TransferLeader(to) }
+func (r *Replica) TransferLeader(to uint64) { r.node().TransferLeader(to) }
 
 // Campaign makes this replica take over leadership now. With PreVote and
 // CheckQuorum, every member that heard the leader within an election
@@ -399,15 +404,15 @@ func (r *Replica) TransferLeader(to uint64) { r.rn.TransferLeader(to) }
 // asks it for a leader transfer (the one election members in lease grant);
 // with no leader it campaigns.
 func (r *Replica) Campaign() error {
-	if lead := r.rn.BasicStatus().Lead; lead != raft.None && lead != r.cfg.ID && !r.cfg.Canary.PlainCampaign {
-		r.rn.TransferLeader(r.cfg.ID)
+	if lead := r.node().BasicStatus().Lead; lead != raft.None && lead != r.cfg.ID && !r.cfg.Canary.PlainCampaign {
+		r.node().TransferLeader(r.cfg.ID)
 		return nil
 	}
-	return r.rn.Campaign()
+	return r.node().Campaign()
 }
 
 // ReportUnreachable tells raft a message to id could not be delivered.
-func (r *Replica) ReportUnreachable(id uint64) { r.rn.ReportUnreachable(id) }
+func (r *Replica) ReportUnreachable(id uint64) { r.node().ReportUnreachable(id) }
 
 // ReportSnapshot tells raft whether a MsgSnap to id was delivered.
 func (r *Replica) ReportSnapshot(id uint64, ok bool) {
@@ -415,7 +420,7 @@ func (r *Replica) ReportSnapshot(id uint64, ok bool) {
 	if !ok {
 		status = raft.SnapshotFailure
 	}
-	r.rn.ReportSnapshot(id, status)
+	r.node().ReportSnapshot(id, status)
 	r.sendReported(id)
 }
 

@@ -29,7 +29,7 @@ func (r *Replica) sendEngineSnapshot(m *raftpb.Message) {
 		if err != nil {
 			// Cannot happen (applied entries stay in the log down to the
 			// snapshot, whose term raft keeps); raft asks again later.
-			r.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+			r.node().ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
 			return
 		}
 		// NB: the view, the applied index and the ConfState are all as of
@@ -63,7 +63,7 @@ func (r *Replica) sendFileDone(job *SnapshotJob, runErr error) error {
 	r.sendJob, r.sendJobOut = nil, false
 	if runErr != nil {
 		for _, m := range job.sends {
-			r.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
+			r.node().ReportSnapshot(m.GetTo(), raft.SnapshotFailure)
 		}
 		// NB: best effort, as purgeSendFiles; a full disk is the likely
 		// cause, and the partial file would keep it full.

@@ -404,7 +404,7 @@ func (r *Replica) deliver(msgs []*raftpb.Message) {
 		}
 		// NB: a response from a peer removed meanwhile is refused; raft
 		// needs nothing more from it.
-		_ = r.rn.Step(m)
+		_ = r.node().Step(m)
 	}
 	if len(peers) > 0 {
 		r.cfg.Network.Send(peers)

@@ -234,7 +234,7 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 	// pass the handshake's client certificate on to the services.
 	p.peerSrv = grpc.NewServer(append(transport.ServerOptions(topts), grpc.Creds(tlsutil.ServerCredentials()))...)
 	p.tr.Register(p.peerSrv)
-	p.clientSrv = grpc.NewServer(slices.Concat(clientOptions(cfg), p.metrics.ServerOptions(), p.srv.Interceptors(), server.WorkerOptions(),
+	p.clientSrv = grpc.NewServer(slices.Concat(clientOptions(cfg), p.metrics.ServerOptionsAround(p.srv.UnaryInterceptor(), p.srv.StreamInterceptors()...), server.WorkerOptions(),
 		[]grpc.ServerOption{grpc.Creds(tlsutil.ServerCredentials())})...)
 	p.srv.Register(p.clientSrv)
 	if cfg.ExperimentalLeanGRPC {
@@ -262,10 +262,10 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 // --experimental-lean-grpc, with the interceptors and limits the grpc.Server
 // has (metrics outermost, as there).
 func newLeanServer(cfg *config.Config, m *metrics.Metrics, srv *server.Server) *leangrpc.Server {
-	unary, stream := srv.InterceptorFuncs()
 	return leangrpc.NewServer(leangrpc.Options{
-		UnaryInterceptors:     append([]grpc.UnaryServerInterceptor{m.UnaryServerInterceptor()}, unary...),
-		StreamInterceptors:    append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, stream...),
+		// One unary link, as on the grpc.Server (metrics.ServerOptionsAround).
+		UnaryInterceptors:     []grpc.UnaryServerInterceptor{m.UnaryAround(srv.UnaryInterceptor())},
+		StreamInterceptors:    append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, srv.StreamInterceptors()...),
 		MaxRecvMsgSize:        max(cfg.GRPC.MaxRecvMsgSize, cfg.MaxRequestBytes+512<<10),
 		MaxConcurrentStreams:  cfg.GRPC.MaxConcurrentStreams,
 		KeepaliveTime:         cfg.GRPCKeepaliveInterval,

@@ -45,7 +45,10 @@ func (s *Store) rangeAt(req *pb.RangeRequest, curRev int64) (*pb.RangeResponse, 
 	if rev < s.compact || s.CompactRevUnreadable && rev == s.compact {
 		return nil, ErrCompacted
 	}
-	resp := &pb.RangeResponse{Header: header(curRev)}
+	ra := &rangeAlloc{}
+	ra.hdr.Revision = curRev
+	resp := &ra.resp
+	resp.Header = &ra.hdr
 
 	plain := isDefaultOrder(req) && !hasRevFilters(req)
 	fetch := -1 // how many values to read; -1: all
@@ -57,22 +60,33 @@ func (s *Store) rangeAt(req *pb.RangeRequest, curRev int64) (*pb.RangeResponse, 
 	var revs []revision
 	var kis []*keyIndex // parallel to revs
 	total := 0
+	canaryOld := s.OldReadsSkipTombstones && rev < curRev
 	at := (*keyIndex).at
-	if s.OldReadsSkipTombstones && rev < curRev {
+	if canaryOld {
 		at = (*keyIndex).putAtOrBelow
 	}
-	s.idx.visit(req.Key, req.RangeEnd, func(ki *keyIndex) bool {
-		r, ok := at(ki, rev)
-		if !ok {
-			return true
+	var oneRev [1]revision
+	var oneKI [1]*keyIndex
+	if len(req.RangeEnd) == 0 {
+		// One key, the commonest read: no visitor closure, whose
+		// captured results would all move to the heap, and ki.at called
+		// directly (inlined) outside the canary.
+		if ki := s.idx.get(req.Key); ki != nil {
+			r, ok := ki.at(rev)
+			if canaryOld {
+				r, ok = ki.putAtOrBelow(rev)
+			}
+			if ok {
+				total = 1
+				if fetch != 0 {
+					oneRev[0], oneKI[0] = r, ki
+					revs, kis = oneRev[:], oneKI[:]
+				}
+			}
 		}
-		total++
-		if fetch < 0 || len(revs) < fetch {
-			revs = append(revs, r)
-			kis = append(kis, ki)
-		}
-		return true
-	})
+	} else {
+		revs, kis, total = s.collect(req, rev, fetch, at)
+	}
 	resp.Count = int64(total)
 	if req.CountOnly {
 		return resp, nil
@@ -98,6 +112,31 @@ func (s *Store) rangeAt(req *pb.RangeRequest, curRev int64) (*pb.RangeResponse, 
 	}
 	resp.Kvs = kvs
 	return resp, nil
+}
+
+// rangeAlloc is a range response with its header: one allocation, not two.
+type rangeAlloc struct {
+	resp pb.RangeResponse
+	hdr  pb.ResponseHeader
+}
+
+// collect lists the key indexes in req's span that have a version at rev
+// (as at finds it), with that version, up to fetch of them (-1: all), and
+// counts them all.
+func (s *Store) collect(req *pb.RangeRequest, rev int64, fetch int, at func(*keyIndex, int64) (revision, bool)) (revs []revision, kis []*keyIndex, total int) {
+	s.idx.visit(req.Key, req.RangeEnd, func(ki *keyIndex) bool {
+		r, ok := at(ki, rev)
+		if !ok {
+			return true
+		}
+		total++
+		if fetch < 0 || len(revs) < fetch {
+			revs = append(revs, r)
+			kis = append(kis, ki)
+		}
+		return true
+	})
+	return revs, kis, total
 }
 
 // putAtOrBelow is canary C10's lookup: the newest put at or below atRev,

@@ -17,10 +17,17 @@ import (
 // stats handler installed gRPC copies every request's metadata and builds
 // and reports seven events per call, which cost more CPU than the rest of a
 // cached read's handling.
-func (m *Metrics) ServerOptions() []grpc.ServerOption {
+func (m *Metrics) ServerOptions() []grpc.ServerOption { return m.ServerOptionsAround(nil) }
+
+// ServerOptionsAround installs the interceptors with the server's own
+// around them: unary (nil for none) runs inside the timed and counted call,
+// and streams after the metrics' stream interceptor. gRPC runs a single
+// unary interceptor as is but builds a handler closure per request and link
+// for a chain, so the metrics time unary themselves instead of chaining.
+func (m *Metrics) ServerOptionsAround(unary grpc.UnaryServerInterceptor, streams ...grpc.StreamServerInterceptor) []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(m.UnaryServerInterceptor()),
-		grpc.ChainStreamInterceptor(m.StreamServerInterceptor()),
+		grpc.ChainUnaryInterceptor(m.UnaryAround(unary)),
+		grpc.ChainStreamInterceptor(append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, streams...)...),
 	}
 }
 
@@ -53,10 +60,20 @@ func (m *Metrics) countRequest(mm *methodMetrics, method string, err error) {
 
 // UnaryServerInterceptor times each unary request and counts it by method
 // and status code.
-func (m *Metrics) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
+func (m *Metrics) UnaryServerInterceptor() grpc.UnaryServerInterceptor { return m.UnaryAround(nil) }
+
+// UnaryAround is UnaryServerInterceptor running inner (when not nil) with
+// the request's handler inside the timed call.
+func (m *Metrics) UnaryAround(inner grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		start := time.Now()
-		resp, err := handler(ctx, req)
+		var resp any
+		var err error
+		if inner != nil {
+			resp, err = inner(ctx, req, info, handler)
+		} else {
+			resp, err = handler(ctx, req)
+		}
 		mm := m.methodMetrics(info.FullMethod)
 		ObserveSince(mm.duration, start)
 		m.countRequest(mm, info.FullMethod, err)

@@ -26,6 +26,9 @@ type caller struct {
 	user   string // from a verified JWT
 	rev    uint64
 	cn     string // from a verified client certificate (--client-cert-auth)
+	// unread is the request's context when auth was off as the request
+	// came (the caller was not read): resolve reads it should auth be on.
+	unread context.Context
 }
 
 // rootKey marks a context of the member's own calls (health checks), which
@@ -36,13 +39,26 @@ type rootKey struct{}
 func withRoot(ctx context.Context) context.Context { return context.WithValue(ctx, rootKey{}, true) }
 
 // callerOf reads the token metadata (etcd's "token", or "authorization"
-// with an optional "Bearer "), else the client certificate's CN.
+// with an optional "Bearer "), else the client certificate's CN. With auth
+// off as of the loop's last round, nobody asks who called: the reading
+// (two metadata scans) waits for resolve, which does it only if auth is on
+// by then.
 func (s *Server) callerOf(ctx context.Context) caller {
 	var c caller
 	if ctx.Value(rootKey{}) != nil {
 		c.user, c.rev = auth.RootUser, ^uint64(0) // never stale
 		return c
 	}
+	if !s.node.lastStatus().AuthEnabled {
+		c.unread = ctx
+		return c
+	}
+	return s.readCaller(ctx)
+}
+
+// readCaller is callerOf for a request that is not the member's own.
+func (s *Server) readCaller(ctx context.Context) caller {
+	var c caller
 	// Two lookups, not FromIncomingContext, which copies all the metadata
 	// on every request.
 	tok := first(metadata.ValueFromIncomingContext(ctx, rpctypes.TokenFieldNameGRPC))
@@ -83,6 +99,9 @@ func (s *Server) resolve(r *core.Replica, c caller) (user string, rev uint64, er
 	a := r.Store().Auth()
 	if !a.Enabled() {
 		return "", 0, nil
+	}
+	if c.unread != nil {
+		c = s.readCaller(c.unread) // auth came on since the request read the status
 	}
 	switch {
 	case c.jwtErr != nil:

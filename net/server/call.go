@@ -11,62 +11,90 @@ import (
 
 // call runs start on the loop goroutine and waits for the result it passes
 // to its callback. The wait ends at the first of: the callback, ctx's end
-// (ctx's error), timeout (errTimeout: the callback may never come, e.g. a
-// proposal lost in a leader change), or the loop's end (ErrNodeStopped).
+// (ctx's error), timeout (errTimeout, up to a tick late: the callback may
+// never come, e.g. a proposal lost in a leader change), or the loop's end
+// (ErrNodeStopped).
 func (n *Node) call(ctx context.Context, timeout time.Duration, start func(r *core.Replica, cb core.Callback)) (core.Result, error) {
 	w := waiters.Get().(*waiter)
-	cb := w.callback()
-	if err := n.Do(ctx, func(r *core.Replica) { start(r, cb) }); err != nil {
-		return core.Result{}, err // w is dropped: cb may still be queued
+	call := w.state.Load()
+	w.start, w.cb = start, w.callback()
+	if err := n.queue(ctx, w); err != nil {
+		return core.Result{}, err // w is dropped: it may still be queued
 	}
-	w.timer.Reset(timeout)
+	if !n.deadlines.add(w, call, timeout) {
+		return n.waitTimer(ctx, w, timeout)
+	}
 	select {
 	case res := <-w.resc:
-		w.timer.Stop() // NB: before recycling: the next call owns the timer
+		w.recycle() // NB: a timeout is an answer too: a late one is dropped
+		return res, res.Err
+	case <-ctx.Done():
+		return core.Result{}, ctx.Err()
+	case <-n.done:
+		return core.Result{}, ErrNodeStopped
+	}
+}
+
+// waitTimer is call's wait for a timeout longer than deadlines take.
+func (n *Node) waitTimer(ctx context.Context, w *waiter, timeout time.Duration) (core.Result, error) {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case res := <-w.resc:
 		w.recycle()
 		return res, res.Err
 	case <-ctx.Done():
-		w.timer.Stop()
 		return core.Result{}, ctx.Err()
-	case <-w.timer.C:
+	case <-t.C:
 		return core.Result{}, errTimeout
 	case <-n.done:
-		w.timer.Stop()
 		return core.Result{}, ErrNodeStopped
 	}
 }
 
 // waiter carries one call's result from the loop goroutine to the caller:
-// a channel and a timer reused across calls (they were three allocations
-// per request). A waiter goes back to the pool only after its answer was
-// taken, and its callback answers only the call it was made for, so a
-// late or second answer never reaches a later call.
+// a channel reused across calls. A waiter goes back to the pool only after
+// its answer was taken, and its callback (or timeout) answers only the call
+// it was made for, so a late or second answer never reaches a later call.
 type waiter struct {
 	resc  chan core.Result // capacity 1
-	timer *time.Timer      // stopped between calls
 	state atomic.Uint64    // the call's number << 1 | answered
+
+	// The call's work, run on the loop: the waiter is the loop's task,
+	// which saves a closure per request.
+	start func(r *core.Replica, cb core.Callback)
+	cb    core.Callback
 }
 
-var waiters = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return &waiter{resc: make(chan core.Result, 1), timer: t}
-}}
+// run starts the call on the loop goroutine. NB: it reads its fields
+// before start runs: once cb answers, the caller may recycle w and the
+// next call overwrite them.
+func (w *waiter) run(r *core.Replica) {
+	start, cb := w.start, w.cb
+	start(r, cb)
+}
+
+var waiters = sync.Pool{New: func() any { return &waiter{resc: make(chan core.Result, 1)} }}
 
 // callback is the current call's callback: the first answer goes to resc,
 // later ones (the contract says exactly once) and any after the waiter
 // moved on are dropped.
 func (w *waiter) callback() core.Callback {
 	call := w.state.Load()
-	return func(res core.Result) {
-		if w.state.CompareAndSwap(call, call|1) {
-			w.resc <- res // never blocks: one send per call, taken before reuse
-		}
+	return func(res core.Result) { w.answer(call, res) }
+}
+
+// answer gives res to the call that began at state call, if that call is
+// still current and unanswered.
+func (w *waiter) answer(call uint64, res core.Result) {
+	if w.state.CompareAndSwap(call, call|1) {
+		w.resc <- res // never blocks: one send per call, taken before reuse
 	}
 }
 
 // recycle readies w for its next call, after its answer was taken.
 func (w *waiter) recycle() {
+	w.start, w.cb = nil, nil
 	w.state.Add(1) // answered (odd) -> the next call (even)
 	waiters.Put(w)
 }

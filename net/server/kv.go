@@ -45,7 +45,9 @@ func (k *kvServer) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRe
 }
 
 func (k *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
-	resp, err := propose[*pb.PutResponse](ctx, k.s, &pb.InternalRaftRequest{Put: req})
+	raftReq := newRaftRequest()
+	raftReq.Put = req
+	resp, err := propose[*pb.PutResponse](ctx, k.s, raftReq)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +56,9 @@ func (k *kvServer) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse
 }
 
 func (k *kvServer) DeleteRange(ctx context.Context, req *pb.DeleteRangeRequest) (*pb.DeleteRangeResponse, error) {
-	resp, err := propose[*pb.DeleteRangeResponse](ctx, k.s, &pb.InternalRaftRequest{DeleteRange: req})
+	raftReq := newRaftRequest()
+	raftReq.DeleteRange = req
+	resp, err := propose[*pb.DeleteRangeResponse](ctx, k.s, raftReq)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +81,9 @@ func (k *kvServer) Txn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse
 		resp.Header = k.s.header(resp.Header)
 		return resp, nil
 	}
-	resp, err := propose[*pb.TxnResponse](ctx, k.s, &pb.InternalRaftRequest{Txn: req})
+	raftReq := newRaftRequest()
+	raftReq.Txn = req
+	resp, err := propose[*pb.TxnResponse](ctx, k.s, raftReq)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +100,20 @@ func (k *kvServer) Compact(ctx context.Context, req *pb.CompactionRequest) (*pb.
 	}
 	resp.Header = k.s.header(resp.Header)
 	return resp, nil
+}
+
+// raftRequest is a request with its header, allocated together.
+type raftRequest struct {
+	req pb.InternalRaftRequest
+	hdr pb.RequestHeader
+}
+
+// newRaftRequest returns an empty request whose header (still empty: the
+// replica gives it its ID) came in the same allocation.
+func newRaftRequest() *pb.InternalRaftRequest {
+	a := &raftRequest{}
+	a.req.Header = &a.hdr
+	return &a.req
 }
 
 // propose checks req against the request size limit and the space quota,
@@ -125,15 +145,19 @@ func propose[T any](ctx context.Context, s *Server, req *pb.InternalRaftRequest)
 			break
 		}
 	}
-	if errors.Is(err, core.ErrDropped) && time.Now().After(deadline) {
-		err = errTimeout
-	}
-	if errors.Is(err, errTimeout) || ctx.Err() != nil {
-		// Nobody waits any more: drop the replica's callback, which a
-		// proposal lost in a leader change would otherwise keep forever.
-		fctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = s.node.Do(fctx, func(r *core.Replica) { r.Forget(req.GetHeader().GetID()) })
-		cancel()
+	if err != nil {
+		if errors.Is(err, core.ErrDropped) && time.Now().After(deadline) {
+			err = errTimeout
+		}
+		// NB: ctx is read only here: its Err takes a lock, and an answered
+		// call has no callback left to drop.
+		if errors.Is(err, errTimeout) || ctx.Err() != nil {
+			// Nobody waits any more: drop the replica's callback, which a
+			// proposal lost in a leader change would otherwise keep forever.
+			fctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = s.node.Do(fctx, func(r *core.Replica) { r.Forget(req.GetHeader().GetID()) })
+			cancel()
+		}
 	}
 	if s.cfg.ObservePropose != nil {
 		s.cfg.ObservePropose(time.Since(start))

@@ -28,7 +28,7 @@ func learnerSupported(req any) bool {
 // two chained, since gRPC builds a closure per request for each link.
 func (s *Server) UnaryInterceptor() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if s.node.Status().Learner && !learnerSupported(req) {
+		if s.node.lastStatus().Learner && !learnerSupported(req) {
 			return nil, rpctypes.ErrGRPCNotSupportedForLearner
 		}
 		return s.adminUnary(ctx, req, info, handler)

@@ -90,7 +90,7 @@ func txnCost(t *pb.TxnRequest) int {
 type alarms struct{ node *Node }
 
 func (a alarms) has(t pb.AlarmType) bool {
-	for _, al := range a.node.Status().Alarms {
+	for _, al := range a.node.lastStatus().Alarms {
 		if al.Type == t {
 			return true
 		}

@@ -46,7 +46,7 @@ const slowWork = 100 * time.Millisecond
 type Node struct {
 	r    *core.Replica
 	cfg  NodeConfig
-	reqs chan func(*core.Replica)
+	reqs chan task
 
 	// The append stage: jobs go out on toStage and come back on fromStage
 	// (each holds at most the one job out); stageDone closes when the
@@ -65,6 +65,8 @@ type Node struct {
 	err      error // why the loop ended; written before done is closed
 
 	status atomic.Pointer[core.Status] // refreshed after every round
+
+	deadlines *deadlines // calls' timeouts (call.go)
 }
 
 // NewNode wraps r. The caller must not use r afterwards except through Do.
@@ -82,7 +84,7 @@ func NewNode(r *core.Replica, cfg NodeConfig) *Node {
 	n := &Node{
 		r:     r,
 		cfg:   cfg,
-		reqs:  make(chan func(*core.Replica), cfg.QueueRequests),
+		reqs:  make(chan task, cfg.QueueRequests),
 		stopc: make(chan struct{}),
 		done:  make(chan struct{}),
 		quit:  make(chan struct{}),
@@ -90,6 +92,7 @@ func NewNode(r *core.Replica, cfg NodeConfig) *Node {
 		toStage:   make(chan *core.AppendJob, 1),
 		fromStage: make(chan *core.AppendJob, 1),
 		stageDone: make(chan struct{}),
+		deadlines: newDeadlines(cfg.TickInterval),
 	}
 	st := r.Status()
 	n.status.Store(&st)
@@ -102,6 +105,7 @@ func (n *Node) Start() {
 		panic("server: Node started twice")
 	}
 	go n.run()
+	go n.deadlines.run(n.done)
 }
 
 // Stop ends the loop, waits for it and closes the replica. Closures queued
@@ -131,6 +135,11 @@ func (n *Node) Err() error {
 // Safe from any goroutine.
 func (n *Node) Status() core.Status { return *n.status.Load() }
 
+// lastStatus is Status without the copy, for the request path: the loop
+// stores a fresh Status each round and never changes a stored one, so the
+// caller must only read it.
+func (n *Node) lastStatus() *core.Status { return n.status.Load() }
+
 // ID is the replica's member ID.
 func (n *Node) ID() uint64 { return n.Status().ID }
 
@@ -139,13 +148,34 @@ func (n *Node) ID() uint64 { return n.Status().ID }
 // (not run): ctx's error if ctx ends first, ErrNodeStopped if the loop has
 // ended (fn may then never run).
 func (n *Node) Do(ctx context.Context, fn func(r *core.Replica)) error {
+	return n.queue(ctx, funcTask(fn))
+}
+
+// task is work for the loop goroutine: a closure (funcTask) or a call's
+// waiter, which carries its own and so costs no closure per request.
+type task interface{ run(r *core.Replica) }
+
+type funcTask func(r *core.Replica)
+
+func (f funcTask) run(r *core.Replica) { f(r) }
+
+// queue is Do for any task.
+func (n *Node) queue(ctx context.Context, t task) error {
 	select {
 	case <-n.done:
 		return ErrNodeStopped
 	default:
 	}
+	// With room in the queue (nearly always), a send that locks the queue
+	// alone: the select below locks all three channels, n.done being
+	// shared by every request.
 	select {
-	case n.reqs <- fn:
+	case n.reqs <- t:
+		return nil
+	default:
+	}
+	select {
+	case n.reqs <- t:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
@@ -158,7 +188,7 @@ func (n *Node) Do(ctx context.Context, fn func(r *core.Replica)) error {
 // news is advisory and a later failure reports again.
 func (n *Node) ReportUnreachable(id uint64) {
 	select {
-	case n.reqs <- func(r *core.Replica) { r.ReportUnreachable(id) }:
+	case n.reqs <- funcTask(func(r *core.Replica) { r.ReportUnreachable(id) }):
 	default:
 	}
 }
@@ -184,8 +214,8 @@ func (n *Node) run() {
 			n.r.Tick()
 		case m := <-n.cfg.Incoming:
 			n.step(m)
-		case fn := <-n.reqs:
-			fn(n.r)
+		case t := <-n.reqs:
+			t.run(n.r)
 			// Let the request goroutines that are runnable now queue
 			// theirs, so that drain takes them into this round: under
 			// load a round per request (a Ready, a HardState, a status
@@ -253,8 +283,8 @@ func (n *Node) stopStage() {
 func (n *Node) drain() {
 	for range 256 {
 		select {
-		case fn := <-n.reqs:
-			fn(n.r)
+		case t := <-n.reqs:
+			t.run(n.r)
 		case m := <-n.cfg.Incoming:
 			n.step(m)
 		default:

@@ -51,11 +51,11 @@ func (n *Node) runSnapshotJob(job *core.SnapshotJob) {
 		default:
 			n.cfg.Logger.Info(what+" written", attrs...)
 		}
-		done := func(r *core.Replica) {
+		done := funcTask(func(r *core.Replica) {
 			if derr := r.SnapshotDone(job, err); derr != nil && err == nil {
 				n.cfg.Logger.Error("snapshot completion failed", "index", job.Index, "err", derr)
 			}
-		}
+		})
 		select {
 		case n.reqs <- done:
 		case <-n.quit: // the loop is gone; the replica is closing

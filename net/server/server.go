@@ -190,19 +190,25 @@ func (s *Server) GRPCOptions() []grpc.ServerOption {
 }
 
 // Interceptors are the server options the services rely on whatever the
-// rest of the gRPC tuning: the learner checks.
+// rest of the gRPC tuning: the learner checks and the auth gates. A server
+// with metrics installs UnaryInterceptor and StreamInterceptors through
+// metrics.ServerOptionsAround instead, as one unary link.
 func (s *Server) Interceptors() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(s.UnaryInterceptor()),
-		grpc.ChainStreamInterceptor(s.StreamInterceptor(), s.adminStream),
+		grpc.ChainStreamInterceptor(s.StreamInterceptors()...),
 	}
+}
+
+// StreamInterceptors are the stream checks, in the order they run.
+func (s *Server) StreamInterceptors() []grpc.StreamServerInterceptor {
+	return []grpc.StreamServerInterceptor{s.StreamInterceptor(), s.adminStream}
 }
 
 // InterceptorFuncs are Interceptors as functions, for a gRPC server other
 // than grpc-go's (net/leangrpc), in the order Interceptors chains them.
 func (s *Server) InterceptorFuncs() ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
-	return []grpc.UnaryServerInterceptor{s.UnaryInterceptor()},
-		[]grpc.StreamServerInterceptor{s.StreamInterceptor(), s.adminStream}
+	return []grpc.UnaryServerInterceptor{s.UnaryInterceptor()}, s.StreamInterceptors()
 }
 
 // streamWorkers is how many goroutines the gRPC server keeps to run
@@ -257,7 +263,7 @@ func (s *Server) header(h *pb.ResponseHeader) *pb.ResponseHeader {
 	if h == nil {
 		h = &pb.ResponseHeader{}
 	}
-	st := s.node.Status()
+	st := s.node.lastStatus()
 	h.ClusterId = s.cfg.ClusterID
 	h.MemberId = st.ID
 	h.RaftTerm = st.Term
