@@ -49,6 +49,14 @@ const (
 	// smallBatch is a write small enough that waiting a scheduling round
 	// for more is worth it.
 	smallBatch = 4096
+	// maxPingStrikes is how many pings against the keepalive policy a
+	// client gets away with; the next one ends the connection (grpc-go's
+	// figure).
+	maxPingStrikes = 2
+	// pingWithoutStreamTime is how far apart pings must be while no
+	// stream is open, when the policy does not permit them (grpc-go's
+	// figure: in effect, not at all).
+	pingWithoutStreamTime = 2 * time.Hour
 )
 
 type itemKind uint8
@@ -72,6 +80,8 @@ type outItem struct {
 	st   *stream
 	id   uint32
 	n    uint32 // window increment, error code, or last stream ID
+	// itemGoAway: the debug data.
+	debug string
 	// itemSettings: the peer's new initial window (-1: unchanged) and
 	// frame size (0: unchanged).
 	initialWindow int64
@@ -102,12 +112,18 @@ type conn struct {
 	// idleSince is when the last stream ended (unix ns), 0 while any is
 	// open.
 	idleSince atomic.Int64
+	// wroteResponse is set by the writer when it writes a stream's
+	// frames: the client's next ping is not held against it (a client
+	// that is being answered has reason to check the connection).
+	wroteResponse atomic.Bool
 
 	// Reader-owned.
 	fr          *http2.Framer
 	hdec        *hpack.Decoder
 	hdr         headerBlock
 	connUnacked uint32
+	lastPingAt  time.Time
+	pingStrikes int
 
 	smu         sync.Mutex
 	streams     map[uint32]*stream
@@ -259,6 +275,11 @@ func (c *conn) readLoop() bool {
 		case *http2.PingFrame:
 			if !f.IsAck() {
 				c.enqueue(outItem{kind: itemPing, ping: f.Data})
+				if c.tooManyPings() {
+					c.enqueue(outItem{kind: itemGoAway, n: c.lastStreamID(), id: uint32(http2.ErrCodeEnhanceYourCalm), debug: "too_many_pings"})
+					c.enqueue(outItem{kind: itemClose})
+					return true
+				}
 			}
 		case *http2.WindowUpdateFrame:
 			if f.StreamID == 0 {
@@ -340,6 +361,32 @@ func (c *conn) keepalive() {
 			}
 		}
 	}
+}
+
+// tooManyPings applies the keepalive enforcement policy to a ping just
+// received; true means the client is past its strikes.
+func (c *conn) tooManyPings() bool {
+	now := time.Now()
+	last := c.lastPingAt
+	c.lastPingAt = now
+	if c.wroteResponse.Swap(false) {
+		c.pingStrikes = 0
+		return false
+	}
+	o := c.srv.opts
+	minGap := o.KeepaliveMinTime
+	if !o.KeepalivePermitWithoutStream {
+		c.smu.Lock()
+		open := len(c.streams)
+		c.smu.Unlock()
+		if open == 0 {
+			minGap = pingWithoutStreamTime
+		}
+	}
+	if !last.IsZero() && now.Sub(last) < minGap {
+		c.pingStrikes++
+	}
+	return c.pingStrikes > maxPingStrikes
 }
 
 // nonZero makes an unset duration never elapse.
@@ -810,9 +857,10 @@ func (c *conn) process(it *outItem) bool {
 		c.wbuf = appendFrameHeader(c.wbuf, 4, http2.FrameRSTStream, 0, it.id)
 		c.wbuf = appendUint32(c.wbuf, it.n)
 	case itemGoAway:
-		c.wbuf = appendFrameHeader(c.wbuf, 8, http2.FrameGoAway, 0, 0)
+		c.wbuf = appendFrameHeader(c.wbuf, 8+len(it.debug), http2.FrameGoAway, 0, 0)
 		c.wbuf = appendUint32(c.wbuf, it.n)
 		c.wbuf = appendUint32(c.wbuf, it.id)
+		c.wbuf = append(c.wbuf, it.debug...)
 	case itemClose:
 		c.flush()
 		c.close()
@@ -838,6 +886,9 @@ func (c *conn) process(it *outItem) bool {
 // writeStream writes what of it the windows allow; false means the rest
 // waits for a WINDOW_UPDATE (it records how far it got).
 func (c *conn) writeStream(st *stream, it *outItem) bool {
+	if !c.wroteResponse.Load() {
+		c.wroteResponse.Store(true)
+	}
 	if it.headers != nil {
 		c.appendHeaderBlock(st.id, it.headers, false)
 		it.headers = nil

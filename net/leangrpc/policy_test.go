@@ -1,0 +1,127 @@
+package leangrpc_test
+
+import (
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+
+	"metastore/net/leangrpc"
+)
+
+// requestBlock is a request header block for path, in HPACK literals.
+func requestBlock(path string) []byte {
+	var b []byte
+	for _, kv := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", path},
+		{":authority", "x"}, {"content-type", "application/grpc"}} {
+		b = append(b, 0, byte(len(kv[0])))
+		b = append(b, kv[0]...)
+		b = append(b, byte(len(kv[1])))
+		b = append(b, kv[1]...)
+	}
+	return b
+}
+
+// nextFrame reads the next frame the test cares about: not our SETTINGS
+// ack, the server's SETTINGS or its connection WINDOW_UPDATE.
+func nextFrame(t *testing.T, fr *http2.Framer) http2.Frame {
+	t.Helper()
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			continue
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 0 {
+				continue
+			}
+		}
+		return f
+	}
+}
+
+// pingAcked sends a PING and reads its ack.
+func pingAcked(t *testing.T, fr *http2.Framer, n byte) {
+	t.Helper()
+	data := [8]byte{n}
+	if err := fr.WritePing(false, data); err != nil {
+		t.Fatal(err)
+	}
+	f := nextFrame(t, fr)
+	if p, ok := f.(*http2.PingFrame); !ok || !p.IsAck() || p.Data != data {
+		t.Fatalf("ping %d: got %v, want its ack", n, f)
+	}
+}
+
+// expectTooManyPings reads the GOAWAY ENHANCE_YOUR_CALM "too_many_pings"
+// and then the end of the connection.
+func expectTooManyPings(t *testing.T, fr *http2.Framer) {
+	t.Helper()
+	f := nextFrame(t, fr)
+	ga, ok := f.(*http2.GoAwayFrame)
+	if !ok || ga.ErrCode != http2.ErrCodeEnhanceYourCalm || string(ga.DebugData()) != "too_many_pings" {
+		t.Fatalf("got %v, want GOAWAY ENHANCE_YOUR_CALM too_many_pings", f)
+	}
+	if f, err := fr.ReadFrame(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after GOAWAY: %v %v, want the connection closed", f, err)
+	}
+}
+
+// Pings sooner than KeepaliveMinTime apart are strikes: the first ping is
+// free, two strikes are tolerated, the third ends the connection, as
+// grpc-go's server does.
+func TestKeepaliveEnforcementTooFrequentPings(t *testing.T) {
+	fr := rawConn(t, leangrpc.Options{KeepaliveMinTime: time.Hour, KeepalivePermitWithoutStream: true})
+	for i := range 4 {
+		pingAcked(t, fr, byte(i)) // strikes 0, 1, 2, 3
+	}
+	expectTooManyPings(t, fr)
+}
+
+// Without KeepalivePermitWithoutStream, pings on a connection with no
+// stream open are strikes however far apart they are.
+func TestKeepaliveEnforcementPingsWithoutStream(t *testing.T) {
+	fr := rawConn(t, leangrpc.Options{KeepaliveMinTime: time.Nanosecond})
+	for i := range 4 {
+		pingAcked(t, fr, byte(i))
+	}
+	expectTooManyPings(t, fr)
+}
+
+// A response written clears the strikes: a client pinging after every
+// answered call is never sent away, however often it calls.
+func TestKeepaliveEnforcementResetByResponses(t *testing.T) {
+	fr := rawConn(t, leangrpc.Options{KeepaliveMinTime: time.Hour, KeepalivePermitWithoutStream: true})
+	put := requestBlock("/etcdserverpb.KV/Put")
+	call := func(id uint32) {
+		t.Helper()
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: put, EndHeaders: true}); err != nil {
+			t.Fatal(err)
+		}
+		if err := fr.WriteData(id, true, []byte{0, 0, 0, 0, 0}); err != nil {
+			t.Fatal(err)
+		}
+		for {
+			f := nextFrame(t, fr)
+			if f.Header().StreamID != id {
+				t.Fatalf("stream %d: got %v", id, f)
+			}
+			if h, ok := f.(*http2.HeadersFrame); ok && h.StreamEnded() {
+				return
+			}
+		}
+	}
+	id := uint32(1)
+	for i := range 6 {
+		call(id)
+		id += 2
+		pingAcked(t, fr, byte(i))
+		pingAcked(t, fr, byte(i)) // one strike, cleared by the next answer
+	}
+	call(id) // still served: no GOAWAY came
+}
