@@ -227,6 +227,9 @@ func (c *conn) readLoop() bool {
 	c.hdec = hpack.NewDecoder(4096, c.emitField)
 	c.hdec.SetMaxStringLength(maxHeaderList)
 	c.fr.SetReuseFrames()
+	// We never raise SETTINGS_MAX_FRAME_SIZE, so a larger frame is a
+	// FRAME_SIZE_ERROR (and reading one would cost a buffer of its size).
+	c.fr.SetMaxReadFrameSize(defaultMaxFrame)
 	for {
 		f, err := c.fr.ReadFrame()
 		c.active.Store(true)
@@ -239,6 +242,10 @@ func (c *conn) readLoop() bool {
 			var ce http2.ConnectionError
 			if errors.As(err, &ce) {
 				c.connError(http2.ErrCode(ce))
+				return true
+			}
+			if errors.Is(err, http2.ErrFrameTooLarge) {
+				c.connError(http2.ErrCodeFrameSize)
 				return true
 			}
 			return false
@@ -608,6 +615,14 @@ func (c *conn) onData(f *http2.DataFrame) {
 	st := c.lookup(f.StreamID)
 	if st == nil {
 		return // over, reset, or refused: its bytes only count for the connection
+	}
+	// The connection window needs no such check: it is credited as bytes
+	// arrive, so it can never be overrun by a frame of at most 16 KiB.
+	if st.recvHeld.Add(int64(n)) > int64(c.srv.streamWindow) {
+		putBuf(st.msg)
+		st.msg = nil
+		c.refuse(st.id, http2.ErrCodeFlowControl)
+		return
 	}
 	if n > 0 && !f.StreamEnded() {
 		// A unary call's bytes are credited as they arrive (its one
@@ -997,6 +1012,10 @@ type stream struct {
 
 	// Bytes received and not yet credited back with a WINDOW_UPDATE.
 	recvUnacked atomic.Uint32
+	// recvHeld is how much of the window granted the stream's received
+	// bytes use: more than the window is the client ignoring flow
+	// control (RFC 9113 §6.9.1).
+	recvHeld atomic.Int64
 
 	// Reader-owned.
 	prefix     [5]byte
@@ -1049,6 +1068,7 @@ func (st *stream) credit(n uint32) {
 	quarter := st.c.srv.streamWindow / 4
 	if total := st.recvUnacked.Add(n); total >= quarter {
 		st.recvUnacked.Add(-total)
+		st.recvHeld.Add(-int64(total))
 		st.c.enqueue(outItem{kind: itemCredit, id: st.id, n: total})
 	}
 }

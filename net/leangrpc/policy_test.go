@@ -1,11 +1,13 @@
 package leangrpc_test
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"golang.org/x/net/http2"
 
 	"metastore/net/leangrpc"
@@ -124,4 +126,53 @@ func TestKeepaliveEnforcementResetByResponses(t *testing.T) {
 		pingAcked(t, fr, byte(i)) // one strike, cleared by the next answer
 	}
 	call(id) // still served: no GOAWAY came
+}
+
+// A client sending more on a stream than the window it was granted gets
+// RST_STREAM FLOW_CONTROL_ERROR for it (RFC 9113 §6.9.1), and the
+// connection serves on. A streaming handler that does not read holds its
+// window: nothing is credited back, so a window and one byte overruns it.
+func TestStreamWindowOverflowResetsStream(t *testing.T) {
+	w := countingWatch{start: make(chan struct{})} // never reads
+	t.Cleanup(func() { close(w.start) })
+	fr := rawConnServing(t, leangrpc.Options{MaxRecvMsgSize: 1 << 20}, func(g *leangrpc.Server) {
+		pb.RegisterWatchServer(g, w)
+	})
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: requestBlock("/etcdserverpb.Watch/Watch"), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	// One message a frame: 5 bytes of prefix and an empty field.
+	const frame = 16384
+	msg := make([]byte, frame)
+	binary.BigEndian.PutUint32(msg[1:], frame-5)
+	const window = 4 << 20 // the stream window for MaxRecvMsgSize 1 MiB
+	for range window / frame {
+		if err := fr.WriteData(1, false, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Exactly the window: accepted. A PING's ack says the server read it
+	// all without resetting the stream.
+	pingAcked(t, fr, 1)
+	if err := fr.WriteData(1, false, []byte{0}); err != nil {
+		t.Fatal(err)
+	}
+	f := nextFrame(t, fr)
+	if rst, ok := f.(*http2.RSTStreamFrame); !ok || rst.StreamID != 1 || rst.ErrCode != http2.ErrCodeFlowControl {
+		t.Fatalf("got %v, want RST_STREAM FLOW_CONTROL_ERROR on stream 1", f)
+	}
+	pingAcked(t, fr, 2)
+}
+
+// Frames larger than the 16 KiB SETTINGS_MAX_FRAME_SIZE the server
+// leaves at its default end the connection with FRAME_SIZE_ERROR.
+func TestOversizedFrameIsFrameSizeError(t *testing.T) {
+	fr := rawConn(t, leangrpc.Options{})
+	if err := fr.WriteData(9, false, make([]byte, 16385)); err != nil {
+		t.Fatal(err)
+	}
+	f := nextFrame(t, fr)
+	if ga, ok := f.(*http2.GoAwayFrame); !ok || ga.ErrCode != http2.ErrCodeFrameSize {
+		t.Fatalf("got %v, want GOAWAY FRAME_SIZE_ERROR", f)
+	}
 }
