@@ -49,6 +49,12 @@ const (
 	// smallBatch is a write small enough that waiting a scheduling round
 	// for more is worth it.
 	smallBatch = 4096
+	// maxQueuedResponses is how many frames answering the client's own
+	// (PING and SETTINGS acks, RST_STREAMs, refusals, window updates) may
+	// wait for the writer before the reader stops reading: a client that
+	// floods them without reading our answers fills its socket, not our
+	// memory (grpc-go's limit is the same).
+	maxQueuedResponses = 100
 	// maxPingStrikes is how many pings against the keepalive policy a
 	// client gets away with; the next one ends the connection (grpc-go's
 	// figure).
@@ -133,6 +139,13 @@ type conn struct {
 	qmu   sync.Mutex
 	queue []outItem
 	wake  chan struct{}
+	// responses counts the items respond queued since the writer last took
+	// the queue; past maxQueuedResponses the reader sets readerWaits (under
+	// qmu) and waits on drained, which the writer signals when it takes
+	// the queue.
+	responses   atomic.Int32
+	readerWaits bool
+	drained     chan struct{}
 
 	// Writer-owned.
 	wbuf              []byte
@@ -155,6 +168,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		wdone:             make(chan struct{}),
 		streams:           make(map[uint32]*stream),
 		wake:              make(chan struct{}, 1),
+		drained:           make(chan struct{}, 1),
 		sendWindow:        defaultWindow,
 		peerInitialWindow: defaultWindow,
 		peerMaxFrame:      defaultMaxFrame,
@@ -201,6 +215,35 @@ func (c *conn) enqueue(it outItem) {
 	}
 }
 
+// respond queues an item the reader makes in answer to the client's
+// frames; they count towards maxQueuedResponses.
+func (c *conn) respond(it outItem) {
+	c.responses.Add(1)
+	c.enqueue(it)
+}
+
+// throttle holds the reader while too many of its responses wait for the
+// writer (which waits for the client to read); false means the connection
+// ended meanwhile.
+func (c *conn) throttle() bool {
+	if c.responses.Load() < maxQueuedResponses {
+		return true
+	}
+	c.qmu.Lock()
+	if c.responses.Load() < maxQueuedResponses {
+		c.qmu.Unlock()
+		return true
+	}
+	c.readerWaits = true
+	c.qmu.Unlock()
+	select {
+	case <-c.drained:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
 // goAway tells the client to open no more streams and closes the
 // connection once the open ones end.
 func (c *conn) goAway() {
@@ -231,6 +274,9 @@ func (c *conn) readLoop() bool {
 	// FRAME_SIZE_ERROR (and reading one would cost a buffer of its size).
 	c.fr.SetMaxReadFrameSize(defaultMaxFrame)
 	for {
+		if !c.throttle() {
+			return false
+		}
 		f, err := c.fr.ReadFrame()
 		c.active.Store(true)
 		if err != nil {
@@ -278,10 +324,10 @@ func (c *conn) readLoop() bool {
 				}
 				return nil
 			})
-			c.enqueue(it)
+			c.respond(it)
 		case *http2.PingFrame:
 			if !f.IsAck() {
-				c.enqueue(outItem{kind: itemPing, ping: f.Data})
+				c.respond(outItem{kind: itemPing, ping: f.Data})
 				if c.tooManyPings() {
 					c.enqueue(outItem{kind: itemGoAway, n: c.lastStreamID(), id: uint32(http2.ErrCodeEnhanceYourCalm), debug: "too_many_pings"})
 					c.enqueue(outItem{kind: itemClose})
@@ -290,9 +336,9 @@ func (c *conn) readLoop() bool {
 			}
 		case *http2.WindowUpdateFrame:
 			if f.StreamID == 0 {
-				c.enqueue(outItem{kind: itemPeerWindow, n: f.Increment})
+				c.respond(outItem{kind: itemPeerWindow, n: f.Increment})
 			} else if st := c.lookup(f.StreamID); st != nil {
-				c.enqueue(outItem{kind: itemPeerWindow, st: st, n: f.Increment})
+				c.respond(outItem{kind: itemPeerWindow, st: st, n: f.Increment})
 			}
 		case *http2.RSTStreamFrame:
 			if st := c.lookup(f.StreamID); st != nil {
@@ -445,13 +491,13 @@ func (c *conn) refuse(id uint32, code http2.ErrCode) {
 		c.remove(st)
 		st.cancel()
 	}
-	c.enqueue(outItem{kind: itemRST, id: id, n: uint32(code)})
+	c.respond(outItem{kind: itemRST, id: id, n: uint32(code)})
 }
 
 // answer ends a stream that never reached a handler with a trailers-only
 // response.
 func (c *conn) answer(id uint32, st *status.Status, rst bool) {
-	c.enqueue(outItem{kind: itemStream, st: &stream{id: id}, trailers: trailerBlock(st, nil, true), rstAfter: rst})
+	c.respond(outItem{kind: itemStream, st: &stream{id: id}, trailers: trailerBlock(st, nil, true), rstAfter: rst})
 }
 
 // headerBlock is the request header block being decoded: the fields gRPC
@@ -549,7 +595,7 @@ func (c *conn) onHeaders() {
 	refused := c.goingAway || (limit > 0 && (uint32(len(c.streams)) >= limit || uint32(c.running.Load()) >= limit))
 	c.smu.Unlock()
 	if refused {
-		c.enqueue(outItem{kind: itemRST, id: id, n: uint32(http2.ErrCodeRefusedStream)})
+		c.respond(outItem{kind: itemRST, id: id, n: uint32(http2.ErrCodeRefusedStream)})
 		return
 	}
 	if h.size > maxHeaderList {
@@ -608,7 +654,7 @@ func (c *conn) onData(f *http2.DataFrame) {
 	if n > 0 {
 		c.connUnacked += n
 		if c.connUnacked >= connWindow/4 {
-			c.enqueue(outItem{kind: itemCredit, n: c.connUnacked})
+			c.respond(outItem{kind: itemCredit, n: c.connUnacked})
 			c.connUnacked = 0
 		}
 	}
@@ -778,6 +824,14 @@ func (c *conn) writeLoop() {
 			c.qmu.Lock()
 			items := c.queue
 			c.queue = c.spare
+			c.responses.Store(0)
+			if c.readerWaits {
+				c.readerWaits = false
+				select {
+				case c.drained <- struct{}{}:
+				default:
+				}
+			}
 			c.qmu.Unlock()
 			if len(items) == 0 {
 				c.spare = items

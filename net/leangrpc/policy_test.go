@@ -1,9 +1,11 @@
 package leangrpc_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"time"
 
@@ -174,5 +176,59 @@ func TestOversizedFrameIsFrameSizeError(t *testing.T) {
 	f := nextFrame(t, fr)
 	if ga, ok := f.(*http2.GoAwayFrame); !ok || ga.ErrCode != http2.ErrCodeFrameSize {
 		t.Fatalf("got %v, want GOAWAY FRAME_SIZE_ERROR", f)
+	}
+}
+
+// A client that floods frames the server must answer, and never reads the
+// answers, stops being read once a bounded number of answers wait: its
+// writes block instead of the server's memory growing. Over net.Pipe,
+// which buffers nothing, the server's writer is stuck on its first write,
+// so all the server may take is maxQueuedResponses frames and what its
+// 32 KiB read buffer holds.
+func TestAnswerFloodStopsReading(t *testing.T) {
+	const frames = 100000
+	floods := map[string]func(fr *http2.Framer, i int) error{
+		"ping":     func(fr *http2.Framer, i int) error { return fr.WritePing(false, [8]byte{byte(i)}) },
+		"settings": func(fr *http2.Framer, i int) error { return fr.WriteSettings() },
+		"window update": func(fr *http2.Framer, i int) error {
+			return fr.WriteWindowUpdate(0, 1)
+		},
+		"unknown method": func(fr *http2.Framer, i int) error {
+			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1),
+				BlockFragment: requestBlock("/no/such"), EndHeaders: true, EndStream: true})
+		},
+	}
+	for name, write := range floods {
+		t.Run(name, func(t *testing.T) {
+			var flood bytes.Buffer
+			fr := http2.NewFramer(&flood, nil)
+			flood.WriteString(http2.ClientPreface)
+			for i := range frames {
+				if err := write(fr, i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Pings are within the keepalive policy: this is about the
+			// answers, not the strikes.
+			g := leangrpc.NewServer(leangrpc.Options{KeepaliveMinTime: time.Nanosecond, KeepalivePermitWithoutStream: true})
+			pb.RegisterKVServer(g, &blockingKV{})
+			client, server := net.Pipe()
+			served := make(chan struct{})
+			go func() {
+				g.ServeConn(server)
+				close(served)
+			}()
+			client.SetWriteDeadline(time.Now().Add(time.Second))
+			n, err := client.Write(flood.Bytes())
+			if err == nil {
+				t.Fatalf("the server read all %d bytes of %d frames it could not answer", n, frames)
+			}
+			if limit := 64 << 10; n > limit {
+				t.Fatalf("the server read %d bytes of unanswered frames, want at most %d", n, limit)
+			}
+			client.Close()
+			<-served
+			g.Stop()
+		})
 	}
 }
