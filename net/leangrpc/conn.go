@@ -50,10 +50,10 @@ const (
 	// for more is worth it.
 	smallBatch = 4096
 	// maxQueuedResponses is how many frames answering the client's own
-	// (PING and SETTINGS acks, RST_STREAMs, refusals, window updates) may
-	// wait for the writer before the reader stops reading: a client that
-	// floods them without reading our answers fills its socket, not our
-	// memory (grpc-go's limit is the same).
+	// (PING and SETTINGS acks, RST_STREAMs, refusals, window updates) the
+	// reader queues between two writes before it stops reading until the
+	// writer writes: a client that floods them without reading our answers
+	// fills its socket, not our memory (grpc-go's limit is the same).
 	maxQueuedResponses = 100
 	// maxPingStrikes is how many pings against the keepalive policy a
 	// client gets away with; the next one ends the connection (grpc-go's
@@ -139,10 +139,10 @@ type conn struct {
 	qmu   sync.Mutex
 	queue []outItem
 	wake  chan struct{}
-	// responses counts the items respond queued since the writer last took
-	// the queue; past maxQueuedResponses the reader sets readerWaits (under
-	// qmu) and waits on drained, which the writer signals when it takes
-	// the queue.
+	// responses counts the items respond queued since the writer last
+	// wrote; past maxQueuedResponses the reader sets readerWaits (under
+	// qmu) and waits on drained, which the writer signals once it has
+	// written.
 	responses   atomic.Int32
 	readerWaits bool
 	drained     chan struct{}
@@ -824,14 +824,6 @@ func (c *conn) writeLoop() {
 			c.qmu.Lock()
 			items := c.queue
 			c.queue = c.spare
-			c.responses.Store(0)
-			if c.readerWaits {
-				c.readerWaits = false
-				select {
-				case c.drained <- struct{}{}:
-				default:
-				}
-			}
 			c.qmu.Unlock()
 			if len(items) == 0 {
 				c.spare = items
@@ -863,20 +855,38 @@ func (c *conn) writeLoop() {
 }
 
 func (c *conn) flush() bool {
-	if len(c.wbuf) == 0 {
-		return true
+	if len(c.wbuf) > 0 {
+		_, err := c.nc.Write(c.wbuf)
+		if cap(c.wbuf) > maxKeptWriteBuf {
+			c.wbuf = nil // one large answer should not pin its buffer on an idle connection
+		} else {
+			c.wbuf = c.wbuf[:0]
+		}
+		if err != nil {
+			c.close()
+			return false
+		}
 	}
-	_, err := c.nc.Write(c.wbuf)
-	if cap(c.wbuf) > maxKeptWriteBuf {
-		c.wbuf = nil // one large answer should not pin its buffer on an idle connection
-	} else {
-		c.wbuf = c.wbuf[:0]
-	}
-	if err != nil {
-		c.close()
-		return false
+	if c.responses.Load() != 0 {
+		c.answersWritten()
 	}
 	return true
+}
+
+// answersWritten lets the reader go on: the answers it queued are written,
+// or are being processed (at most another maxQueuedResponses of them queue
+// meanwhile).
+func (c *conn) answersWritten() {
+	c.qmu.Lock()
+	c.responses.Store(0)
+	if c.readerWaits {
+		c.readerWaits = false
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
+	}
+	c.qmu.Unlock()
 }
 
 // process encodes one item; false means the connection is over.

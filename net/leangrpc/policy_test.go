@@ -181,7 +181,8 @@ func TestOversizedFrameIsFrameSizeError(t *testing.T) {
 
 // A client that floods frames the server must answer, and never reads the
 // answers, stops being read once a bounded number of answers wait: its
-// writes block instead of the server's memory growing. Over net.Pipe,
+// writes block instead of the server's memory growing. Once it reads, it is
+// read again. Over net.Pipe,
 // which buffers nothing, the server's writer is stuck on its first write,
 // so all the server may take is maxQueuedResponses frames and what its
 // 32 KiB read buffer holds.
@@ -225,6 +226,14 @@ func TestAnswerFloodStopsReading(t *testing.T) {
 			}
 			if limit := 64 << 10; n > limit {
 				t.Fatalf("the server read %d bytes of unanswered frames, want at most %d", n, limit)
+			}
+			t.Logf("the server read %d of %d bytes before it stopped", n, flood.Len())
+			// Once the client reads its answers, the server reads the
+			// rest.
+			go io.Copy(io.Discard, client)
+			client.SetWriteDeadline(time.Now().Add(time.Minute))
+			if _, err := client.Write(flood.Bytes()[n:]); err != nil {
+				t.Fatalf("writing the rest while reading the answers: %v", err)
 			}
 			client.Close()
 			<-served
