@@ -681,11 +681,15 @@ func (c *conn) onData(f *http2.DataFrame) {
 		}
 		st.credit(credit)
 	}
+	// inputDone is set before the message is delivered: a handler that
+	// answers at once must know the client has finished, or it would
+	// follow its answer with a needless RST_STREAM.
+	ended := f.StreamEnded() && !st.inputDone.Swap(true)
 	if !st.bad {
 		c.feed(st, f.Data())
 	}
-	if f.StreamEnded() {
-		c.endOfInput(st)
+	if ended {
+		c.inputEnded(st)
 	}
 }
 
@@ -743,7 +747,14 @@ func (c *conn) deliver(st *stream, msg *[]byte) {
 
 // endOfInput handles the client's END_STREAM.
 func (c *conn) endOfInput(st *stream) {
-	if st.inputDone.Swap(true) || st.bad {
+	if !st.inputDone.Swap(true) {
+		c.inputEnded(st)
+	}
+}
+
+// inputEnded handles the client's END_STREAM once inputDone is set.
+func (c *conn) inputEnded(st *stream) {
+	if st.bad {
 		return
 	}
 	partial := st.msg != nil || st.nprefix > 0
