@@ -937,10 +937,27 @@ func (c *conn) process(it *outItem) bool {
 		c.wbuf = appendFrameHeader(c.wbuf, 4, http2.FrameWindowUpdate, 0, it.id)
 		c.wbuf = appendUint32(c.wbuf, it.n)
 	case itemPeerWindow:
+		// A window past 2^31-1 is a FLOW_CONTROL_ERROR (RFC 9113 §6.9.1):
+		// the connection's ends it, a stream's resets the stream.
 		if it.st == nil {
 			c.sendWindow += int64(it.n)
+			if c.sendWindow > math.MaxInt32 {
+				c.wbuf = appendFrameHeader(c.wbuf, 8, http2.FrameGoAway, 0, 0)
+				c.wbuf = appendUint32(c.wbuf, c.lastStreamID())
+				c.wbuf = appendUint32(c.wbuf, uint32(http2.ErrCodeFlowControl))
+				c.flush()
+				c.close()
+				return false
+			}
 		} else {
-			it.st.sendDelta += int64(it.n)
+			st := it.st
+			st.sendDelta += int64(it.n)
+			if c.peerInitialWindow+st.sendDelta > math.MaxInt32 && !st.reset.Swap(true) {
+				c.remove(st)
+				st.cancel()
+				c.wbuf = appendFrameHeader(c.wbuf, 4, http2.FrameRSTStream, 0, st.id)
+				c.wbuf = appendUint32(c.wbuf, uint32(http2.ErrCodeFlowControl))
+			}
 		}
 		c.retryBlocked()
 	case itemRST:

@@ -2,6 +2,7 @@ package leangrpc_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -275,4 +276,30 @@ func TestNoResetAfterCompleteRequest(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A WINDOW_UPDATE that takes a stream's send window past 2^31-1 resets
+// that stream with FLOW_CONTROL_ERROR (RFC 9113 §6.9.1); its handler's
+// context ends, and the connection serves on.
+func TestStreamSendWindowOverflowResetsStream(t *testing.T) {
+	b := &blockingKV{deadline: make(chan time.Time, 1), ended: make(chan error, 1)}
+	fr := rawConnServing(t, leangrpc.Options{}, func(g *leangrpc.Server) { pb.RegisterKVServer(g, b) })
+	if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: requestBlock("/etcdserverpb.KV/Range"), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fr.WriteData(1, true, []byte{0, 0, 0, 0, 0}); err != nil {
+		t.Fatal(err)
+	}
+	<-b.deadline // the handler runs
+	if err := fr.WriteWindowUpdate(1, 1<<31-1); err != nil {
+		t.Fatal(err)
+	}
+	f := nextFrame(t, fr)
+	if rst, ok := f.(*http2.RSTStreamFrame); !ok || rst.StreamID != 1 || rst.ErrCode != http2.ErrCodeFlowControl {
+		t.Fatalf("got %v, want RST_STREAM FLOW_CONTROL_ERROR on stream 1", f)
+	}
+	if err := <-b.ended; !errors.Is(err, context.Canceled) {
+		t.Fatalf("handler's context ended with %v, want canceled", err)
+	}
+	pingAcked(t, fr, 1)
 }

@@ -193,6 +193,7 @@ func TestMalformedInputLeavesServerServing(t *testing.T) {
 		"bad hpack":          http2.ErrCodeCompression,
 		"data on stream 0":   http2.ErrCodeProtocol,
 		"continuation flood": http2.ErrCodeEnhanceYourCalm,
+		"window overflow":    http2.ErrCodeFlowControl,
 	}
 	for name, send := range cases {
 		nc, err := net.Dial("tcp", lis.Addr().String())
