@@ -110,19 +110,36 @@ func fuzzSeeds(f *testing.F) [][]byte {
 // server connection: whatever they are, the server must not panic, must
 // keep reading them (it answers into a client that reads everything), and
 // once the client hangs up the connection must end and the server stop.
+// The input's first byte picks server options: workers or a goroutine a
+// call, the stream limit, and the ping policy.
 func FuzzConn(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
-		f.Add(s)
+		f.Add(append([]byte{0}, s...))
+		f.Add(append([]byte{7}, s...))
 	}
 	f.Fuzz(func(t *testing.T, input []byte) {
-		g := leangrpc.NewServer(leangrpc.Options{
+		var choice byte
+		if len(input) > 0 {
+			choice, input = input[0], input[1:]
+		}
+		opts := leangrpc.Options{
 			MaxRecvMsgSize:       1 << 10,
 			MaxConcurrentStreams: 8,
 			// Within the ping policy, so the input decides when the
 			// connection ends.
 			KeepaliveMinTime:             time.Nanosecond,
 			KeepalivePermitWithoutStream: true,
-		})
+		}
+		if choice&1 != 0 {
+			opts.Workers = 2
+		}
+		if choice&2 != 0 {
+			opts.MaxConcurrentStreams = 1
+		}
+		if choice&4 != 0 {
+			opts.KeepaliveMinTime, opts.KeepalivePermitWithoutStream = time.Hour, false
+		}
+		g := leangrpc.NewServer(opts)
 		pb.RegisterKVServer(g, fuzzKV{})
 		pb.RegisterWatchServer(g, fuzzWatch{})
 		client, server := net.Pipe()
