@@ -264,16 +264,19 @@ func build(cfg *config.Config, log *slog.Logger) (*process, error) {
 func newLeanServer(cfg *config.Config, m *metrics.Metrics, srv *server.Server) *leangrpc.Server {
 	return leangrpc.NewServer(leangrpc.Options{
 		// One unary link, as on the grpc.Server (metrics.ServerOptionsAround).
-		UnaryInterceptors:     []grpc.UnaryServerInterceptor{m.UnaryAround(srv.UnaryInterceptor())},
-		StreamInterceptors:    append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, srv.StreamInterceptors()...),
-		MaxRecvMsgSize:        max(cfg.GRPC.MaxRecvMsgSize, cfg.MaxRequestBytes+512<<10),
-		MaxConcurrentStreams:  cfg.GRPC.MaxConcurrentStreams,
-		KeepaliveTime:         cfg.GRPCKeepaliveInterval,
-		KeepaliveTimeout:      cfg.GRPCKeepaliveTimeout,
-		MaxConnectionIdle:     cfg.GRPC.MaxConnectionIdle,
-		MaxConnectionAge:      cfg.GRPC.MaxConnectionAge,
-		MaxConnectionAgeGrace: cfg.GRPC.MaxConnectionAgeGrace,
-		Workers:               server.StreamWorkers,
+		UnaryInterceptors:    []grpc.UnaryServerInterceptor{m.UnaryAround(srv.UnaryInterceptor())},
+		StreamInterceptors:   append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, srv.StreamInterceptors()...),
+		MaxRecvMsgSize:       max(cfg.GRPC.MaxRecvMsgSize, cfg.MaxRequestBytes+512<<10),
+		MaxConcurrentStreams: cfg.GRPC.MaxConcurrentStreams,
+		KeepaliveTime:        cfg.GRPCKeepaliveInterval,
+		KeepaliveTimeout:     cfg.GRPCKeepaliveTimeout,
+		// The enforcement policy config.GRPCServerOptions gives grpc-go.
+		KeepaliveMinTime:             cfg.GRPCKeepaliveMinTime,
+		KeepalivePermitWithoutStream: true,
+		MaxConnectionIdle:            cfg.GRPC.MaxConnectionIdle,
+		MaxConnectionAge:             cfg.GRPC.MaxConnectionAge,
+		MaxConnectionAgeGrace:        cfg.GRPC.MaxConnectionAgeGrace,
+		Workers:                      server.StreamWorkers,
 	})
 }
 

@@ -49,6 +49,20 @@ const (
 	// smallBatch is a write small enough that waiting a scheduling round
 	// for more is worth it.
 	smallBatch = 4096
+	// maxQueuedResponses is how many frames answering the client's own
+	// (PING and SETTINGS acks, RST_STREAMs, refusals, window updates) the
+	// reader queues between two writes before it stops reading until the
+	// writer writes: a client that floods them without reading our answers
+	// fills its socket, not our memory (grpc-go's limit is the same).
+	maxQueuedResponses = 100
+	// maxPingStrikes is how many pings against the keepalive policy a
+	// client gets away with; the next one ends the connection (grpc-go's
+	// figure).
+	maxPingStrikes = 2
+	// pingWithoutStreamTime is how far apart pings must be while no
+	// stream is open, when the policy does not permit them (grpc-go's
+	// figure: in effect, not at all).
+	pingWithoutStreamTime = 2 * time.Hour
 )
 
 type itemKind uint8
@@ -72,6 +86,8 @@ type outItem struct {
 	st   *stream
 	id   uint32
 	n    uint32 // window increment, error code, or last stream ID
+	// itemGoAway: the debug data.
+	debug string
 	// itemSettings: the peer's new initial window (-1: unchanged) and
 	// frame size (0: unchanged).
 	initialWindow int64
@@ -102,12 +118,18 @@ type conn struct {
 	// idleSince is when the last stream ended (unix ns), 0 while any is
 	// open.
 	idleSince atomic.Int64
+	// wroteResponse is set by the writer when it writes a stream's
+	// frames: the client's next ping is not held against it (a client
+	// that is being answered has reason to check the connection).
+	wroteResponse atomic.Bool
 
 	// Reader-owned.
 	fr          *http2.Framer
 	hdec        *hpack.Decoder
 	hdr         headerBlock
 	connUnacked uint32
+	lastPingAt  time.Time
+	pingStrikes int
 
 	smu         sync.Mutex
 	streams     map[uint32]*stream
@@ -117,6 +139,13 @@ type conn struct {
 	qmu   sync.Mutex
 	queue []outItem
 	wake  chan struct{}
+	// responses counts the items respond queued since the writer last
+	// wrote; past maxQueuedResponses the reader sets readerWaits (under
+	// qmu) and waits on drained, which the writer signals once it has
+	// written.
+	responses   atomic.Int32
+	readerWaits bool
+	drained     chan struct{}
 
 	// Writer-owned.
 	wbuf              []byte
@@ -139,6 +168,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		wdone:             make(chan struct{}),
 		streams:           make(map[uint32]*stream),
 		wake:              make(chan struct{}, 1),
+		drained:           make(chan struct{}, 1),
 		sendWindow:        defaultWindow,
 		peerInitialWindow: defaultWindow,
 		peerMaxFrame:      defaultMaxFrame,
@@ -185,6 +215,35 @@ func (c *conn) enqueue(it outItem) {
 	}
 }
 
+// respond queues an item the reader makes in answer to the client's
+// frames; they count towards maxQueuedResponses.
+func (c *conn) respond(it outItem) {
+	c.responses.Add(1)
+	c.enqueue(it)
+}
+
+// throttle holds the reader while too many of its responses wait for the
+// writer (which waits for the client to read); false means the connection
+// ended meanwhile.
+func (c *conn) throttle() bool {
+	if c.responses.Load() < maxQueuedResponses {
+		return true
+	}
+	c.qmu.Lock()
+	if c.responses.Load() < maxQueuedResponses {
+		c.qmu.Unlock()
+		return true
+	}
+	c.readerWaits = true
+	c.qmu.Unlock()
+	select {
+	case <-c.drained:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
 // goAway tells the client to open no more streams and closes the
 // connection once the open ones end.
 func (c *conn) goAway() {
@@ -211,7 +270,13 @@ func (c *conn) readLoop() bool {
 	c.hdec = hpack.NewDecoder(4096, c.emitField)
 	c.hdec.SetMaxStringLength(maxHeaderList)
 	c.fr.SetReuseFrames()
+	// We never raise SETTINGS_MAX_FRAME_SIZE, so a larger frame is a
+	// FRAME_SIZE_ERROR (and reading one would cost a buffer of its size).
+	c.fr.SetMaxReadFrameSize(defaultMaxFrame)
 	for {
+		if !c.throttle() {
+			return false
+		}
 		f, err := c.fr.ReadFrame()
 		c.active.Store(true)
 		if err != nil {
@@ -223,6 +288,10 @@ func (c *conn) readLoop() bool {
 			var ce http2.ConnectionError
 			if errors.As(err, &ce) {
 				c.connError(http2.ErrCode(ce))
+				return true
+			}
+			if errors.Is(err, http2.ErrFrameTooLarge) {
+				c.connError(http2.ErrCodeFrameSize)
 				return true
 			}
 			return false
@@ -255,16 +324,21 @@ func (c *conn) readLoop() bool {
 				}
 				return nil
 			})
-			c.enqueue(it)
+			c.respond(it)
 		case *http2.PingFrame:
 			if !f.IsAck() {
-				c.enqueue(outItem{kind: itemPing, ping: f.Data})
+				c.respond(outItem{kind: itemPing, ping: f.Data})
+				if c.tooManyPings() {
+					c.enqueue(outItem{kind: itemGoAway, n: c.lastStreamID(), id: uint32(http2.ErrCodeEnhanceYourCalm), debug: "too_many_pings"})
+					c.enqueue(outItem{kind: itemClose})
+					return true
+				}
 			}
 		case *http2.WindowUpdateFrame:
 			if f.StreamID == 0 {
-				c.enqueue(outItem{kind: itemPeerWindow, n: f.Increment})
+				c.respond(outItem{kind: itemPeerWindow, n: f.Increment})
 			} else if st := c.lookup(f.StreamID); st != nil {
-				c.enqueue(outItem{kind: itemPeerWindow, st: st, n: f.Increment})
+				c.respond(outItem{kind: itemPeerWindow, st: st, n: f.Increment})
 			}
 		case *http2.RSTStreamFrame:
 			if st := c.lookup(f.StreamID); st != nil {
@@ -342,6 +416,32 @@ func (c *conn) keepalive() {
 	}
 }
 
+// tooManyPings applies the keepalive enforcement policy to a ping just
+// received; true means the client is past its strikes.
+func (c *conn) tooManyPings() bool {
+	now := time.Now()
+	last := c.lastPingAt
+	c.lastPingAt = now
+	if c.wroteResponse.Swap(false) {
+		c.pingStrikes = 0
+		return false
+	}
+	o := c.srv.opts
+	minGap := o.KeepaliveMinTime
+	if !o.KeepalivePermitWithoutStream {
+		c.smu.Lock()
+		open := len(c.streams)
+		c.smu.Unlock()
+		if open == 0 {
+			minGap = pingWithoutStreamTime
+		}
+	}
+	if !last.IsZero() && now.Sub(last) < minGap {
+		c.pingStrikes++
+	}
+	return c.pingStrikes > maxPingStrikes
+}
+
 // nonZero makes an unset duration never elapse.
 func nonZero(d time.Duration) time.Duration {
 	if d <= 0 {
@@ -391,13 +491,13 @@ func (c *conn) refuse(id uint32, code http2.ErrCode) {
 		c.remove(st)
 		st.cancel()
 	}
-	c.enqueue(outItem{kind: itemRST, id: id, n: uint32(code)})
+	c.respond(outItem{kind: itemRST, id: id, n: uint32(code)})
 }
 
 // answer ends a stream that never reached a handler with a trailers-only
 // response.
 func (c *conn) answer(id uint32, st *status.Status, rst bool) {
-	c.enqueue(outItem{kind: itemStream, st: &stream{id: id}, trailers: trailerBlock(st, nil, true), rstAfter: rst})
+	c.respond(outItem{kind: itemStream, st: &stream{id: id}, trailers: trailerBlock(st, nil, true), rstAfter: rst})
 }
 
 // headerBlock is the request header block being decoded: the fields gRPC
@@ -495,7 +595,7 @@ func (c *conn) onHeaders() {
 	refused := c.goingAway || (limit > 0 && (uint32(len(c.streams)) >= limit || uint32(c.running.Load()) >= limit))
 	c.smu.Unlock()
 	if refused {
-		c.enqueue(outItem{kind: itemRST, id: id, n: uint32(http2.ErrCodeRefusedStream)})
+		c.respond(outItem{kind: itemRST, id: id, n: uint32(http2.ErrCodeRefusedStream)})
 		return
 	}
 	if h.size > maxHeaderList {
@@ -554,13 +654,21 @@ func (c *conn) onData(f *http2.DataFrame) {
 	if n > 0 {
 		c.connUnacked += n
 		if c.connUnacked >= connWindow/4 {
-			c.enqueue(outItem{kind: itemCredit, n: c.connUnacked})
+			c.respond(outItem{kind: itemCredit, n: c.connUnacked})
 			c.connUnacked = 0
 		}
 	}
 	st := c.lookup(f.StreamID)
 	if st == nil {
 		return // over, reset, or refused: its bytes only count for the connection
+	}
+	// The connection window needs no such check: it is credited as bytes
+	// arrive, so it can never be overrun by a frame of at most 16 KiB.
+	if st.recvHeld.Add(int64(n)) > int64(c.srv.streamWindow) {
+		putBuf(st.msg)
+		st.msg = nil
+		c.refuse(st.id, http2.ErrCodeFlowControl)
+		return
 	}
 	if n > 0 && !f.StreamEnded() {
 		// A unary call's bytes are credited as they arrive (its one
@@ -573,11 +681,15 @@ func (c *conn) onData(f *http2.DataFrame) {
 		}
 		st.credit(credit)
 	}
+	// inputDone is set before the message is delivered: a handler that
+	// answers at once must know the client has finished, or it would
+	// follow its answer with a needless RST_STREAM.
+	ended := f.StreamEnded() && !st.inputDone.Swap(true)
 	if !st.bad {
 		c.feed(st, f.Data())
 	}
-	if f.StreamEnded() {
-		c.endOfInput(st)
+	if ended {
+		c.inputEnded(st)
 	}
 }
 
@@ -635,7 +747,14 @@ func (c *conn) deliver(st *stream, msg *[]byte) {
 
 // endOfInput handles the client's END_STREAM.
 func (c *conn) endOfInput(st *stream) {
-	if st.inputDone.Swap(true) || st.bad {
+	if !st.inputDone.Swap(true) {
+		c.inputEnded(st)
+	}
+}
+
+// inputEnded handles the client's END_STREAM once inputDone is set.
+func (c *conn) inputEnded(st *stream) {
+	if st.bad {
 		return
 	}
 	partial := st.msg != nil || st.nprefix > 0
@@ -747,20 +866,38 @@ func (c *conn) writeLoop() {
 }
 
 func (c *conn) flush() bool {
-	if len(c.wbuf) == 0 {
-		return true
+	if len(c.wbuf) > 0 {
+		_, err := c.nc.Write(c.wbuf)
+		if cap(c.wbuf) > maxKeptWriteBuf {
+			c.wbuf = nil // one large answer should not pin its buffer on an idle connection
+		} else {
+			c.wbuf = c.wbuf[:0]
+		}
+		if err != nil {
+			c.close()
+			return false
+		}
 	}
-	_, err := c.nc.Write(c.wbuf)
-	if cap(c.wbuf) > maxKeptWriteBuf {
-		c.wbuf = nil // one large answer should not pin its buffer on an idle connection
-	} else {
-		c.wbuf = c.wbuf[:0]
-	}
-	if err != nil {
-		c.close()
-		return false
+	if c.responses.Load() != 0 {
+		c.answersWritten()
 	}
 	return true
+}
+
+// answersWritten lets the reader go on: the answers it queued are written,
+// or are being processed (at most another maxQueuedResponses of them queue
+// meanwhile).
+func (c *conn) answersWritten() {
+	c.qmu.Lock()
+	c.responses.Store(0)
+	if c.readerWaits {
+		c.readerWaits = false
+		select {
+		case c.drained <- struct{}{}:
+		default:
+		}
+	}
+	c.qmu.Unlock()
 }
 
 // process encodes one item; false means the connection is over.
@@ -800,19 +937,37 @@ func (c *conn) process(it *outItem) bool {
 		c.wbuf = appendFrameHeader(c.wbuf, 4, http2.FrameWindowUpdate, 0, it.id)
 		c.wbuf = appendUint32(c.wbuf, it.n)
 	case itemPeerWindow:
+		// A window past 2^31-1 is a FLOW_CONTROL_ERROR (RFC 9113 §6.9.1):
+		// the connection's ends it, a stream's resets the stream.
 		if it.st == nil {
 			c.sendWindow += int64(it.n)
+			if c.sendWindow > math.MaxInt32 {
+				c.wbuf = appendFrameHeader(c.wbuf, 8, http2.FrameGoAway, 0, 0)
+				c.wbuf = appendUint32(c.wbuf, c.lastStreamID())
+				c.wbuf = appendUint32(c.wbuf, uint32(http2.ErrCodeFlowControl))
+				c.flush()
+				c.close()
+				return false
+			}
 		} else {
-			it.st.sendDelta += int64(it.n)
+			st := it.st
+			st.sendDelta += int64(it.n)
+			if c.peerInitialWindow+st.sendDelta > math.MaxInt32 && !st.reset.Swap(true) {
+				c.remove(st)
+				st.cancel()
+				c.wbuf = appendFrameHeader(c.wbuf, 4, http2.FrameRSTStream, 0, st.id)
+				c.wbuf = appendUint32(c.wbuf, uint32(http2.ErrCodeFlowControl))
+			}
 		}
 		c.retryBlocked()
 	case itemRST:
 		c.wbuf = appendFrameHeader(c.wbuf, 4, http2.FrameRSTStream, 0, it.id)
 		c.wbuf = appendUint32(c.wbuf, it.n)
 	case itemGoAway:
-		c.wbuf = appendFrameHeader(c.wbuf, 8, http2.FrameGoAway, 0, 0)
+		c.wbuf = appendFrameHeader(c.wbuf, 8+len(it.debug), http2.FrameGoAway, 0, 0)
 		c.wbuf = appendUint32(c.wbuf, it.n)
 		c.wbuf = appendUint32(c.wbuf, it.id)
+		c.wbuf = append(c.wbuf, it.debug...)
 	case itemClose:
 		c.flush()
 		c.close()
@@ -838,6 +993,9 @@ func (c *conn) process(it *outItem) bool {
 // writeStream writes what of it the windows allow; false means the rest
 // waits for a WINDOW_UPDATE (it records how far it got).
 func (c *conn) writeStream(st *stream, it *outItem) bool {
+	if !c.wroteResponse.Load() {
+		c.wroteResponse.Store(true)
+	}
 	if it.headers != nil {
 		c.appendHeaderBlock(st.id, it.headers, false)
 		it.headers = nil
@@ -946,6 +1104,10 @@ type stream struct {
 
 	// Bytes received and not yet credited back with a WINDOW_UPDATE.
 	recvUnacked atomic.Uint32
+	// recvHeld is how much of the window granted the stream's received
+	// bytes use: more than the window is the client ignoring flow
+	// control (RFC 9113 §6.9.1).
+	recvHeld atomic.Int64
 
 	// Reader-owned.
 	prefix     [5]byte
@@ -998,6 +1160,7 @@ func (st *stream) credit(n uint32) {
 	quarter := st.c.srv.streamWindow / 4
 	if total := st.recvUnacked.Add(n); total >= quarter {
 		st.recvUnacked.Add(-total)
+		st.recvHeld.Add(-int64(total))
 		st.c.enqueue(outItem{kind: itemCredit, id: st.id, n: total})
 	}
 }

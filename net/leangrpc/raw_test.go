@@ -20,8 +20,15 @@ import (
 // Framer on it, after the preface and an empty SETTINGS.
 func rawConn(t *testing.T, opts leangrpc.Options) *http2.Framer {
 	t.Helper()
+	return rawConnServing(t, opts, func(g *leangrpc.Server) { pb.RegisterKVServer(g, &blockingKV{}) })
+}
+
+// rawConnServing is rawConn to a server with the services register gives
+// it.
+func rawConnServing(t *testing.T, opts leangrpc.Options, register func(*leangrpc.Server)) *http2.Framer {
+	t.Helper()
 	g := leangrpc.NewServer(opts)
-	pb.RegisterKVServer(g, &blockingKV{})
+	register(g)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -186,6 +193,7 @@ func TestMalformedInputLeavesServerServing(t *testing.T) {
 		"bad hpack":          http2.ErrCodeCompression,
 		"data on stream 0":   http2.ErrCodeProtocol,
 		"continuation flood": http2.ErrCodeEnhanceYourCalm,
+		"window overflow":    http2.ErrCodeFlowControl,
 	}
 	for name, send := range cases {
 		nc, err := net.Dial("tcp", lis.Addr().String())

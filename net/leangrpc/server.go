@@ -12,10 +12,7 @@
 //
 // What it leaves out, against grpc-go: TLS (TLS clients still reach
 // grpc-go's ServeHTTP through the HTTP server), compression (a compressed
-// message is refused with Unimplemented), server-initiated keepalive pings
-// and their enforcement policy, stats handlers, and receive-side
-// backpressure (a stream's window is credited as data arrives, so a client
-// may queue messages a slow streaming handler has not read yet).
+// message is refused with Unimplemented) and stats handlers.
 package leangrpc
 
 import (
@@ -52,6 +49,15 @@ type Options struct {
 	MaxConnectionIdle     time.Duration
 	MaxConnectionAge      time.Duration
 	MaxConnectionAgeGrace time.Duration
+	// KeepaliveMinTime and KeepalivePermitWithoutStream are the client
+	// ping policy, grpc-go's keepalive.EnforcementPolicy: a ping sooner
+	// than KeepaliveMinTime after the previous one (default 5 minutes, as
+	// grpc-go's), or one while no stream is open unless
+	// KeepalivePermitWithoutStream, is a strike; the third strike gets
+	// GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and the connection closed.
+	// Writing a response clears the strikes.
+	KeepaliveMinTime             time.Duration
+	KeepalivePermitWithoutStream bool
 	// Workers is how many goroutines are kept to run handlers on; 0 runs
 	// every request on a new goroutine.
 	Workers int
@@ -97,6 +103,9 @@ func NewServer(opts Options) *Server {
 	}
 	if opts.MaxRecvMsgSize <= 0 {
 		opts.MaxRecvMsgSize = 4 << 20
+	}
+	if opts.KeepaliveMinTime <= 0 {
+		opts.KeepaliveMinTime = 5 * time.Minute
 	}
 	s := &Server{
 		opts:         opts,
