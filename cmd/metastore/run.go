@@ -76,7 +76,7 @@ type process struct {
 	srv        *server.Server
 	tr         *transport.Transport
 	clientSrv  *grpc.Server
-	leanSrv    *leangrpc.Server // plaintext gRPC under --experimental-lean-grpc; else nil
+	leanSrv    *leangrpc.Server // plaintext gRPC (--experimental-lean-grpc, the default); else nil
 	peerSrv    *grpc.Server
 	clientLis  []net.Listener
 	peerLis    []net.Listener

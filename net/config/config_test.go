@@ -62,7 +62,7 @@ func TestDefaultsResolveLikeEtcd(t *testing.T) {
 		{"auto-compaction-retention", c.AutoCompactionRetention, "0"},
 		{"max-txn-ops", c.MaxTxnOps, uint(128)},
 		{"enable-pprof", c.EnablePprof, false},
-		{"experimental-lean-grpc", c.ExperimentalLeanGRPC, false},
+		{"experimental-lean-grpc", c.ExperimentalLeanGRPC, true},
 		{"log-outputs", c.LogOutputs.String(), "default"},
 		{"grpc idle", c.GRPC.MaxConnectionIdle, 300 * time.Second},
 	}

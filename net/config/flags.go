@@ -82,7 +82,8 @@ func RegisterFlags(fs *flag.FlagSet, cfg *Config) {
 		"serve Go runtime profiles under /debug/pprof/ on the client URLs")
 	fs.BoolVar(&cfg.ExperimentalLeanGRPC, "experimental-lean-grpc", cfg.ExperimentalLeanGRPC,
 		"serve plaintext (http://) gRPC clients with MetaStore's own lean HTTP/2 server instead of grpc-go's:\n"+
-			"about half the CPU per request; no compression, no server keepalive pings (TLS clients keep grpc-go)")
+			"about half the gRPC layer's CPU per request; no message compression (TLS clients keep grpc-go).\n"+
+			"On by default; =false serves plaintext clients with grpc-go as well")
 	fs.StringVar(&cfg.Logger, "logger", cfg.Logger,
 		"`logger` to use: only zap, etcd's only one, accepted so etcd command lines run unchanged (the log format is metastore's own)")
 	fs.Var(&cfg.LogOutputs, "log-outputs",

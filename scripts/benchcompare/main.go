@@ -102,7 +102,7 @@ type options struct {
 	out        string
 	peers      string
 	// metastoreArgs are extra flags for every MetaStore member, e.g.
-	// --experimental-lean-grpc to measure an opt-in feature.
+	// --experimental-lean-grpc=false to measure grpc-go's server instead.
 	metastoreArgs []string
 }
 
@@ -120,7 +120,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "bench-results", "directory for results, binaries and the servers' data directories")
 	flag.StringVar(&o.peers, "peers", ".peers/bin", "where scripts/build-etcd-peers.sh puts etcd and benchmark")
 	var metastoreArgs string
-	flag.StringVar(&metastoreArgs, "metastore-args", "", "space-separated extra flags for every MetaStore member (e.g. --experimental-lean-grpc); the report's command line shows them")
+	flag.StringVar(&metastoreArgs, "metastore-args", "", "space-separated extra flags for every MetaStore member (e.g. --experimental-lean-grpc=false); the report's command line shows them")
 	flag.Parse()
 	o.metastoreArgs = strings.Fields(metastoreArgs)
 	if nodes == "" {

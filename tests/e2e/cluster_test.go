@@ -180,7 +180,7 @@ func (c *cluster) endpoints() []string {
 
 // extraMemberArgs are flags every member gets on top of the test's, from
 // METASTORE_E2E_ARGS (space-separated): the suite then checks a server
-// option, e.g. METASTORE_E2E_ARGS=--experimental-lean-grpc.
+// option, e.g. METASTORE_E2E_ARGS=--experimental-lean-grpc=false.
 func extraMemberArgs() []string { return strings.Fields(os.Getenv("METASTORE_E2E_ARGS")) }
 
 // start launches m's process; its output is appended to m.logPath.
