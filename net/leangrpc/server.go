@@ -229,20 +229,10 @@ func (s *Server) forget(c *conn) {
 // Stop closes the listeners and every connection at once; handlers see
 // their contexts canceled.
 func (s *Server) Stop() {
-	s.mu.Lock()
-	if s.stopped {
-		s.mu.Unlock()
+	conns, ok := s.closeListeners(func() { s.stopped = true })
+	if !ok {
 		return
 	}
-	s.stopped = true
-	for l := range s.listeners {
-		l.Close()
-	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
 	for _, c := range conns {
 		c.close()
 	}
@@ -257,25 +247,35 @@ func (s *Server) Stop() {
 // open no new streams, and waits until the streams already open end; then
 // it stops as Stop does.
 func (s *Server) GracefulStop() {
-	s.mu.Lock()
-	if s.stopped {
-		s.mu.Unlock()
+	conns, ok := s.closeListeners(func() { s.draining = true })
+	if !ok {
 		return
 	}
-	s.draining = true
-	for l := range s.listeners {
-		l.Close()
-	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
 	for _, c := range conns {
 		c.goAway()
 	}
 	s.conndone.Wait()
 	s.Stop()
+}
+
+// closeListeners marks the server (mark runs under its lock), closes its
+// listeners and returns the connections open at that moment; ok is false
+// when the server had already stopped.
+func (s *Server) closeListeners(mark func()) (conns []*conn, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return nil, false
+	}
+	mark()
+	for l := range s.listeners {
+		l.Close()
+	}
+	conns = make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	return conns, true
 }
 
 // chainUnary folds interceptors into one, the first outermost.
