@@ -202,9 +202,10 @@ func sameKV(got, want KV) bool {
 	return got == want
 }
 
-// readMatches checks a single-key read (Get, or a TxnCAS else branch).
-func (s *state) readMatches(key string, out Output) bool {
-	kv, ok := s.get(key)
+// readMatches checks a single-key read at revision rev (Get, or a TxnCAS
+// else branch at the current revision).
+func (s *state) readMatches(key string, rev int64, out Output) bool {
+	kv, ok := s.getAt(key, rev)
 	return out.Found == ok && (!ok || sameKV(out.KV, kv))
 }
 
@@ -283,11 +284,7 @@ func step(s *state, in Input, out Output) (bool, *state) {
 		next.compacted = in.Revision
 		return !known || !out.Compacted && !out.FutureRev && out.Revision == s.rev, &next
 	case Get:
-		if !known {
-			return true, s
-		}
-		kv, ok := s.getAt(in.Key, at)
-		return out.Revision == s.rev && out.Found == ok && (!ok || sameKV(out.KV, kv)), s
+		return !known || out.Revision == s.rev && s.readMatches(in.Key, at, out), s
 	case Range:
 		if !known {
 			return true, s
@@ -308,7 +305,7 @@ func step(s *state, in Input, out Output) (bool, *state) {
 		}
 		// A txn that only reads creates no revision.
 		return !known || !out.Succeeded && out.Revision == s.rev &&
-			(!in.ElseGet || s.readMatches(in.Key, out)), s
+			(!in.ElseGet || s.readMatches(in.Key, s.rev, out)), s
 	}
 	return false, s
 }
