@@ -145,20 +145,19 @@ func (s *state) getAt(key string, rev int64) (KV, bool) {
 	return kv, ok
 }
 
-// spanAt returns the entries of keys in [lo, hi) at revision rev (the floor
-// <= rev <= s.rev), sorted; hi "\x00" has no upper bound, as in etcd. The
-// result is s.kvs itself when nothing needs undoing: callers only read it.
-func (s *state) spanAt(lo, hi string, rev int64) []KV {
-	in := func(k string) bool { return k >= lo && (hi == "\x00" || k < hi) }
-	first := sort.Search(len(s.kvs), func(i int) bool { return s.kvs[i].Key >= lo })
+// spanAt returns the entries of the keys in Range r's span at revision rev
+// (the floor <= rev <= s.rev), sorted. The result is s.kvs itself when
+// nothing needs undoing: callers only read it.
+func (s *state) spanAt(r Input, rev int64) []KV {
+	first := sort.Search(len(s.kvs), func(i int) bool { return s.kvs[i].Key >= r.Key })
 	end := first
-	for end < len(s.kvs) && in(s.kvs[end].Key) {
+	for end < len(s.kvs) && r.covers(s.kvs[end].Key) {
 		end++
 	}
 	kvs := s.kvs[first:end]
 	copied := false
 	for c := s.undo; c != nil && c.rev > rev; c = c.older {
-		if !in(c.key) {
+		if !r.covers(c.key) {
 			continue
 		}
 		if !copied {
@@ -289,8 +288,7 @@ func step(s *state, in Input, out Output) (bool, *state) {
 		if !known {
 			return true, s
 		}
-		lo, hi := in.Span()
-		return out.Revision == s.rev && rangeMatches(in, out, s.spanAt(lo, hi, at)), s
+		return out.Revision == s.rev && rangeMatches(in, out, s.spanAt(in, at)), s
 	case Put:
 		return !known || out.Revision == s.rev+1, s.put(in.Key, in.Value)
 	case Delete:
