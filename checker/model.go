@@ -328,11 +328,11 @@ func rangeMatches(in Input, out Output, all []KV) bool {
 
 func (s *state) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "rev %d {", s.rev)
+	fmt.Fprintf(&b, "rev %d", s.rev)
 	if s.compacted > 0 {
-		b.Reset()
-		fmt.Fprintf(&b, "rev %d compacted %d {", s.rev, s.compacted)
+		fmt.Fprintf(&b, " compacted %d", s.compacted)
 	}
+	b.WriteString(" {")
 	for i, kv := range s.kvs {
 		if i > 0 {
 			b.WriteString(", ")
