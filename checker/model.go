@@ -145,20 +145,19 @@ func (s *state) getAt(key string, rev int64) (KV, bool) {
 	return kv, ok
 }
 
-// spanAt returns the entries of keys in [lo, hi) at revision rev (the floor
-// <= rev <= s.rev), sorted; hi "\x00" has no upper bound, as in etcd. The
-// result is s.kvs itself when nothing needs undoing: callers only read it.
-func (s *state) spanAt(lo, hi string, rev int64) []KV {
-	in := func(k string) bool { return k >= lo && (hi == "\x00" || k < hi) }
-	first := sort.Search(len(s.kvs), func(i int) bool { return s.kvs[i].Key >= lo })
+// spanAt returns the entries of the keys in Range r's span at revision rev
+// (the floor <= rev <= s.rev), sorted. The result is s.kvs itself when
+// nothing needs undoing: callers only read it.
+func (s *state) spanAt(r Input, rev int64) []KV {
+	first := sort.Search(len(s.kvs), func(i int) bool { return s.kvs[i].Key >= r.Key })
 	end := first
-	for end < len(s.kvs) && in(s.kvs[end].Key) {
+	for end < len(s.kvs) && r.covers(s.kvs[end].Key) {
 		end++
 	}
 	kvs := s.kvs[first:end]
 	copied := false
 	for c := s.undo; c != nil && c.rev > rev; c = c.older {
-		if !in(c.key) {
+		if !r.covers(c.key) {
 			continue
 		}
 		if !copied {
@@ -202,9 +201,10 @@ func sameKV(got, want KV) bool {
 	return got == want
 }
 
-// readMatches checks a single-key read (Get, or a TxnCAS else branch).
-func (s *state) readMatches(key string, out Output) bool {
-	kv, ok := s.get(key)
+// readMatches checks a single-key read at revision rev (Get, or a TxnCAS
+// else branch at the current revision).
+func (s *state) readMatches(key string, rev int64, out Output) bool {
+	kv, ok := s.getAt(key, rev)
 	return out.Found == ok && (!ok || sameKV(out.KV, kv))
 }
 
@@ -283,17 +283,12 @@ func step(s *state, in Input, out Output) (bool, *state) {
 		next.compacted = in.Revision
 		return !known || !out.Compacted && !out.FutureRev && out.Revision == s.rev, &next
 	case Get:
-		if !known {
-			return true, s
-		}
-		kv, ok := s.getAt(in.Key, at)
-		return out.Revision == s.rev && out.Found == ok && (!ok || sameKV(out.KV, kv)), s
+		return !known || out.Revision == s.rev && s.readMatches(in.Key, at, out), s
 	case Range:
 		if !known {
 			return true, s
 		}
-		lo, hi := in.Span()
-		return out.Revision == s.rev && rangeMatches(in, out, s.spanAt(lo, hi, at)), s
+		return out.Revision == s.rev && rangeMatches(in, out, s.spanAt(in, at)), s
 	case Put:
 		return !known || out.Revision == s.rev+1, s.put(in.Key, in.Value)
 	case Delete:
@@ -308,7 +303,7 @@ func step(s *state, in Input, out Output) (bool, *state) {
 		}
 		// A txn that only reads creates no revision.
 		return !known || !out.Succeeded && out.Revision == s.rev &&
-			(!in.ElseGet || s.readMatches(in.Key, out)), s
+			(!in.ElseGet || s.readMatches(in.Key, s.rev, out)), s
 	}
 	return false, s
 }
@@ -333,11 +328,11 @@ func rangeMatches(in Input, out Output, all []KV) bool {
 
 func (s *state) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "rev %d {", s.rev)
+	fmt.Fprintf(&b, "rev %d", s.rev)
 	if s.compacted > 0 {
-		b.Reset()
-		fmt.Fprintf(&b, "rev %d compacted %d {", s.rev, s.compacted)
+		fmt.Fprintf(&b, " compacted %d", s.compacted)
 	}
+	b.WriteString(" {")
 	for i, kv := range s.kvs {
 		if i > 0 {
 			b.WriteString(", ")

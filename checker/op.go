@@ -116,6 +116,15 @@ func (in Input) Span() (key, end string) {
 	return in.Key, PrefixEnd(in.Key)
 }
 
+// covers reports whether key k is in a Range's span (see Span) without
+// building the prefix's range end: the model asks it on every step.
+func (in Input) covers(k string) bool {
+	if in.End == "" {
+		return strings.HasPrefix(k, in.Key)
+	}
+	return k >= in.Key && (in.End == "\x00" || k < in.End)
+}
+
 // Historical reports whether in is a read at an old revision.
 func (in Input) Historical() bool {
 	return (in.Kind == Get || in.Kind == Range) && in.Revision > 0
