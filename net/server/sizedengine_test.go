@@ -60,7 +60,8 @@ func testSizedOwnedPairs(t *testing.T, inner engine.Engine) {
 }
 
 // getCounter counts Gets and hides the memory engine's LiveBytes and
-// SetOwnedPair, so a SizedEngine over it counts as it does over RocksDB.
+// SetOwnedPair, so a SizedEngine over it keeps the count itself, as over
+// any engine without LiveBytes (RocksDB has it: the wrapper defers).
 type getCounter struct {
 	engine.Engine
 	gets int
