@@ -88,8 +88,10 @@ type Server struct {
 	conns     map[*conn]struct{}
 	draining  bool
 	stopped   bool
-	readers   sync.WaitGroup // connection readers: the only dispatchers of work
-	conndone  sync.WaitGroup
+	// readers counts the connections being served (their readers are
+	// the only dispatchers of work): added with the map entry, done once
+	// the connection is forgotten.
+	readers sync.WaitGroup
 }
 
 // ErrServerStopped is what Serve returns once the server is stopped; it is
@@ -196,7 +198,6 @@ func (s *Server) Serve(l net.Listener) error {
 		c := newConn(s, nc)
 		s.conns[c] = struct{}{}
 		s.readers.Add(1)
-		s.conndone.Add(1)
 		s.mu.Unlock()
 		go c.serve()
 	}
@@ -214,7 +215,6 @@ func (s *Server) ServeConn(nc net.Conn) {
 	c := newConn(s, nc)
 	s.conns[c] = struct{}{}
 	s.readers.Add(1)
-	s.conndone.Add(1)
 	s.mu.Unlock()
 	c.serve()
 }
@@ -223,7 +223,6 @@ func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-	s.conndone.Done()
 }
 
 // Stop closes the listeners and every connection at once; handlers see
@@ -236,7 +235,6 @@ func (s *Server) Stop() {
 	for _, c := range conns {
 		c.close()
 	}
-	s.conndone.Wait()
 	s.readers.Wait()
 	if s.work != nil {
 		close(s.work)
@@ -254,7 +252,7 @@ func (s *Server) GracefulStop() {
 	for _, c := range conns {
 		c.goAway()
 	}
-	s.conndone.Wait()
+	s.readers.Wait()
 	s.Stop()
 }
 
