@@ -189,16 +189,10 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 			return err
 		}
-		s.mu.Lock()
-		if s.stopped || s.draining {
-			s.mu.Unlock()
-			nc.Close()
+		c := s.track(nc)
+		if c == nil {
 			return ErrServerStopped
 		}
-		c := newConn(s, nc)
-		s.conns[c] = struct{}{}
-		s.readers.Add(1)
-		s.mu.Unlock()
 		go c.serve()
 	}
 }
@@ -206,17 +200,25 @@ func (s *Server) Serve(l net.Listener) error {
 // ServeConn serves one already accepted connection and returns when it
 // ends.
 func (s *Server) ServeConn(nc net.Conn) {
+	if c := s.track(nc); c != nil {
+		c.serve()
+	}
+}
+
+// track registers nc as a connection to serve; nil (nc closed) once the
+// server is stopping.
+func (s *Server) track(nc net.Conn) *conn {
 	s.mu.Lock()
 	if s.stopped || s.draining {
 		s.mu.Unlock()
 		nc.Close()
-		return
+		return nil
 	}
 	c := newConn(s, nc)
 	s.conns[c] = struct{}{}
 	s.readers.Add(1)
 	s.mu.Unlock()
-	c.serve()
+	return c
 }
 
 func (s *Server) forget(c *conn) {
