@@ -205,12 +205,6 @@ func (s *Server) StreamInterceptors() []grpc.StreamServerInterceptor {
 	return []grpc.StreamServerInterceptor{s.StreamInterceptor(), s.adminStream}
 }
 
-// InterceptorFuncs are Interceptors as functions, for a gRPC server other
-// than grpc-go's (net/leangrpc), in the order Interceptors chains them.
-func (s *Server) InterceptorFuncs() ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
-	return []grpc.UnaryServerInterceptor{s.UnaryInterceptor()}, s.StreamInterceptors()
-}
-
 // streamWorkers is how many goroutines the gRPC server keeps to run
 // requests on. Without them every request starts a goroutine whose stack
 // then grows by copying, twice, while the request is decoded and handled
