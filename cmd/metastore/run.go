@@ -266,7 +266,7 @@ func newLeanServer(cfg *config.Config, m *metrics.Metrics, srv *server.Server) *
 		// One unary link, as on the grpc.Server (metrics.ServerOptionsAround).
 		UnaryInterceptors:    []grpc.UnaryServerInterceptor{m.UnaryAround(srv.UnaryInterceptor())},
 		StreamInterceptors:   append([]grpc.StreamServerInterceptor{m.StreamServerInterceptor()}, srv.StreamInterceptors()...),
-		MaxRecvMsgSize:       max(cfg.GRPC.MaxRecvMsgSize, cfg.MaxRequestBytes+512<<10),
+		MaxRecvMsgSize:       clientRecvLimit(cfg),
 		MaxConcurrentStreams: cfg.GRPC.MaxConcurrentStreams,
 		KeepaliveTime:        cfg.GRPCKeepaliveInterval,
 		KeepaliveTimeout:     cfg.GRPCKeepaliveTimeout,
@@ -281,14 +281,20 @@ func newLeanServer(cfg *config.Config, m *metrics.Metrics, srv *server.Server) *
 }
 
 // clientOptions are the configured gRPC tuning, with the receive limit
-// raised when needed so that a request just above --max-request-bytes
-// reaches the server's own check and gets etcd's "request is too large".
+// raised to clientRecvLimit when needed.
 func clientOptions(cfg *config.Config) []grpc.ServerOption {
 	opts := cfg.GRPCServerOptions()
-	if need := cfg.MaxRequestBytes + 512<<10; cfg.GRPC.MaxRecvMsgSize < need {
+	if need := clientRecvLimit(cfg); cfg.GRPC.MaxRecvMsgSize < need {
 		opts = append(opts, grpc.MaxRecvMsgSize(need))
 	}
 	return opts
+}
+
+// clientRecvLimit is the configured receive limit, raised when needed so
+// that a request just above --max-request-bytes reaches the server's own
+// check and gets etcd's "request is too large".
+func clientRecvLimit(cfg *config.Config) int {
+	return max(cfg.GRPC.MaxRecvMsgSize, cfg.MaxRequestBytes+512<<10)
 }
 
 func (p *process) start() {

@@ -574,7 +574,9 @@ func (c *conn) onHeaderFragment(frag []byte, end bool) http2.ErrCode {
 func (c *conn) onHeaders() {
 	h := &c.hdr
 	id := h.id
-	if st := c.lookup(id); st != nil {
+	c.smu.Lock()
+	if st := c.streams[id]; st != nil {
+		c.smu.Unlock()
 		// The client's trailers: they carry nothing gRPC uses, but end
 		// its half of the stream.
 		if h.ended {
@@ -582,7 +584,6 @@ func (c *conn) onHeaders() {
 		}
 		return
 	}
-	c.smu.Lock()
 	if id <= c.maxStreamID || id%2 == 0 {
 		c.smu.Unlock()
 		return // a stream already over

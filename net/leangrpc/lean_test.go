@@ -65,10 +65,11 @@ func startMember(t *testing.T) (*clientv3.Client, string) {
 		Name: "solo", ClusterID: 0xc1, ClientURLs: []string{url}, RequestTimeout: 3 * time.Second,
 		DBSize: eng.Size, WatchSyncInterval: 10 * time.Millisecond, MemberSyncInterval: 50 * time.Millisecond,
 	})
-	unary, stream := srv.InterceptorFuncs()
 	g := leangrpc.NewServer(leangrpc.Options{
-		UnaryInterceptors: unary, StreamInterceptors: stream,
-		MaxRecvMsgSize: 3<<19 + 512<<10, Workers: 16,
+		UnaryInterceptors:  []grpc.UnaryServerInterceptor{srv.UnaryInterceptor()},
+		StreamInterceptors: srv.StreamInterceptors(),
+		MaxRecvMsgSize:     3<<19 + 512<<10,
+		Workers:            16,
 	})
 	srv.Register(g)
 	node.Start()

@@ -88,8 +88,10 @@ type Server struct {
 	conns     map[*conn]struct{}
 	draining  bool
 	stopped   bool
-	readers   sync.WaitGroup // connection readers: the only dispatchers of work
-	conndone  sync.WaitGroup
+	// readers counts the connections being served (their readers are
+	// the only dispatchers of work): added with the map entry, done once
+	// the connection is forgotten.
+	readers sync.WaitGroup
 }
 
 // ErrServerStopped is what Serve returns once the server is stopped; it is
@@ -187,17 +189,10 @@ func (s *Server) Serve(l net.Listener) error {
 			}
 			return err
 		}
-		s.mu.Lock()
-		if s.stopped || s.draining {
-			s.mu.Unlock()
-			nc.Close()
+		c := s.track(nc)
+		if c == nil {
 			return ErrServerStopped
 		}
-		c := newConn(s, nc)
-		s.conns[c] = struct{}{}
-		s.readers.Add(1)
-		s.conndone.Add(1)
-		s.mu.Unlock()
 		go c.serve()
 	}
 }
@@ -205,25 +200,31 @@ func (s *Server) Serve(l net.Listener) error {
 // ServeConn serves one already accepted connection and returns when it
 // ends.
 func (s *Server) ServeConn(nc net.Conn) {
+	if c := s.track(nc); c != nil {
+		c.serve()
+	}
+}
+
+// track registers nc as a connection to serve; nil (nc closed) once the
+// server is stopping.
+func (s *Server) track(nc net.Conn) *conn {
 	s.mu.Lock()
 	if s.stopped || s.draining {
 		s.mu.Unlock()
 		nc.Close()
-		return
+		return nil
 	}
 	c := newConn(s, nc)
 	s.conns[c] = struct{}{}
 	s.readers.Add(1)
-	s.conndone.Add(1)
 	s.mu.Unlock()
-	c.serve()
+	return c
 }
 
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
-	s.conndone.Done()
 }
 
 // Stop closes the listeners and every connection at once; handlers see
@@ -236,7 +237,6 @@ func (s *Server) Stop() {
 	for _, c := range conns {
 		c.close()
 	}
-	s.conndone.Wait()
 	s.readers.Wait()
 	if s.work != nil {
 		close(s.work)
@@ -254,7 +254,7 @@ func (s *Server) GracefulStop() {
 	for _, c := range conns {
 		c.goAway()
 	}
-	s.conndone.Wait()
+	s.readers.Wait()
 	s.Stop()
 }
 

@@ -205,27 +205,19 @@ func (s *Server) StreamInterceptors() []grpc.StreamServerInterceptor {
 	return []grpc.StreamServerInterceptor{s.StreamInterceptor(), s.adminStream}
 }
 
-// InterceptorFuncs are Interceptors as functions, for a gRPC server other
-// than grpc-go's (net/leangrpc), in the order Interceptors chains them.
-func (s *Server) InterceptorFuncs() ([]grpc.UnaryServerInterceptor, []grpc.StreamServerInterceptor) {
-	return []grpc.UnaryServerInterceptor{s.UnaryInterceptor()}, s.StreamInterceptors()
-}
-
-// streamWorkers is how many goroutines the gRPC server keeps to run
-// requests on. Without them every request starts a goroutine whose stack
-// then grows by copying, twice, while the request is decoded and handled
-// (5% of a put's CPU); a worker keeps its grown stack. A request that finds
-// every worker busy (more callers waiting on the replica than workers)
-// still gets a goroutine of its own.
-const streamWorkers = 1024
-
-// StreamWorkers is streamWorkers, for other gRPC servers' worker pools.
-const StreamWorkers = streamWorkers
+// StreamWorkers is how many goroutines a gRPC server (grpc-go's, or
+// another's worker pool) keeps to run requests on. Without them every
+// request starts a goroutine whose stack then grows by copying, twice,
+// while the request is decoded and handled (5% of a put's CPU); a worker
+// keeps its grown stack. A request that finds every worker busy (more
+// callers waiting on the replica than workers) still gets a goroutine of
+// its own.
+const StreamWorkers = 1024
 
 // WorkerOptions are the gRPC server options that run requests on reused
-// goroutines (streamWorkers).
+// goroutines (StreamWorkers).
 func WorkerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.NumStreamWorkers(streamWorkers)}
+	return []grpc.ServerOption{grpc.NumStreamWorkers(StreamWorkers)}
 }
 
 // Register installs KV, Watch, Lease, Cluster, Maintenance, Auth and the
