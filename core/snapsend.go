@@ -48,7 +48,7 @@ func (r *Replica) sendEngineSnapshot(m *raftpb.Message) {
 // NB: m's Snapshot is raft's storage's own; it is replaced, not changed.
 func withSendFile(m *raftpb.Message, f *wal.SnapFile) *raftpb.Message {
 	cp := proto.Clone(m).(*raftpb.Message)
-	cp.Snapshot = &raftpb.Snapshot{Metadata: f.Meta, Data: encodeSnapDesc(f)}
+	cp.Snapshot = raftSnapshot(f)
 	return cp
 }
 

@@ -95,10 +95,16 @@ func decodeSnapDesc(data []byte) (size int64, crc uint32, ok bool) {
 
 // raftSnapshot is the snapshot raft stores and sends for file f.
 func raftSnapshot(f *wal.SnapFile) *raftpb.Snapshot {
+	return &raftpb.Snapshot{Metadata: f.Meta, Data: snapDesc(f)}
+}
+
+// snapDesc is the Data of raft's snapshot for file f: engineHeldDesc when
+// f holds only the metadata, else f's descriptor.
+func snapDesc(f *wal.SnapFile) []byte {
 	if f.MetadataOnly() {
-		return &raftpb.Snapshot{Metadata: f.Meta, Data: engineHeldDesc}
+		return engineHeldDesc
 	}
-	return &raftpb.Snapshot{Metadata: f.Meta, Data: encodeSnapDesc(f)}
+	return encodeSnapDesc(f)
 }
 
 // SnapshotJob is snapshot work to do off the driving loop, of one of three
@@ -244,11 +250,7 @@ func (r *Replica) SnapshotDone(job *SnapshotJob, runErr error) error {
 	// Until the marker is durable, recovery finds the file newer than the
 	// marker and writes it then; segments are released only after it.
 	r.queueWAL(&wal.SnapMarker{Index: job.Index, Term: job.Term}, job.Index)
-	desc := encodeSnapDesc(job.file)
-	if job.EngineHeld {
-		desc = engineHeldDesc
-	}
-	if _, err := r.storage.CreateSnapshot(job.Index, job.conf, desc); err != nil {
+	if _, err := r.storage.CreateSnapshot(job.Index, job.conf, snapDesc(job.file)); err != nil {
 		return r.fail(fmt.Errorf("core: create snapshot at %d: %w", job.Index, err))
 	}
 	r.snapIndex = job.Index

@@ -230,27 +230,8 @@ var footprintKeys = flag.Int("footprint.keys", 200_000, "BenchmarkStoreFootprint
 // memory (block cache, memtables) comes on top.
 func BenchmarkStoreFootprintRocksDB(b *testing.B) {
 	for range b.N {
-		e, err := rocksdb.Open(b.TempDir(), rocksdb.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := Open(e)
-		if err != nil {
-			b.Fatal(err)
-		}
-		value := make([]byte, 1024)
-		var index uint64
-		for lo := 0; lo < *footprintKeys; lo += 100 {
-			txn := &pb.TxnRequest{}
-			for i := lo; i < min(lo+100, *footprintKeys); i++ {
-				txn.Success = append(txn.Success, &pb.RequestOp{Request: &pb.RequestOp_RequestPut{
-					RequestPut: &pb.PutRequest{Key: fmt.Appendf(nil, "/registry/pods/ns/pod-%09d", i), Value: value}}})
-			}
-			index++
-			if res := s.Apply(index, &pb.InternalRaftRequest{Txn: txn}); res.Err != nil {
-				b.Fatal(res.Err)
-			}
-		}
+		e, s := openRocksStore(b)
+		loadPodKeys(b, s, *footprintKeys, make([]byte, 1024))
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -260,4 +241,39 @@ func BenchmarkStoreFootprintRocksDB(b *testing.B) {
 		runtime.KeepAlive(s)
 		e.Close()
 	}
+}
+
+// openRocksStore opens a store on a fresh RocksDB engine (default options)
+// in a temporary directory. The caller closes the engine.
+func openRocksStore(b *testing.B) (*rocksdb.Engine, *Store) {
+	e, err := rocksdb.Open(b.TempDir(), rocksdb.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Open(e)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e, s
+}
+
+// podKey is the i-th key loadPodKeys writes.
+func podKey(i int) []byte { return fmt.Appendf(nil, "/registry/pods/ns/pod-%09d", i) }
+
+// loadPodKeys puts value to keys podKey(0) to podKey(n-1) into the empty
+// store s, in transactions of 100 at indexes 1, 2, ..., and returns the
+// last index applied.
+func loadPodKeys(b *testing.B, s *Store, n int, value []byte) (index uint64) {
+	for lo := 0; lo < n; lo += 100 {
+		txn := &pb.TxnRequest{}
+		for i := lo; i < min(lo+100, n); i++ {
+			txn.Success = append(txn.Success, &pb.RequestOp{Request: &pb.RequestOp_RequestPut{
+				RequestPut: &pb.PutRequest{Key: podKey(i), Value: value}}})
+		}
+		index++
+		if res := s.Apply(index, &pb.InternalRaftRequest{Txn: txn}); res.Err != nil {
+			b.Fatal(res.Err)
+		}
+	}
+	return index
 }

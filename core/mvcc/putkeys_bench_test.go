@@ -10,7 +10,6 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"metastore/core/engine"
-	"metastore/engines/rocksdb"
 )
 
 // BenchmarkPutOverKeysRocksDB loads -footprint.keys keys of 1 KiB into a
@@ -25,36 +24,17 @@ func BenchmarkPutOverKeysRocksDB(b *testing.B) {
 }
 
 func benchPutOverKeys(b *testing.B, prevKV bool) {
-	e, err := rocksdb.Open(b.TempDir(), rocksdb.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, s := openRocksStore(b)
 	defer e.Close()
-	s, err := Open(e)
-	if err != nil {
-		b.Fatal(err)
-	}
 	n := *footprintKeys
-	key := func(i int) []byte { return fmt.Appendf(nil, "/registry/pods/ns/pod-%09d", i) }
 	value := make([]byte, 1024)
-	var index uint64
-	for lo := 0; lo < n; lo += 100 {
-		txn := &pb.TxnRequest{}
-		for i := lo; i < min(lo+100, n); i++ {
-			txn.Success = append(txn.Success, &pb.RequestOp{Request: &pb.RequestOp_RequestPut{
-				RequestPut: &pb.PutRequest{Key: key(i), Value: value}}})
-		}
-		index++
-		if res := s.Apply(index, &pb.InternalRaftRequest{Txn: txn}); res.Err != nil {
-			b.Fatal(res.Err)
-		}
-	}
+	index := loadPodKeys(b, s, n, value)
 	rng := rand.New(rand.NewPCG(1, 2))
 	cpu0 := processCPU()
 	b.ResetTimer()
 	for range b.N {
 		index++
-		req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key(rng.IntN(n)), Value: value, PrevKv: prevKV}}
+		req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: podKey(rng.IntN(n)), Value: value, PrevKv: prevKV}}
 		if res := s.Apply(index, req); res.Err != nil {
 			b.Fatal(res.Err)
 		}
@@ -80,15 +60,8 @@ func processCPU() time.Duration {
 // the replica does (core's engineFlushBytes). cpu-ns/op includes RocksDB's
 // flush and compaction threads.
 func BenchmarkPutWithIDRocksDB(b *testing.B) {
-	e, err := rocksdb.Open(b.TempDir(), rocksdb.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	e, s := openRocksStore(b)
 	defer e.Close()
-	s, err := Open(e)
-	if err != nil {
-		b.Fatal(err)
-	}
 	const keys = 100_000
 	const flushBytes = 64 << 10
 	flusher, _ := engine.Engine(e).(engine.WriteFlusher)
