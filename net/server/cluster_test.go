@@ -163,8 +163,23 @@ func TestClusterMembership(t *testing.T) {
 	})
 	all := append(ms, nm)
 
-	// Remove a follower; the rest keeps serving.
+	// Remove a follower; the rest keeps serving. The leader must have
+	// applied the promotion first: raft replaces a conf change proposed
+	// while another is unapplied with an empty entry, so the removal would
+	// only time out (as in etcd).
 	leader, followers := leaderOf(t, all)
+	eventually(t, 15*time.Second, func() error {
+		list, err := leader.cli.MemberList(ctx, clientv3.WithSerializable())
+		if err != nil {
+			return err
+		}
+		for _, m := range list.Members {
+			if m.ID == nm.id && m.IsLearner {
+				return fmt.Errorf("the leader has not applied the promotion of %x", nm.id)
+			}
+		}
+		return nil
+	})
 	victim := followers[0]
 	rm, err := leader.cli.MemberRemove(ctx, victim.id)
 	if err != nil {
