@@ -153,8 +153,11 @@ func (n *inode) truncate(size int) {
 
 func (n *inode) sync() {
 	n.syncedLen = len(n.data)
-	n.undo = nil
-	n.ops = nil
+	// NB: keep the arrays: a log file syncs after every few writes, and
+	// clones copy them, so nothing else holds them.
+	clear(n.undo)
+	clear(n.ops)
+	n.undo, n.ops = n.undo[:0], n.ops[:0]
 }
 
 // NewMem returns an empty Mem holding only the root directories "." and "/".
