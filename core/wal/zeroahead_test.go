@@ -50,6 +50,7 @@ func TestZeroAheadWritesChunksAhead(t *testing.T) {
 // record or stale byte may be read back after the log is extended.
 func TestZeroAheadCrashes(t *testing.T) {
 	for _, chunk := range []int64{0, 64, 333, 4096} {
+		tornCut := 0 // crashes that left part of a record over the zeros
 		for seed := range uint64(40) {
 			name := fmt.Sprintf("chunk %d seed %d", chunk, seed)
 			rng := rand.New(rand.NewPCG(seed, uint64(chunk)))
@@ -71,10 +72,16 @@ func TestZeroAheadCrashes(t *testing.T) {
 				// The reopened WAL carries on from the crash: its first
 				// Saves land where the torn tail was.
 				fs = fs.CrashClone(rng, []float64{0, 0.5, 1}[round%3])
+				segs := segments(t, fs)
+				lastSeg := segs[len(segs)-1]
+				crashedEnd := len(bytes.TrimRight(readBytes(t, fs, lastSeg), "\x00"))
 				var rec wal.Recovered
 				w, rec, err = wal.Open(fs, dir, opts)
 				if err != nil {
 					t.Fatalf("%s round %d: Open after crash: %v", name, round, err)
+				}
+				if len(bytes.TrimRight(readBytes(t, fs, lastSeg), "\x00")) < crashedEnd {
+					tornCut++
 				}
 				last := rec.Snapshot.Index
 				if k := len(rec.Entries); k > 0 {
@@ -88,7 +95,47 @@ func TestZeroAheadCrashes(t *testing.T) {
 			}
 			must(t, w.Close())
 		}
+		if chunk > 0 && tornCut == 0 {
+			t.Errorf("chunk %d: no crash left a torn record to cut", chunk)
+		}
 	}
+}
+
+// TestZeroAheadUnsyncedChunkLost: a Save that wrote the next chunk of
+// zeros but was not synced loses both its records and the chunk in a crash
+// that keeps nothing unsynced; the log reopens at its synced end and grows
+// again from there.
+func TestZeroAheadUnsyncedChunkLost(t *testing.T) {
+	opts := wal.Options{ZeroAheadBytes: 512}
+	m, w := newWAL(t, opts)
+	seg := segments(t, m)[0]
+	i := uint64(0)
+	for fileSize(t, m, seg) == 512 {
+		i++
+		must(t, w.Save(nil, ents(i, i, 1), true))
+	}
+	synced := i - 1 // the last Save wrote the second chunk, synced with it
+	for fileSize(t, m, seg) == 1024 {
+		i++
+		must(t, w.Save(nil, ents(i, i, 1), false))
+		if fileSize(t, m, seg) == 1024 {
+			must(t, w.Sync())
+			synced = i
+		}
+	}
+	// Entry i wrote the third chunk, unsynced.
+	c := m.CrashClone(nil, 0)
+	if size := fileSize(t, c, seg); size != 1024 {
+		t.Fatalf("crash kept %d bytes, want the synced 1024", size)
+	}
+	w2, rec := reopen(t, c, opts)
+	equalEntries(t, rec.Entries, ents(1, synced, 1))
+	must(t, w2.Save(nil, ents(synced+1, synced+3, 2), true))
+	_, rec = reopen(t, c.CrashClone(nil, 0), opts)
+	equalEntries(t, rec.Entries, append(ents(1, synced, 1), ents(synced+1, synced+3, 2)...))
+
+	_, rec = reopen(t, m.CrashClone(nil, 1), opts)
+	equalEntries(t, rec.Entries, ents(1, i, 1))
 }
 
 // TestZeroAheadRollTruncates checks that a segment is cut to its last
