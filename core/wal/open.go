@@ -31,8 +31,9 @@ type Recovered struct {
 // A torn tail of the last segment, and the zeros a WAL with ZeroAheadBytes
 // left after its records, are truncated away (and the truncation synced);
 // with ZeroAheadBytes set, a chunk of zeros is then written again after the
-// log's end, durable with the first sync. Corruption fails with an error wrapping ErrCorrupt. A dir that
-// exists but holds no segment is treated as a brand-new log.
+// log's end, durable with the first sync. Corruption fails with an error
+// wrapping ErrCorrupt. A dir that exists but holds no segment is treated as
+// a brand-new log.
 func Open(fsys disk.FS, dir string, opts Options) (*WAL, Recovered, error) {
 	segs, err := listSegments(fsys, dir)
 	if err != nil {

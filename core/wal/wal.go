@@ -34,8 +34,9 @@ type Options struct {
 	// the next chunk, and its own sync makes the chunk durable. A sync then
 	// mostly overwrites blocks the file already has, which on ext4 needs
 	// no journal commit (a sync of a file that grew does): 6 KB appends
-	// synced with fdatasync took ~100 µs instead of ~165-210 µs. Zero
-	// keeps the file exactly as long as the log.
+	// synced with fdatasync took ~100-200 µs instead of ~165-460 µs
+	// (BenchmarkWALSaveOSDisk in core/realworld). Zero keeps the file
+	// exactly as long as the log.
 	ZeroAheadBytes int64
 }
 
@@ -278,9 +279,9 @@ func (w *WAL) fail(op string, err error) error {
 // write appends buf to the log in the last segment, then the next chunk of
 // zeros if the log's end came near the zeroed end, and keeps buf for reuse.
 //
-// NB: records first, zeros after, both before the caller's sync: a crash
-// that keeps a prefix of the writes keeps records, never zeros in their
-// place past the synced end.
+// NB: records first: a batch longer than the zeros ahead moves the end past
+// the zeroed end, and the next chunk goes after it. Both are durable with
+// the caller's sync.
 func (w *WAL) write(buf []byte) error {
 	if cap(buf) <= 1<<20 { // don't pin one huge batch's buffer forever
 		w.buf = buf[:0]
