@@ -117,6 +117,11 @@ type Config struct {
 	MaxTxnOps int
 	// WALSegmentBytes is the WAL segment size; 0 takes the WAL's default.
 	WALSegmentBytes int64
+	// WALZeroAheadBytes is the chunk of zeros the WAL keeps written ahead
+	// of its end (wal.Options.ZeroAheadBytes), so that its syncs overwrite
+	// blocks the file has rather than grow it; default 1 MiB, negative
+	// turns it off.
+	WALZeroAheadBytes int64
 
 	// Pipeline says the world runs the stages (stage.go): it takes append
 	// jobs with NextAppend, runs them (on another goroutine if it likes) and

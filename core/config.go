@@ -41,6 +41,13 @@ func (c *Config) setDefaults() {
 		c.MaxTxnOps = mvcc.MaxTxnOps
 	}
 	c.MaxTxnOps = min(c.MaxTxnOps, mvcc.TxnOpsCeiling)
+	if c.WALZeroAheadBytes == 0 {
+		// NB: on ext4 (virtio disk), 1 MiB chunks written a quarter chunk
+		// ahead kept most of the gain of a fully zeroed file (6 KB
+		// appends + fdatasync: 112 µs mean vs 100 zeroed, 165-210 growing);
+		// 4 MiB chunks made the syncs that wrote them stall 7-12 ms.
+		c.WALZeroAheadBytes = 1 << 20
+	}
 	if c.MaxPendingReads == 0 {
 		c.MaxPendingReads = 4096
 	}

@@ -261,7 +261,7 @@ func (r *Replica) recover() error {
 }
 
 func (r *Replica) walOptions() wal.Options {
-	return wal.Options{SegmentBytes: r.cfg.WALSegmentBytes}
+	return wal.Options{SegmentBytes: r.cfg.WALSegmentBytes, ZeroAheadBytes: max(r.cfg.WALZeroAheadBytes, 0)}
 }
 
 func (r *Replica) raftConfig() *raft.Config {

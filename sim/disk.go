@@ -20,7 +20,9 @@ package sim
 //
 // NB: completing a file's pending sync makes durable exactly the bytes the
 // file had when Sync was called, even if the replica appended more in the
-// same busy window (completeFile). Directory syncs are not that exact:
+// same busy window (completeFile) — up to the size it had then: a WriteAt
+// below that size since the Sync becomes durable with it. That too can only
+// make a crash less lossy. Directory syncs are not that exact:
 // completing one makes durable the directory's entries as they are at
 // completion. That can only make a crash less lossy, never produce a state
 // the replica could not have reached.
@@ -277,6 +279,20 @@ func (f *file) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("sim: write: %w", disk.ErrNoSpace)
 	}
 	return f.inner.Write(p)
+}
+
+// WriteAt implements disk.File; it fails like Write while the disk is
+// full (even over bytes the file already has: the model has no block
+// allocation to tell the cases apart).
+func (f *file) WriteAt(p []byte, off int64) (int, error) {
+	if err := f.check(); err != nil {
+		return 0, err
+	}
+	if f.d.full {
+		f.d.Stats.FullErrors++
+		return 0, fmt.Errorf("sim: write: %w", disk.ErrNoSpace)
+	}
+	return f.inner.WriteAt(p, off)
 }
 
 // ReadAt implements disk.File.

@@ -61,8 +61,11 @@ func (d *Disk) Crash(r *rand.Rand, keepUnsynced float64) DiskCrash {
 			if len(got) > len(durable[p]) {
 				res.Torn = true
 			}
-		default: // an unsynced truncation or replacement was undone
+		default: // an unsynced truncation, replacement or overwrite was undone, maybe in part
 			res.LostBytes += int64(len(cur))
+			if !bytes.Equal(got, durable[p]) {
+				res.Torn = true
+			}
 		}
 		res.Lossy = true
 	}

@@ -395,10 +395,11 @@ func (d *driver) boot(n *node) {
 		// 8 to 68 bytes an entry, from the drawn interval (no draw of
 		// its own): some runs snapshot and compact by bytes, some by
 		// entries.
-		LogBytes:        d.s.opts.SnapshotEntries * (8 + d.s.opts.SnapshotEntries%61),
-		WALSegmentBytes: 256 << 10,
-		Pipeline:        true,
-		Canary:          d.s.opts.Canary,
+		LogBytes:          d.s.opts.SnapshotEntries * (8 + d.s.opts.SnapshotEntries%61),
+		WALSegmentBytes:   d.s.walSegment,
+		WALZeroAheadBytes: d.s.walZeroAhead,
+		Pipeline:          true,
+		Canary:            d.s.opts.Canary,
 	}
 	rep, err := core.Open(cfg)
 	if err != nil && (errors.Is(err, ErrSyncFailed) || errors.Is(err, disk.ErrNoSpace)) {

@@ -25,10 +25,11 @@ var ErrNoSpace = errors.New("disk: no space left on device")
 // returns nil; a created, renamed or removed name is durable only after
 // SyncDir of its parent directory returns nil. A crash may keep or lose any
 // write that was not made durable, and may tear the last unsynced write.
+// (Mem keeps unsynced writes in the order they were made: see CrashClone.)
 type FS interface {
-	// Create creates (or truncates) name and opens it for appending.
+	// Create creates (or truncates) name and opens it for writing.
 	Create(name string) (File, error)
-	// OpenAppend opens an existing file for reading and appending at its end.
+	// OpenAppend opens an existing file for reading and writing.
 	OpenAppend(name string) (File, error)
 	// Open opens an existing file for reading only.
 	Open(name string) (File, error)
@@ -48,6 +49,10 @@ type FS interface {
 type File interface {
 	// Write appends p at the end of the file.
 	Write(p []byte) (int, error)
+	// WriteAt writes p at off, overwriting what is there and extending
+	// the file as needed; a gap between the old end and off reads as
+	// zeros. Its durability is Write's.
+	WriteAt(p []byte, off int64) (int, error)
 	// ReadAt reads len(p) bytes at off; io.EOF when it reaches the end.
 	ReadAt(p []byte, off int64) (int, error)
 	// Size returns the current size in bytes, synced or not.

@@ -41,33 +41,110 @@ func newMemDir() *memDir {
 	return &memDir{cur: map[string]*inode{}, durable: map[string]*inode{}}
 }
 
-// inode is a file's bytes, current and durable. Writes only append, so
-// the durable bytes are data[:syncedLen] until a Truncate cuts below
-// syncedLen; from then until the next Sync they live in syncedCopy.
+// inode is a file's bytes, current and durable, and the changes made to
+// them since the last Sync, in order, so a crash can replay a prefix of
+// them.
+//
+// The durable bytes are not kept whole: they are data[:syncedLen] with the
+// undo patches applied newest first. A write or truncate that changes
+// bytes below syncedLen saves the bytes it changes there, so an append-only
+// file (the common case) never copies its durable bytes.
 type inode struct {
-	data       []byte
-	syncedLen  int
-	diverged   bool   // data no longer extends the durable bytes
-	syncedCopy []byte // the durable bytes while diverged
+	data      []byte
+	syncedLen int
+	undo      []memPatch // durable bytes changed since the last Sync, oldest first
+	ops       []memOp    // changes since the last Sync, oldest first
 }
 
-// durable returns the bytes a crash keeps for sure. The result aliases the
-// inode; callers copy it.
-func (n *inode) durable() []byte {
-	if n.diverged {
-		return n.syncedCopy
+// memPatch holds old, the bytes at off before one change.
+type memPatch struct {
+	off int
+	old []byte
+}
+
+// memOp is one unsynced change: n bytes written at off, or, when n < 0, a
+// truncate (or zero-extension) to size off.
+type memOp struct {
+	off, n int
+	// bytes are the bytes written, saved once a later change overwrote
+	// or cut them in data; nil while data[off:off+n] still holds them.
+	bytes []byte
+}
+
+func (o *memOp) written(data []byte) []byte {
+	if o.bytes != nil {
+		return o.bytes
 	}
-	return n.data[:n.syncedLen]
+	return data[o.off : o.off+o.n]
 }
 
-// truncate cuts or zero-extends the current bytes, saving the durable
-// bytes first when the cut reaches into them.
-func (n *inode) truncate(size int) {
-	if size < len(n.data) {
-		if !n.diverged && size < n.syncedLen {
-			n.syncedCopy = slices.Clone(n.data[:n.syncedLen])
-			n.diverged = true
+// durable returns the bytes a crash keeps for sure. The result may alias
+// the inode; callers copy it.
+func (n *inode) durable() []byte {
+	if len(n.undo) == 0 {
+		return n.data[:n.syncedLen]
+	}
+	buf := make([]byte, n.syncedLen)
+	copy(buf, n.data)
+	// NB: positions at or past len(data) hold nothing yet: the truncate
+	// that cut them saved them, and its patch, applied last, restores
+	// them.
+	for i := len(n.undo) - 1; i >= 0; i-- {
+		copy(buf[n.undo[i].off:], n.undo[i].old)
+	}
+	return buf
+}
+
+// changing is called before data[from:to] changes (to > len(data) means
+// growth): it saves what the durable state and earlier unsynced writes
+// still need of those bytes.
+func (n *inode) changing(from, to int) {
+	if lim := min(to, n.syncedLen, len(n.data)); from < lim {
+		n.undo = append(n.undo, memPatch{off: from, old: slices.Clone(n.data[from:lim])})
+	}
+	if from >= len(n.data) {
+		return // pure growth: no earlier write's bytes are touched
+	}
+	for i := range n.ops {
+		o := &n.ops[i]
+		if o.n > 0 && o.bytes == nil && o.off < to && from < o.off+o.n {
+			o.bytes = slices.Clone(n.data[o.off : o.off+o.n])
 		}
+	}
+}
+
+// writeAt writes p at off, zero-filling any gap past the end.
+func (n *inode) writeAt(p []byte, off int) {
+	end := off + len(p)
+	n.changing(off, end)
+	n.ops = append(n.ops, memOp{off: off, n: len(p)})
+	if d := n.data; end > cap(d) {
+		// NB: double, where append grows large slices by only 1.25x: log
+		// files grow by small appends, and copying dominated Save on Mem.
+		grown := make([]byte, len(d), max(2*cap(d), end, 512))
+		copy(grown, d)
+		n.data = grown
+	}
+	if end > len(n.data) {
+		old := len(n.data)
+		n.data = n.data[:end]
+		if off > old {
+			clear(n.data[old:off]) // the gap: capacity may hold cut bytes
+		}
+	}
+	copy(n.data[off:], p)
+}
+
+// truncate cuts or zero-extends the current bytes.
+func (n *inode) truncate(size int) {
+	if size == len(n.data) {
+		return
+	}
+	if size < len(n.data) {
+		n.changing(size, len(n.data))
+	}
+	n.ops = append(n.ops, memOp{off: size, n: -1})
+	if size < len(n.data) {
 		n.data = n.data[:size]
 		return
 	}
@@ -76,8 +153,11 @@ func (n *inode) truncate(size int) {
 
 func (n *inode) sync() {
 	n.syncedLen = len(n.data)
-	n.diverged = false
-	n.syncedCopy = nil
+	// NB: keep the arrays: a log file syncs after every few writes, and
+	// clones copy them, so nothing else holds them.
+	clear(n.undo)
+	clear(n.ops)
+	n.undo, n.ops = n.undo[:0], n.ops[:0]
 }
 
 // NewMem returns an empty Mem holding only the root directories "." and "/".
@@ -123,7 +203,7 @@ func (m *Mem) lookup(op, name string) (*memDir, string, error) {
 	return d, path.Base(clean), nil
 }
 
-// Create implements FS. The File is write-only, like O_WRONLY|O_APPEND.
+// Create implements FS. The File is write-only, like O_WRONLY.
 // Creating an existing name truncates that same file, as O_TRUNC does.
 func (m *Mem) Create(name string) (File, error) {
 	d, base, err := m.lookup("open", name)

@@ -19,10 +19,10 @@ func (m *Mem) Clone() *Mem {
 			return cn
 		}
 		cn := &inode{
-			data:       slices.Clone(n.data),
-			syncedLen:  n.syncedLen,
-			diverged:   n.diverged,
-			syncedCopy: slices.Clone(n.syncedCopy),
+			data:      slices.Clone(n.data),
+			syncedLen: n.syncedLen,
+			undo:      slices.Clone(n.undo), // NB: patch bytes are never mutated, so sharing them is safe
+			ops:       slices.Clone(n.ops),  // likewise the saved bytes of ops
 		}
 		inodes[n] = cn
 		return cn
@@ -50,12 +50,11 @@ func (m *Mem) Clone() *Mem {
 //     its current entry with probability keepUnsynced, else its durable one;
 //     each name is decided alone, so an unsynced rename may leave both names
 //     or neither;
-//   - a file whose durable bytes are a prefix of its current bytes keeps,
-//     with probability keepUnsynced, part of its unsynced tail: all of it
-//     half the time, otherwise a prefix of uniform random length (a torn
-//     write);
-//   - a file truncated below its durable length since its last Sync keeps
-//     its current bytes with probability keepUnsynced, else its durable ones.
+//   - a file changed since its last Sync keeps, with probability
+//     keepUnsynced, part of those changes: all of them half the time,
+//     otherwise the changes in the order they were made up to a uniform
+//     random number of written bytes, the last write kept in part (a torn
+//     write); truncates are kept whole.
 //
 // keepUnsynced = 0 yields exactly the synced state; 1 keeps everything.
 // Decisions are drawn from rng in sorted order of directories and names,
@@ -101,22 +100,49 @@ func (m *Mem) CrashClone(rng *rand.Rand, keepUnsynced float64) *Mem {
 
 // crashBytes decides what a crash leaves of one file's bytes. The result
 // may alias n; the caller copies it.
+//
+// NB: unsynced changes survive in the order they were made. A real disk may
+// write back the pages of unsynced overwrites in any order; this model does
+// not produce a lost page followed by a kept one.
 func crashBytes(rng *rand.Rand, n *inode, keep float64) []byte {
-	if n.diverged {
-		if chance(rng, keep) {
-			return n.data
-		}
-		return n.syncedCopy
-	}
-	tail := len(n.data) - n.syncedLen
-	if tail == 0 || !chance(rng, keep) {
+	if len(n.ops) == 0 || !chance(rng, keep) {
 		return n.durable()
 	}
-	kept := tail
-	if keep < 1 && rng.IntN(2) == 0 {
-		kept = rng.IntN(tail)
+	if keep >= 1 || rng.IntN(2) == 1 {
+		return n.data
 	}
-	return n.data[:n.syncedLen+kept]
+	total := 0
+	for _, o := range n.ops {
+		total += max(o.n, 0)
+	}
+	if total == 0 {
+		return n.data
+	}
+	budget := rng.IntN(total)
+	buf := slices.Clone(n.durable())
+	for i := range n.ops {
+		o := &n.ops[i]
+		if o.n < 0 {
+			if o.off <= len(buf) {
+				buf = buf[:o.off]
+			} else {
+				buf = append(buf, make([]byte, o.off-len(buf))...)
+			}
+			continue
+		}
+		p := o.written(n.data)
+		if len(p) > budget {
+			p = p[:budget]
+		}
+		if end := o.off + len(p); end > len(buf) {
+			buf = append(buf, make([]byte, end-len(buf))...)
+		}
+		copy(buf[o.off:], p)
+		if budget -= len(p); budget == 0 {
+			break
+		}
+	}
+	return buf
 }
 
 // chance reports true with probability p; p <= 0 and p >= 1 draw nothing.

@@ -31,17 +31,25 @@ func (f *memFile) Write(p []byte) (int, error) {
 	if err := f.check("write", false, true); err != nil {
 		return 0, err
 	}
-	if d := f.n.data; len(d)+len(p) > cap(d) {
-		// NB: double, where append grows large slices by only 1.25x: log
-		// files grow by small appends, and copying dominated Save on Mem.
-		grown := make([]byte, len(d), max(2*cap(d), len(d)+len(p), 512))
-		copy(grown, d)
-		f.n.data = grown
+	return f.writeAt(p, len(f.n.data)), nil
+}
+
+// WriteAt implements File.
+func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
+	if err := f.check("write", false, true); err != nil {
+		return 0, err
 	}
-	f.n.data = append(f.n.data, p...)
+	if off < 0 {
+		return 0, pathErr("write", f.name, errInvalid)
+	}
+	return f.writeAt(p, int(off)), nil
+}
+
+func (f *memFile) writeAt(p []byte, off int) int {
+	f.n.writeAt(p, off)
 	f.m.bytesWritten += int64(len(p))
 	f.m.writeCount++
-	return len(p), nil
+	return len(p)
 }
 
 // ReadAt implements File.

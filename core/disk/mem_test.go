@@ -156,8 +156,10 @@ func TestMemCrashTruncateBelowDurable(t *testing.T) {
 	for range 64 {
 		seen[readFile(t, m.CrashClone(rng, 0.5), "f")] = true
 	}
-	if len(seen) != 2 || !seen["0123456789"] || !seen["0123ab"] {
-		t.Fatalf("outcomes %v, want exactly the durable and the current bytes", seen)
+	// The changes survive in order: the cut alone, the cut and part of
+	// the write, or all of it.
+	if len(seen) != 4 || !seen["0123456789"] || !seen["0123"] || !seen["0123a"] || !seen["0123ab"] {
+		t.Fatalf("outcomes %v, want the durable bytes or an ordered prefix of the changes", seen)
 	}
 	// Create over an existing file truncates the same file: durable bytes stay.
 	writeFile(t, m, "f", "new", false)
@@ -263,5 +265,54 @@ func TestMemCounters(t *testing.T) {
 	must(t, m.SyncDir("."))
 	if m.SyncCount() != 2 || m.BytesWritten() != 5 {
 		t.Fatalf("SyncCount=%d BytesWritten=%d, want 2 and 5", m.SyncCount(), m.BytesWritten())
+	}
+}
+
+// TestMemCrashOverwrites covers positional writes over durable and over
+// unsynced bytes: a crash keeps an ordered prefix of the writes, each
+// write's own bytes even when a later write replaced them, and the durable
+// bytes below.
+func TestMemCrashOverwrites(t *testing.T) {
+	m := disk.NewMem()
+	f := writeFile(t, m, "f", "..........", true)
+	must(t, m.SyncDir("."))
+	for _, w := range []struct {
+		p   string
+		off int64
+	}{{"abc", 2}, {"XY", 3}, {"zz", 11}} {
+		n, err := f.WriteAt([]byte(w.p), w.off)
+		must(t, err)
+		if n != len(w.p) {
+			t.Fatalf("WriteAt wrote %d of %d", n, len(w.p))
+		}
+	}
+	if got := readFile(t, m, "f"); got != "..aXY.....\x00zz" {
+		t.Fatalf("current bytes %q", got)
+	}
+	want := map[string]bool{
+		"..........": true, // durable
+		"..a.......": true, "..ab......": true, "..abc.....": true,
+		"..aXc.....": true, "..aXY.....": true,
+		"..aXY.....\x00z": true, "..aXY.....\x00zz": true,
+	}
+	seen := map[string]bool{}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for range 400 {
+		got := readFile(t, m.CrashClone(rng, 0.7), "f")
+		if !want[got] {
+			t.Fatalf("crash left %q, not the durable bytes plus an ordered prefix of the writes", got)
+		}
+		seen[got] = true
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("outcomes %v, want all of %v", seen, want)
+	}
+	// A clone keeps the durable bytes under the overwrites.
+	if got := readFile(t, m.Clone().CrashClone(nil, 0), "f"); got != ".........." {
+		t.Fatalf("crash(0) of a clone: %q", got)
+	}
+	must(t, f.Sync())
+	if got := readFile(t, m.CrashClone(nil, 0), "f"); got != "..aXY.....\x00zz" {
+		t.Fatalf("crash(0) after Sync: %q", got)
 	}
 }

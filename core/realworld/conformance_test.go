@@ -39,8 +39,15 @@ size h2
 readat h2 0 20
 truncate h2 12
 readat h2 0 20
+writeat h2 xy 3
+writeat h2 end 14
+writeat h2 0123 15
+write h2 +
+readat h2 0 30
+size h2
 open h3 d/a
 write h3 x
+writeat h3 x 0
 truncate h3 1
 readat h3 0 4
 sync h3
@@ -108,6 +115,10 @@ func runScript(t *testing.T, fs disk.FS, root string) []string {
 		case "write":
 			var n int
 			n, err = files[f[1]].Write([]byte(f[2]))
+			res = strconv.Itoa(n)
+		case "writeat":
+			var n int
+			n, err = files[f[1]].WriteAt([]byte(f[2]), num(3))
 			res = strconv.Itoa(n)
 		case "readat":
 			buf := make([]byte, num(3))

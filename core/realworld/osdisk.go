@@ -1,6 +1,7 @@
 package realworld
 
 import (
+	"io"
 	"os"
 	"slices"
 
@@ -14,18 +15,21 @@ type OSDisk struct{}
 
 var _ disk.FS = OSDisk{}
 
-// Create implements disk.FS: the file is write-only and appends.
+// Create implements disk.FS: the file is write-only.
+//
+// NB: no O_APPEND, here or in OpenAppend: Linux's pwrite ignores the offset
+// of a file opened with it, and WriteAt must write where it is told.
 func (OSDisk) Create(name string) (disk.File, error) {
-	f, err := os.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	return osFile{f}, nil
 }
 
-// OpenAppend implements disk.FS: the file reads, and writes at its end.
+// OpenAppend implements disk.FS: the file reads and writes.
 func (OSDisk) OpenAppend(name string) (disk.File, error) {
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND, 0)
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -78,9 +82,19 @@ func (OSDisk) SyncDir(dir string) error {
 	return d.Close()
 }
 
-// osFile adds Size to *os.File, which has the rest of disk.File.
+// osFile adds Size and an appending Write to *os.File, which has the rest
+// of disk.File.
 type osFile struct {
 	*os.File
+}
+
+// Write implements disk.File: it moves to the end first, since without
+// O_APPEND the offset stays wherever a Truncate left the end.
+func (f osFile) Write(p []byte) (int, error) {
+	if _, err := f.Seek(0, io.SeekEnd); err != nil {
+		return 0, err
+	}
+	return f.File.Write(p)
 }
 
 // Size implements disk.File.

@@ -14,13 +14,25 @@
 // raftpb.HardState in protobuf, or a snapshot marker (index, term) as two
 // little-endian u64s.
 //
+// Every segment but the last ends exactly at its last record. With
+// Options.ZeroAheadBytes the last one may go on with zeros: the WAL writes
+// chunks of zeros ahead of its end and its records over them (positional
+// writes), so that a sync overwrites blocks the file already has instead of
+// growing it, which costs a file system journal commit. A segment is cut
+// back to its last record before the next one starts.
+//
 // NB: CRCs are not chained across records. Every record can be checked on
 // its own, which lets recovery tell a torn tail (nothing valid follows the
 // first bad byte) from corruption (valid records follow it) by scanning
 // forward, and lets whole segments be removed without carrying CRC state
 // into the next one. What chaining would add — detecting stale records of
-// an older file at the same place — cannot arise: files are never reused
-// or preallocated, and Create truncates.
+// an older file at the same place — cannot arise: files are never reused,
+// Create truncates, and the only bytes ever past a segment's last record
+// are zeros the WAL itself wrote there, or what a crash left of records
+// written over them (a torn tail). Zeros never parse as a record (type 0 is
+// invalid), and Open cuts the last segment back to its last valid record
+// before anything is written after it, so a torn record's leftovers are
+// gone before new records (and new zeros) take their place.
 //
 // # Durability
 //
@@ -34,10 +46,19 @@
 // Open reads every segment in order. In the last segment a torn tail — a
 // short header, a short payload, a bad CRC, or zeros, with no valid record
 // after it — is what a crash during an unsynced or in-flight write leaves,
-// and is truncated away. Anything else that fails to parse (a bad record
-// followed by valid ones, or any damage to a non-last segment, which was
-// synced before the next segment was created) is corruption: Open fails
-// with an error wrapping ErrCorrupt that names the file and byte offset.
+// and is truncated away, together with the zeros written ahead (Open then
+// writes a new chunk when ZeroAheadBytes is set). Anything else that fails
+// to parse (a bad record followed by valid ones, or any damage to a
+// non-last segment, which was truncated to its records and synced before
+// the next segment was created) is corruption: Open fails with an error
+// wrapping ErrCorrupt that names the file and byte offset.
+//
+// NB: the torn-tail rule assumes unsynced writes reach the disk in order.
+// A disk that wrote back a later page of unsynced records and lost an
+// earlier one (more plausible over zeros written ahead, which are plain
+// overwrites, than at the end of a growing file) leaves a bad record
+// followed by intact ones: Open then refuses to start rather than guess,
+// although what follows the bad record was never synced.
 //
 // # Usage
 //

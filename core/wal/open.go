@@ -28,9 +28,12 @@ type Recovered struct {
 }
 
 // Open recovers the log in dir and returns a WAL ready to append after it.
-// A torn tail of the last segment is truncated away (and the truncation
-// synced). Corruption fails with an error wrapping ErrCorrupt. A dir that
-// exists but holds no segment is treated as a brand-new log.
+// A torn tail of the last segment, and the zeros a WAL with ZeroAheadBytes
+// left after its records, are truncated away (and the truncation synced);
+// with ZeroAheadBytes set, a chunk of zeros is then written again after the
+// log's end, durable with the first sync. Corruption fails with an error
+// wrapping ErrCorrupt. A dir that exists but holds no segment is treated as
+// a brand-new log.
 func Open(fsys disk.FS, dir string, opts Options) (*WAL, Recovered, error) {
 	segs, err := listSegments(fsys, dir)
 	if err != nil {
@@ -48,7 +51,11 @@ func Open(fsys disk.FS, dir string, opts Options) (*WAL, Recovered, error) {
 		if err != nil {
 			return nil, Recovered{}, err
 		}
-		w.f, w.size = f, size
+		w.f, w.size, w.zeroEnd = f, size, size
+	}
+	if err := w.zeroAheadOfEnd(); err != nil {
+		w.f.Close()
+		return nil, Recovered{}, fmt.Errorf("wal: open %s: write zeros: %w", dir, err)
 	}
 	rec := r.result()
 	if hs := rec.HardState; hs != nil {

@@ -28,6 +28,16 @@ type Options struct {
 	// SegmentBytes: Save starts a new segment once the current one holds
 	// at least this many bytes. Segments may exceed it by one Save.
 	SegmentBytes int64
+	// ZeroAheadBytes, when positive, keeps zeros written ahead of the log's
+	// end in the last segment, in chunks of this many bytes: a Save that
+	// brings the end within a quarter chunk of the zeroed end also writes
+	// the next chunk, and its own sync makes the chunk durable. A sync then
+	// mostly overwrites blocks the file already has, which on ext4 needs
+	// no journal commit (a sync of a file that grew does): 6 KB appends
+	// synced with fdatasync took ~100-200 µs instead of ~165-460 µs
+	// (BenchmarkWALSaveOSDisk in core/realworld). Zero keeps the file
+	// exactly as long as the log.
+	ZeroAheadBytes int64
 }
 
 // WAL appends records to the last segment of a log directory. It is not
@@ -39,7 +49,11 @@ type WAL struct {
 
 	segs []segment // live segments, oldest first; f is the last one
 	f    disk.File
-	size int64 // bytes in f
+	size int64 // bytes of records in f: where the next record goes
+
+	zeroAhead int64  // Options.ZeroAheadBytes
+	zeroEnd   int64  // f's size: zeros from size up to here (>= size)
+	zeros     []byte // zeroAhead zero bytes, written at zeroEnd
 
 	// lastIndex is the index of the last entry written, or of the newest
 	// marker when that is higher; the next segment's name starts after it.
@@ -66,9 +80,12 @@ func isEmptyHardState(hs *raftpb.HardState) bool {
 }
 
 func newWAL(fsys disk.FS, dir string, opts Options) *WAL {
-	w := &WAL{fs: fsys, dir: dir, segmentBytes: opts.SegmentBytes}
+	w := &WAL{fs: fsys, dir: dir, segmentBytes: opts.SegmentBytes, zeroAhead: max(opts.ZeroAheadBytes, 0)}
 	if w.segmentBytes <= 0 {
 		w.segmentBytes = DefaultSegmentBytes
+	}
+	if w.zeroAhead > 0 {
+		w.zeros = make([]byte, w.zeroAhead)
 	}
 	return w
 }
@@ -259,7 +276,12 @@ func (w *WAL) fail(op string, err error) error {
 	return w.err
 }
 
-// write appends buf to the last segment and keeps buf for reuse.
+// write appends buf to the log in the last segment, then the next chunk of
+// zeros if the log's end came near the zeroed end, and keeps buf for reuse.
+//
+// NB: records first: a batch longer than the zeros ahead moves the end past
+// the zeroed end, and the next chunk goes after it. Both are durable with
+// the caller's sync.
 func (w *WAL) write(buf []byte) error {
 	if cap(buf) <= 1<<20 { // don't pin one huge batch's buffer forever
 		w.buf = buf[:0]
@@ -267,18 +289,47 @@ func (w *WAL) write(buf []byte) error {
 	if len(buf) == 0 {
 		return nil
 	}
-	n, err := w.f.Write(buf)
+	var n int
+	var err error
+	if w.zeroAhead > 0 {
+		n, err = w.f.WriteAt(buf, w.size)
+	} else {
+		n, err = w.f.Write(buf)
+	}
 	w.size += int64(n)
+	w.zeroEnd = max(w.zeroEnd, w.size)
 	if err != nil {
 		return w.fail("write", err)
+	}
+	if err := w.zeroAheadOfEnd(); err != nil {
+		return w.fail("write zeros", err)
 	}
 	return nil
 }
 
+// zeroAheadOfEnd writes the next chunk of zeros at the zeroed end when the
+// log's end is within a quarter chunk of it. The chunk is durable with the
+// next sync of the segment.
+func (w *WAL) zeroAheadOfEnd() error {
+	if w.zeroAhead == 0 || w.size+w.zeroAhead/4 < w.zeroEnd {
+		return nil
+	}
+	n, err := w.f.WriteAt(w.zeros, w.zeroEnd)
+	w.zeroEnd += int64(n)
+	return err
+}
+
 // cut syncs the last segment and starts the next one. NB: the old segment
 // is synced before the new one exists, so only the last segment can ever
-// hold a torn tail.
+// hold a torn tail; and it is first cut to its last record, so only the
+// last segment ever holds zeros after its records.
 func (w *WAL) cut() error {
+	if w.zeroEnd > w.size {
+		if err := w.f.Truncate(w.size); err != nil {
+			return err
+		}
+		w.zeroEnd = w.size
+	}
 	if err := w.f.Sync(); err != nil {
 		return err
 	}
@@ -290,11 +341,21 @@ func (w *WAL) cut() error {
 	return old.Close()
 }
 
-// startSegment creates s and makes its (empty) file and name durable.
+// startSegment creates s and makes its file, empty or holding only the
+// first chunk of zeros, and its name durable.
 func (w *WAL) startSegment(s segment) error {
 	f, err := w.fs.Create(path.Join(w.dir, s.name()))
 	if err != nil {
 		return err
+	}
+	var zeroEnd int64
+	if w.zeroAhead > 0 {
+		n, err := f.WriteAt(w.zeros, 0)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		zeroEnd = int64(n)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
@@ -305,6 +366,6 @@ func (w *WAL) startSegment(s segment) error {
 		return err
 	}
 	w.segs = append(w.segs, s)
-	w.f, w.size = f, 0
+	w.f, w.size, w.zeroEnd = f, 0, zeroEnd
 	return nil
 }
