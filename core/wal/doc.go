@@ -53,12 +53,14 @@
 // the next segment was created) is corruption: Open fails with an error
 // wrapping ErrCorrupt that names the file and byte offset.
 //
-// NB: the torn-tail rule assumes unsynced writes reach the disk in order.
-// A disk that wrote back a later page of unsynced records and lost an
-// earlier one (more plausible over zeros written ahead, which are plain
-// overwrites, than at the end of a growing file) leaves a bad record
-// followed by intact ones: Open then refuses to start rather than guess,
-// although what follows the bad record was never synced.
+// NB: unsynced writes may reach the disk out of order: the kernel writes
+// dirty pages back in any order, and a lost page over zeros written ahead
+// reads as zeros. So a bad record followed by intact ones is still a torn
+// tail when a whole aligned 512-byte sector of zeros lies between them:
+// records after such a hole were never synced, since a sync covers every
+// earlier page. Without such a sector it is corruption. The price, as in
+// etcd's WAL: a medium that zeroes synced sectors loses what follows them
+// instead of failing Open.
 //
 // # Usage
 //

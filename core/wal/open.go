@@ -121,7 +121,7 @@ func (r *recovery) replay(name string, buf []byte, last bool) (int, error) {
 			switch {
 			case !last:
 				return 0, corrupt(name, off, "damaged record in a segment that was synced whole")
-			case validRecordAfter(buf, off+1):
+			case validRecordAfter(buf, off+1) && !zeroSectorBeforeIntact(buf, off):
 				return 0, corrupt(name, off, "damaged record followed by intact ones")
 			}
 			return off, nil // torn tail

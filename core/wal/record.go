@@ -99,6 +99,45 @@ func validRecordAfter(buf []byte, from int) bool {
 	return false
 }
 
+// sectorBytes is the smallest unit a disk writes whole.
+const sectorBytes = 512
+
+// zeroSectorBeforeIntact reports whether a whole, aligned sector of zeros
+// lies between the damaged record at off and the next intact record (or
+// the end of buf).
+// NB: this is what tells a write the disk never made from corruption. The
+// kernel writes dirty pages back in any order, so after a crash an unsynced
+// later page can be on disk while an earlier one is not; over a segment's
+// zero-ahead region the earlier one then reads as zeros. Records after such
+// a hole were never synced (a sync covers every earlier page), so they are
+// a torn tail and go with it, as etcd's WAL treats a zeroed sector. The
+// price: a medium that zeroes synced sectors loses the records after them
+// instead of failing Open.
+func zeroSectorBeforeIntact(buf []byte, off int) bool {
+	end := len(buf)
+	for p := off + 1; p+headerBytes <= len(buf); p++ {
+		if _, _, _, ok := decodeRecord(buf, p); ok {
+			end = p
+			break
+		}
+	}
+	for s := (off + sectorBytes - 1) / sectorBytes * sectorBytes; s+sectorBytes <= end; s += sectorBytes {
+		if allZero(buf[s : s+sectorBytes]) {
+			return true
+		}
+	}
+	return false
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 func decodeMarker(p []byte) (SnapMarker, bool) {
 	if len(p) != markerPayloadSize {
 		return SnapMarker{}, false
