@@ -678,7 +678,12 @@ func (c *conn) onHeaders() {
 	} else {
 		ctx, st.cancel = context.WithCancel(ctx)
 	}
-	st.ctx = grpc.NewContextWithServerTransportStream(ctx, st)
+	if transportStreamKey != nil {
+		st.sctx = streamCtx{ctx, st}
+		st.ctx = &st.sctx
+	} else {
+		st.ctx = grpc.NewContextWithServerTransportStream(ctx, st)
+	}
 	if m.stream != nil {
 		st.rnotify = make(chan struct{}, 1)
 		st.space = make(chan struct{}, 1)
@@ -1152,6 +1157,7 @@ type stream struct {
 	m      *method
 	ctx    context.Context
 	cancel context.CancelFunc
+	sctx   streamCtx // what ctx points to (see streamCtx)
 
 	reset     atomic.Bool // the client reset it, or the connection ended
 	inputDone atomic.Bool // the client's END_STREAM arrived
@@ -1400,4 +1406,57 @@ func (ss serverStream) RecvMsg(m any) error {
 			return status.FromContextError(st.ctx.Err()).Err()
 		}
 	}
+}
+
+// streamCtx is a call's context: its cancel context with the stream
+// attached as grpc's ServerTransportStream (grpc.SetHeader, grpc.Method
+// and the like find it there). It lives inside the stream, which saves the
+// allocation grpc.NewContextWithServerTransportStream makes per call. Only
+// Value differs from the cancel context, so a handler's derived contexts
+// still hang on that cancel context directly (no goroutine each), and
+// context.Cause sees the call's own cause.
+type streamCtx struct {
+	context.Context
+	st *stream
+}
+
+func (c *streamCtx) Value(key any) any {
+	if key == transportStreamKey {
+		return c.st
+	}
+	return c.Context.Value(key)
+}
+
+// transportStreamKey is the key grpc stores a ServerTransportStream under
+// (its type is unexported), learned by asking grpc to look one up in a
+// context that records the key it is asked for. It stays nil, and streams
+// fall back to grpc.NewContextWithServerTransportStream, if grpc then does
+// not find the stream a streamCtx holds under it.
+var transportStreamKey any
+
+func init() {
+	probe := &keyProbe{Context: context.Background()}
+	grpc.ServerTransportStreamFromContext(probe)
+	if probe.key == nil {
+		return
+	}
+	transportStreamKey = probe.key
+	st := &stream{}
+	st.sctx = streamCtx{context.Background(), st}
+	if grpc.ServerTransportStreamFromContext(&st.sctx) != st {
+		transportStreamKey = nil
+	}
+}
+
+// keyProbe records the first key a lookup asks it for.
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *keyProbe) Value(key any) any {
+	if p.key == nil {
+		p.key = key
+	}
+	return nil
 }
