@@ -41,16 +41,19 @@ func (s *Store) ReadTxn(t *pb.TxnRequest) (*pb.TxnResponse, error) {
 	if err := validateTxn(t, TxnOpsCeiling); err != nil {
 		return nil, err
 	}
-	path := s.txnPath(t, nil)
+	var pathBuf [8]bool
+	path := s.txnPath(t, pathBuf[:0])
 	if _, err := s.checkTxn(t, path); err != nil {
 		return nil, err
 	}
 	// NB: execTxn reads through a write in progress; one that changes
 	// nothing leaves the revision and the engine alone.
 	w := s.beginWrite()
-	resp := &pb.TxnResponse{}
+	a := new(txnAlloc)
+	resp := &a.resp
 	s.execTxn(w, t, path, resp)
-	resp.Header = header(w.begin)
+	a.hdr.Revision = w.begin
+	resp.Header = &a.hdr
 	if evs := s.endWrite(); len(evs) > 0 {
 		panic("mvcc: read-only txn produced events")
 	}

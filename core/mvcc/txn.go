@@ -18,19 +18,39 @@ func (s *Store) applyTxn(t *pb.TxnRequest) Result {
 	if err := validateTxn(t, TxnOpsCeiling); err != nil {
 		return Result{Err: err}
 	}
-	path := s.txnPath(t, nil)
+	var pathBuf [8]bool
+	path := s.txnPath(t, pathBuf[:0])
 	if _, err := s.checkTxn(t, path); err != nil {
 		return Result{Err: err}
 	}
 	w := s.beginWrite()
-	resp := &pb.TxnResponse{}
+	a := new(txnAlloc)
+	resp := &a.resp
 	s.execTxn(w, t, path, resp)
 	rev := w.begin
 	if w.changed() {
 		rev = w.rev()
 	}
-	resp.Header = header(rev)
+	a.hdr.Revision = rev
+	resp.Header = &a.hdr
 	return Result{Resp: resp, Events: s.endWrite()}
+}
+
+// txnAlloc holds a txn's response and its header, allocated together; the
+// messages are handed out by pointer, never copied.
+type txnAlloc struct {
+	resp pb.TxnResponse
+	hdr  pb.ResponseHeader
+}
+
+// responseOp is one op's answer with every oneof wrapper it may use, so
+// that execTxn allocates a branch's answers in one array.
+type responseOp struct {
+	op     pb.ResponseOp
+	rng    pb.ResponseOp_ResponseRange
+	put    pb.ResponseOp_ResponsePut
+	del    pb.ResponseOp_ResponseDeleteRange
+	nested pb.ResponseOp_ResponseTxn
 }
 
 // txnPath appends to path the outcome of t's compares followed, depth first,
@@ -96,28 +116,35 @@ func (s *Store) execTxn(w *writeTxn, t *pb.TxnRequest, path []bool, resp *pb.Txn
 	resp.Succeeded = path[0]
 	ops := branch(t, path[0])
 	resp.Responses = make([]*pb.ResponseOp, len(ops))
+	outs := make([]responseOp, len(ops))
 	used := 0
 	for i, op := range ops {
-		out := &pb.ResponseOp{}
+		o := &outs[i]
 		switch r := op.Request.(type) {
 		case *pb.RequestOp_RequestRange:
 			rr, err := s.rangeAt(r.RequestRange, w.readRev())
 			if err != nil {
 				panic("mvcc: txn range failed after its check: " + err.Error())
 			}
-			out.Response = &pb.ResponseOp_ResponseRange{ResponseRange: rr}
+			o.rng.ResponseRange = rr
+			o.op.Response = &o.rng
 		case *pb.RequestOp_RequestPut:
-			out.Response = &pb.ResponseOp_ResponsePut{ResponsePut: s.put(w, r.RequestPut)}
+			o.put.ResponsePut = s.put(w, r.RequestPut)
+			o.op.Response = &o.put
 		case *pb.RequestOp_RequestDeleteRange:
-			out.Response = &pb.ResponseOp_ResponseDeleteRange{ResponseDeleteRange: s.deleteRange(w, r.RequestDeleteRange)}
+			o.del.ResponseDeleteRange = s.deleteRange(w, r.RequestDeleteRange)
+			o.op.Response = &o.del
 		case *pb.RequestOp_RequestTxn:
 			// NB: etcd leaves a nested txn's header at revision 0.
-			nr := &pb.TxnResponse{Header: &pb.ResponseHeader{}}
+			na := new(txnAlloc)
+			nr := &na.resp
+			nr.Header = &na.hdr
 			n := s.execTxn(w, r.RequestTxn, path[1+used:], nr)
 			used += n + 1
-			out.Response = &pb.ResponseOp_ResponseTxn{ResponseTxn: nr}
+			o.nested.ResponseTxn = nr
+			o.op.Response = &o.nested
 		}
-		resp.Responses[i] = out
+		resp.Responses[i] = &o.op
 	}
 	return used
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,12 +125,17 @@ type conn struct {
 	wroteResponse atomic.Bool
 
 	// Reader-owned.
-	fr          *http2.Framer
-	hdec        *hpack.Decoder
-	hdr         headerBlock
-	connUnacked uint32
-	lastPingAt  time.Time
-	pingStrikes int
+	fr       *http2.Framer
+	hdec     *hpack.Decoder
+	hdr      headerBlock
+	mdFields []mdField // the header block's metadata, as it arrives
+	// lastMDFields and mdCtx are the last metadata made into a context,
+	// and that context (see incomingContext).
+	lastMDFields []mdField
+	mdCtx        context.Context
+	connUnacked  uint32
+	lastPingAt   time.Time
+	pingStrikes  int
 
 	smu         sync.Mutex
 	streams     map[uint32]*stream
@@ -502,14 +508,27 @@ func (c *conn) answer(id uint32, st *status.Status, rst bool) {
 
 // headerBlock is the request header block being decoded: the fields gRPC
 // reads, kept on the connection so decoding one allocates nothing but the
-// strings HPACK literals carry, and metadata only when there is some.
+// strings HPACK literals carry. The metadata fields are only collected
+// here (in the connection's mdFields); onHeaders turns them into metadata.
 type headerBlock struct {
 	id                           uint32
 	ended                        bool
 	size                         int
 	path, method, ctype, timeout string
-	md                           metadata.MD
 }
+
+// mdField is one metadata header as it arrived (a -bin value still
+// base64-encoded).
+type mdField struct{ name, value string }
+
+// maxReusedMD bounds the metadata (HPACK-counted bytes) a connection keeps
+// for reuse between requests, so one request's huge metadata is not held
+// for the connection's life.
+const maxReusedMD = 4 << 10
+
+// maxKeptMDFields is the most metadata fields whose array a connection
+// keeps between header blocks.
+const maxKeptMDFields = 64
 
 // maxHeaderList bounds a request's header block (decoded, with HPACK's 32
 // bytes of overhead per field), as SETTINGS_MAX_HEADER_LIST_SIZE would.
@@ -535,18 +554,48 @@ func (c *conn) emitField(f hpack.HeaderField) {
 		if f.Name == "" || f.Name[0] == ':' {
 			return
 		}
-		v := f.Value
-		if strings.HasSuffix(f.Name, "-bin") {
+		c.mdFields = append(c.mdFields, mdField{f.Name, f.Value})
+	}
+}
+
+// incomingContext returns the connection's context with the header
+// block's metadata (c.mdFields) attached, or the bare connection context
+// when there is none. A client sends the same metadata on every call
+// (grpc-go: user-agent; etcd's client adds its API version), so the last
+// block's metadata and context are kept and reused while the fields are
+// unchanged: that saves a map, a slice per field and a context per call.
+// Sharing is safe because handlers cannot reach the map itself: grpc-go's
+// metadata.FromIncomingContext and ValueFromIncomingContext hand out
+// copies.
+func (c *conn) incomingContext() context.Context {
+	fields := c.mdFields
+	if len(fields) == 0 {
+		return c.ctx
+	}
+	if c.mdCtx != nil && slices.Equal(fields, c.lastMDFields) {
+		return c.mdCtx
+	}
+	md := make(metadata.MD, len(fields))
+	size := 0
+	for _, f := range fields {
+		size += len(f.name) + len(f.value) + 32
+		v := f.value
+		if strings.HasSuffix(f.name, "-bin") {
 			var err error
 			if v, err = decodeBinary(v); err != nil {
-				return
+				continue
 			}
 		}
-		if h.md == nil {
-			h.md = make(metadata.MD, 2)
-		}
-		h.md[f.Name] = append(h.md[f.Name], v)
+		md[f.name] = append(md[f.name], v)
 	}
+	ctx := metadata.NewIncomingContext(c.ctx, md)
+	if size > maxReusedMD {
+		c.mdCtx, c.lastMDFields = nil, c.lastMDFields[:0]
+		return ctx
+	}
+	c.mdCtx = ctx
+	c.lastMDFields = append(c.lastMDFields[:0], fields...)
+	return ctx
 }
 
 // onHeaderFragment decodes one HEADERS or CONTINUATION fragment. It
@@ -568,6 +617,11 @@ func (c *conn) onHeaderFragment(frag []byte, end bool) http2.ErrCode {
 	}
 	c.onHeaders()
 	c.hdr = headerBlock{}
+	clear(c.mdFields)
+	c.mdFields = c.mdFields[:0]
+	if cap(c.mdFields) > maxKeptMDFields {
+		c.mdFields = nil // a flood of fields should not pin its array
+	}
 	return http2.ErrCodeNo
 }
 
@@ -603,7 +657,7 @@ func (c *conn) onHeaders() {
 		c.answer(id, status.New(codes.ResourceExhausted, "leangrpc: header list too large"), !h.ended)
 		return
 	}
-	path, method, ctype, timeout, md := h.path, h.method, h.ctype, h.timeout, h.md
+	path, method, ctype, timeout := h.path, h.method, h.ctype, h.timeout
 	ended := h.ended
 	if method != "POST" || !strings.HasPrefix(ctype, "application/grpc") {
 		c.answer(id, status.Newf(codes.Internal, "leangrpc: not a gRPC request (method %q, content-type %q)", method, ctype), !ended)
@@ -616,16 +670,20 @@ func (c *conn) onHeaders() {
 	}
 
 	st := &stream{c: c, id: id, m: m}
-	ctx := c.ctx
+	// The metadata's context is the parent, below the call's cancel
+	// context, so that it can be shared by calls (incomingContext).
+	ctx := c.incomingContext()
 	if d, ok := parseTimeout(timeout); ok {
 		ctx, st.cancel = context.WithTimeout(ctx, d)
 	} else {
 		ctx, st.cancel = context.WithCancel(ctx)
 	}
-	if md != nil {
-		ctx = metadata.NewIncomingContext(ctx, md)
+	if transportStreamKey != nil {
+		st.sctx = streamCtx{ctx, st}
+		st.ctx = &st.sctx
+	} else {
+		st.ctx = grpc.NewContextWithServerTransportStream(ctx, st)
 	}
-	st.ctx = grpc.NewContextWithServerTransportStream(ctx, st)
 	if m.stream != nil {
 		st.rnotify = make(chan struct{}, 1)
 		st.space = make(chan struct{}, 1)
@@ -1099,6 +1157,7 @@ type stream struct {
 	m      *method
 	ctx    context.Context
 	cancel context.CancelFunc
+	sctx   streamCtx // what ctx points to (see streamCtx)
 
 	reset     atomic.Bool // the client reset it, or the connection ended
 	inputDone atomic.Bool // the client's END_STREAM arrived
@@ -1347,4 +1406,57 @@ func (ss serverStream) RecvMsg(m any) error {
 			return status.FromContextError(st.ctx.Err()).Err()
 		}
 	}
+}
+
+// streamCtx is a call's context: its cancel context with the stream
+// attached as grpc's ServerTransportStream (grpc.SetHeader, grpc.Method
+// and the like find it there). It lives inside the stream, which saves the
+// allocation grpc.NewContextWithServerTransportStream makes per call. Only
+// Value differs from the cancel context, so a handler's derived contexts
+// still hang on that cancel context directly (no goroutine each), and
+// context.Cause sees the call's own cause.
+type streamCtx struct {
+	context.Context
+	st *stream
+}
+
+func (c *streamCtx) Value(key any) any {
+	if key == transportStreamKey {
+		return c.st
+	}
+	return c.Context.Value(key)
+}
+
+// transportStreamKey is the key grpc stores a ServerTransportStream under
+// (its type is unexported), learned by asking grpc to look one up in a
+// context that records the key it is asked for. It stays nil, and streams
+// fall back to grpc.NewContextWithServerTransportStream, if grpc then does
+// not find the stream a streamCtx holds under it.
+var transportStreamKey any
+
+func init() {
+	probe := &keyProbe{Context: context.Background()}
+	grpc.ServerTransportStreamFromContext(probe)
+	if probe.key == nil {
+		return
+	}
+	transportStreamKey = probe.key
+	st := &stream{}
+	st.sctx = streamCtx{context.Background(), st}
+	if grpc.ServerTransportStreamFromContext(&st.sctx) != st {
+		transportStreamKey = nil
+	}
+}
+
+// keyProbe records the first key a lookup asks it for.
+type keyProbe struct {
+	context.Context
+	key any
+}
+
+func (p *keyProbe) Value(key any) any {
+	if p.key == nil {
+		p.key = key
+	}
+	return nil
 }

@@ -442,6 +442,26 @@ func TestCancelAndDeadline(t *testing.T) {
 	}
 }
 
+// TestMetadataReuse checks that a connection's calls see their own
+// metadata while the server reuses the previous call's when it is
+// unchanged: the same token again, a different one, a second value, none.
+func TestMetadataReuse(t *testing.T) {
+	kv := pb.NewKVClient(startBare(t, &blockingKV{}))
+	for i, token := range [][]string{{"a"}, {"a"}, {"b"}, {"a"}, {"a", "b"}, nil, {"a"}, {"a"}} {
+		ctx := ctxT(t)
+		for _, v := range token {
+			ctx = metadata.AppendToOutgoingContext(ctx, "token", v)
+		}
+		resp, err := kv.Put(ctx, &pb.PutRequest{Key: []byte("k")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(resp.PrevKv.Value), strings.Join(token, ","); got != want {
+			t.Fatalf("call %d: the handler saw token %q, sent %q", i, got, want)
+		}
+	}
+}
+
 func TestMetadataHeadersTrailersStatus(t *testing.T) {
 	cc := startBare(t, &blockingKV{})
 	kv := pb.NewKVClient(cc)

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
 	"metastore/core"
 )
 
@@ -16,8 +18,22 @@ import (
 // (ErrNodeStopped).
 func (n *Node) call(ctx context.Context, timeout time.Duration, start func(r *core.Replica, cb core.Callback)) (core.Result, error) {
 	w := waiters.Get().(*waiter)
+	w.start = start
+	return n.await(ctx, timeout, w)
+}
+
+// callPropose is call for a proposal, whose work the waiter carries (see
+// proposal): a closure for it cost an allocation per write.
+func (n *Node) callPropose(ctx context.Context, timeout time.Duration, p proposal) (core.Result, error) {
+	w := waiters.Get().(*waiter)
+	w.prop = p
+	return n.await(ctx, timeout, w)
+}
+
+// await queues w, whose work is set, and waits for its call as call says.
+func (n *Node) await(ctx context.Context, timeout time.Duration, w *waiter) (core.Result, error) {
 	call := w.state.Load()
-	w.start, w.cb = start, w.callback()
+	w.cb = w.callback()
 	if err := n.queue(ctx, w); err != nil {
 		return core.Result{}, err // w is dropped: it may still be queued
 	}
@@ -60,18 +76,41 @@ type waiter struct {
 	resc  chan core.Result // capacity 1
 	state atomic.Uint64    // the call's number << 1 | answered
 
-	// The call's work, run on the loop: the waiter is the loop's task,
-	// which saves a closure per request.
+	// The call's work, run on the loop: start, or when start is nil the
+	// proposal prop. The waiter is the loop's task, which saves a closure
+	// per request.
 	start func(r *core.Replica, cb core.Callback)
+	prop  proposal
 	cb    core.Callback
 }
 
+// proposal is propose's work on the loop: stamp req with the caller's
+// identity as of the replica's auth state, then propose it.
+type proposal struct {
+	s   *Server
+	c   caller
+	req *pb.InternalRaftRequest
+}
+
+func (p *proposal) run(r *core.Replica, cb core.Callback) {
+	if err := p.s.stamp(r, p.c, p.req); err != nil {
+		cb(core.Result{Err: err})
+		return
+	}
+	r.Propose(p.req, cb)
+}
+
 // run starts the call on the loop goroutine. NB: it reads its fields
-// before start runs: once cb answers, the caller may recycle w and the
+// before the work runs: once cb answers, the caller may recycle w and the
 // next call overwrite them.
 func (w *waiter) run(r *core.Replica) {
 	start, cb := w.start, w.cb
-	start(r, cb)
+	if start != nil {
+		start(r, cb)
+		return
+	}
+	p := w.prop
+	p.run(r, cb)
 }
 
 var waiters = sync.Pool{New: func() any { return &waiter{resc: make(chan core.Result, 1)} }}
@@ -94,7 +133,7 @@ func (w *waiter) answer(call uint64, res core.Result) {
 
 // recycle readies w for its next call, after its answer was taken.
 func (w *waiter) recycle() {
-	w.start, w.cb = nil, nil
+	w.start, w.cb, w.prop = nil, nil, proposal{}
 	w.state.Add(1) // answered (odd) -> the next call (even)
 	waiters.Put(w)
 }

@@ -131,13 +131,7 @@ func propose[T any](ctx context.Context, s *Server, req *pb.InternalRaftRequest)
 	var res core.Result
 	var err error
 	for {
-		res, err = s.node.call(ctx, time.Until(deadline), func(r *core.Replica, cb core.Callback) {
-			if err := s.stamp(r, c, req); err != nil {
-				cb(core.Result{Err: err})
-				return
-			}
-			r.Propose(req, cb)
-		})
+		res, err = s.node.callPropose(ctx, time.Until(deadline), proposal{s: s, c: c, req: req})
 		// raft drops a proposal at once while there is no leader; it is not
 		// in the log, so proposing again once one is elected is safe. etcd
 		// likewise holds proposals until a leader exists.
