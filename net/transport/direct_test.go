@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"io"
 	"net"
@@ -147,4 +148,30 @@ func encode(t *testing.T, m *raftpb.Message) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Messages of a megabyte, several socket buffers' worth while the receiver
+// takes one at a time, arrive whole and in order on the direct stream.
+func TestLargeMessagesArriveWholeInOrder(t *testing.T) {
+	a, b := startMember(t, 1, Options{}), startMember(t, 2, Options{IncomingMessages: 1})
+	link(t, a, b)
+	const n, size = 24, 1 << 20
+	for i := range uint64(n) {
+		a.t.Send([]*raftpb.Message{{Type: raftpb.MsgApp.Enum(), From: proto.Uint64(1), To: proto.Uint64(2),
+			Index: proto.Uint64(i), Entries: []*raftpb.Entry{{Data: randomBytes(size, i)}}}})
+		a.t.Send([]*raftpb.Message{heartbeat(1, 2, i)})
+	}
+	for i := range uint64(n) {
+		got := receive(t, b)
+		if got.GetType() != raftpb.MsgApp || got.GetIndex() != i || len(got.GetEntries()) != 1 ||
+			!bytes.Equal(got.GetEntries()[0].GetData(), randomBytes(size, i)) {
+			t.Fatalf("message %d: got %v index %d", i, got.GetType(), got.GetIndex())
+		}
+		if hb := receive(t, b); hb.GetType() != raftpb.MsgHeartbeat || hb.GetTerm() != i {
+			t.Fatalf("heartbeat %d: got %v term %d", i, hb.GetType(), hb.GetTerm())
+		}
+	}
+	if n := directStreams(b); n != 1 {
+		t.Fatalf("receiver serves %d direct streams, want 1", n)
+	}
 }
