@@ -40,6 +40,10 @@ var errNoDirect = errors.New("transport: peer does not speak the direct stream")
 // a burst of appends goes out in one write and is read in one read.
 const directBufBytes = 64 << 10
 
+// directDialTimeout bounds a connection attempt, as gRPC's
+// MinConnectTimeout did for the Message stream.
+const directDialTimeout = 5 * time.Second
+
 // directHandshakeTimeout bounds the exchange of header and answer.
 const directHandshakeTimeout = 10 * time.Second
 
@@ -253,7 +257,7 @@ func readField(r *bufio.Reader, limit uint64) ([]byte, error) {
 // the peer answered as a gRPC server.
 func (p *peer) directStream(addr string) (sent bool, err error) {
 	d := net.Dialer{
-		Timeout: directHandshakeTimeout,
+		Timeout: directDialTimeout,
 		// Keepalive probes find a peer that vanished while the link
 		// was idle, as gRPC's pings did.
 		KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: p.t.opts.KeepaliveTime,
