@@ -196,18 +196,23 @@ func (t *Transport) serveDirect(c net.Conn, dl *directListener) {
 	var buf []byte
 	for {
 		n, err := binary.ReadUvarint(r)
-		if err != nil || n == 0 || n > uint64(limit) {
+		if err != nil || n > uint64(limit) {
 			return
 		}
-		if uint64(cap(buf)) < n {
-			buf = make([]byte, n)
+		frame := buf
+		switch {
+		case n > directBufBytes:
+			frame = make([]byte, n) // a rare large message's buffer is not kept
+		case uint64(cap(buf)) < n:
+			buf = make([]byte, directBufBytes)
+			frame = buf
 		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(r, buf); err != nil {
+		frame = frame[:n]
+		if _, err := io.ReadFull(r, frame); err != nil {
 			return
 		}
 		// NB: Unmarshal copies what it keeps, so buf is reused.
-		m, err := t.decode(buf)
+		m, err := t.decode(frame)
 		if err != nil {
 			t.opts.Logger.Warn("closing direct peer stream", "from", from, "err", err)
 			return
