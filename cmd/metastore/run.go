@@ -300,7 +300,8 @@ func clientRecvLimit(cfg *config.Config) int {
 func (p *process) start() {
 	p.node.Start()
 	for _, l := range p.peerLis {
-		go p.serve(p.peerSrv, l)
+		// Direct peer streams are served beside the gRPC ones.
+		go p.serve(p.peerSrv, p.tr.Listener(l))
 	}
 	p.serveClients()
 	for _, l := range p.metricsLis {

@@ -137,7 +137,7 @@ func (m *member) startWith(t *testing.T, rc core.Config, d core.Disk, peers map[
 	if m.tr != nil {
 		m.peerSrv = grpc.NewServer(transport.ServerOptions(transport.Options{})...)
 		m.tr.Register(m.peerSrv)
-		go m.peerSrv.Serve(m.peerLis)
+		go m.peerSrv.Serve(m.tr.Listener(m.peerLis))
 		for id, u := range peers {
 			if id != m.id {
 				if err := m.tr.AddPeer(id, []string{u}); err != nil {

@@ -9,6 +9,11 @@
 // payload is a proto-marshalled raftpb.Message (or, on Snapshot, file
 // bytes after the first frame):
 //
+// Between plaintext members small messages travel on a direct stream
+// instead (direct.go): a TCP connection to the same port that opens with
+// its own magic and carries length-prefixed messages. Listener tells the
+// two apart; a member without it gets the Message stream below.
+//
 //   - Message: a long-lived bidirectional stream per (sender, receiver) pair.
 //     The sender writes one frame per message; the receiver never writes and
 //     ends the stream only to reject it (wrong token) or on shutdown.
@@ -39,7 +44,7 @@
 //	})
 //	srv := grpc.NewServer(transport.ServerOptions(opts)...)
 //	t.Register(srv)
-//	go srv.Serve(peerListener)
+//	go srv.Serve(t.Listener(peerListener))
 //	for id, urls := range members { t.AddPeer(id, urls) }
 //	// driver goroutine: replica.Step(<-t.Incoming()), replica.ReportUnreachable(...), ...
 //	defer t.Close()

@@ -50,6 +50,11 @@ type Options struct {
 	// stream and per connection. Defaults 8 MiB and 16 MiB.
 	WindowBytes, ConnWindowBytes int32
 
+	// GRPCMessages sends small messages on the gRPC Message stream even
+	// to plain (http) peers that accept the direct stream (see
+	// Listener). Receiving is unaffected.
+	GRPCMessages bool
+
 	// TLS dials peers whose URL is https (the peer side's
 	// tlsutil.Info.ClientConfig: its certificate as the client's, the
 	// peer CA as roots). Nil: https peer URLs are refused by AddPeer.

@@ -63,7 +63,7 @@ func (p *peer) run() {
 	defer p.closeConn()
 	wait := p.t.opts.RetryMin
 	for p.ctx.Err() == nil {
-		sent, err := p.stream()
+		sent, err := p.open()
 		if p.ctx.Err() != nil {
 			return
 		}
@@ -79,6 +79,22 @@ func (p *peer) run() {
 		}
 		wait = min(2*wait, p.t.opts.RetryMax)
 	}
+}
+
+// open runs one stream to the current target: a direct stream to a plain
+// (http) peer that speaks it, else a gRPC Message stream.
+func (p *peer) open() (sent bool, err error) {
+	p.connMu.Lock()
+	tg := p.targets[p.target]
+	p.connMu.Unlock()
+	if !tg.tls && !p.t.opts.GRPCMessages {
+		sent, err := p.directStream(tg.hostPort)
+		if !errors.Is(err, errNoDirect) {
+			return sent, err
+		}
+		p.t.opts.Logger.Info("peer has no direct stream, using gRPC", "peer", fmt.Sprintf("%x", p.id))
+	}
+	return p.stream()
 }
 
 // stream opens one Message stream and writes to it until it breaks. sent
@@ -185,11 +201,13 @@ func (p *peer) getConn() (*grpc.ClientConn, error) {
 func (p *peer) rotate() {
 	p.connMu.Lock()
 	defer p.connMu.Unlock()
-	if len(p.targets) < 2 || p.conn == nil {
+	if len(p.targets) < 2 {
 		return
 	}
-	p.conn.Close()
-	p.conn = nil
+	if p.conn != nil {
+		p.conn.Close()
+		p.conn = nil
+	}
 	p.target = (p.target + 1) % len(p.targets)
 }
 

@@ -73,18 +73,24 @@ func (t *Transport) Register(s *grpc.Server) {
 // the sender's ID.
 func (t *Transport) authorize(ctx context.Context) (uint64, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
-	if tok := md.Get(mdToken); len(tok) != 1 || tok[0] != t.opts.ClusterToken {
+	return t.authorizeFields(md.Get(mdToken), md.Get(mdCluster), md.Get(mdFrom))
+}
+
+// authorizeFields checks the values a stream states for the token, cluster
+// ID and sender keys, however they travelled.
+func (t *Transport) authorizeFields(token, cluster, fromID []string) (uint64, error) {
+	if len(token) != 1 || token[0] != t.opts.ClusterToken {
 		return 0, status.Errorf(codes.PermissionDenied,
 			"transport: cluster token mismatch (this member's --initial-cluster-token is %q)", t.opts.ClusterToken)
 	}
 	// A sender that states no cluster ID (an older member) or 0 (one that
 	// joined, see Options.ClusterID) passes on the token alone.
-	if cid, err := strconv.ParseUint(firstOf(md.Get(mdCluster)), 16, 64); err == nil && cid != 0 &&
+	if cid, err := strconv.ParseUint(firstOf(cluster), 16, 64); err == nil && cid != 0 &&
 		t.opts.ClusterID != 0 && cid != t.opts.ClusterID {
 		return 0, status.Errorf(codes.PermissionDenied,
 			"transport: cluster ID mismatch (this member's cluster is %x, the sender's %x)", t.opts.ClusterID, cid)
 	}
-	from, err := strconv.ParseUint(firstOf(md.Get(mdFrom)), 16, 64)
+	from, err := strconv.ParseUint(firstOf(fromID), 16, 64)
 	if err != nil || from == 0 {
 		return 0, status.Error(codes.InvalidArgument, "transport: missing sender member ID")
 	}

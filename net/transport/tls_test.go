@@ -60,6 +60,10 @@ func TestExchangeOverMutualTLS(t *testing.T) {
 	if got := receive(t, b); got.GetTerm() != 5 || got.GetFrom() != 1 {
 		t.Fatalf("got %v", got)
 	}
+	// https peers keep gRPC: the direct stream has no TLS.
+	if n := directStreams(b); n != 0 {
+		t.Fatalf("an https peer opened %d direct streams", n)
+	}
 
 	// A member whose certificate another CA signed is not let in.
 	rogueCA, err := tlstest.NewCA("rogue")

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
 
@@ -24,6 +25,7 @@ type Transport struct {
 
 	mu     sync.RWMutex
 	peers  map[uint64]*peer
+	direct map[net.Conn]*directListener // direct streams being served, by listener
 	closed bool
 }
 
@@ -195,6 +197,9 @@ func (t *Transport) Close() {
 		delete(t.peers, id)
 	}
 	t.cancel()
+	for c := range t.direct {
+		c.Close()
+	}
 	t.mu.Unlock()
 	t.wg.Wait()
 }

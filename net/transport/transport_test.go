@@ -35,6 +35,9 @@ type member struct {
 	opts  Options
 	unrch chan uint64
 	snaps chan snapReport
+	// grpcOnly serves the peer gRPC server alone, as a member that
+	// predates the direct stream does.
+	grpcOnly bool
 }
 
 type snapReport struct {
@@ -44,7 +47,12 @@ type snapReport struct {
 
 func startMember(t *testing.T, id uint64, opts Options) *member {
 	t.Helper()
-	m := &member{unrch: make(chan uint64, 1024), snaps: make(chan snapReport, 16)}
+	return startMemberServing(t, id, opts, false)
+}
+
+func startMemberServing(t *testing.T, id uint64, opts Options, grpcOnly bool) *member {
+	t.Helper()
+	m := &member{unrch: make(chan uint64, 1024), snaps: make(chan snapReport, 16), grpcOnly: grpcOnly}
 	if opts.ClusterToken == "" {
 		opts.ClusterToken = "test-cluster"
 	}
@@ -73,6 +81,9 @@ func startMember(t *testing.T, id uint64, opts Options) *member {
 func (m *member) serve(lis net.Listener) {
 	m.srv = grpc.NewServer(ServerOptions(m.opts)...)
 	m.t.Register(m.srv)
+	if !m.grpcOnly {
+		lis = m.t.Listener(lis)
+	}
 	go m.srv.Serve(lis)
 }
 

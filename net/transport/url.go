@@ -8,8 +8,9 @@ import (
 
 // target is where a peer is dialed: a gRPC target, with TLS or without.
 type target struct {
-	addr string
-	tls  bool
+	addr     string // gRPC target
+	hostPort string // TCP address, for the direct stream
+	tls      bool
 }
 
 func parseTarget(peerURL string) (target, error) {
@@ -18,7 +19,7 @@ func parseTarget(peerURL string) (target, error) {
 		return target{}, err
 	}
 	u, _ := url.Parse(peerURL)
-	return target{addr: addr, tls: u.Scheme == "https"}, nil
+	return target{addr: addr, hostPort: u.Host, tls: u.Scheme == "https"}, nil
 }
 
 // Target turns a peer URL such as "http://10.0.0.1:2380" or

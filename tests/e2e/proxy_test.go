@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -16,8 +18,9 @@ import (
 // Fault model of the peer proxy: every member's peer port is reached only
 // through its proxy, so every raft message between two members crosses
 // exactly one proxy. The proxy learns which member sent a connection from
-// the transport's own metadata (the first HTTP/2 header block of the
-// connection carries metastore-from), so the test can cut one directed
+// the transport's own metadata (the header of a direct stream, or the first
+// HTTP/2 header block of a gRPC connection, which carries metastore-from),
+// so the test can cut one directed
 // link, or a member's every link, and heal them. A cut closes the link's
 // connections and refuses new ones at once, as a dropped cable would: the
 // transport sees a broken stream and redials, and raft hears nothing.
@@ -185,7 +188,13 @@ func readSender(r io.Reader) (uint64, []byte, error) {
 	var held bytes.Buffer
 	tee := io.TeeReader(r, &held)
 	preface := make([]byte, len(http2Preface))
-	if _, err := io.ReadFull(tee, preface); err != nil {
+	if _, err := io.ReadFull(tee, preface[:len(directMagic)]); err != nil {
+		return 0, nil, err
+	}
+	if string(preface[:len(directMagic)]) == directMagic {
+		return readDirectSender(tee, &held)
+	}
+	if _, err := io.ReadFull(tee, preface[len(directMagic):]); err != nil {
 		return 0, nil, err
 	}
 	if string(preface) != http2Preface {
@@ -235,6 +244,35 @@ func readSender(r io.Reader) (uint64, []byte, error) {
 		}
 		return id, held.Bytes(), nil
 	}
+}
+
+// directMagic opens the transport's direct stream (net/transport), whose
+// header is three uvarint-length-prefixed fields: token, cluster ID, sender.
+const directMagic = "MSRAFT\x00\x01"
+
+// readDirectSender reads a direct stream's header after its magic.
+func readDirectSender(r io.Reader, held *bytes.Buffer) (uint64, []byte, error) {
+	br := bufio.NewReader(io.LimitReader(r, 3*(binary.MaxVarintLen64+1<<10)))
+	var from string
+	for range 3 {
+		n, err := binary.ReadUvarint(br)
+		if err != nil {
+			return 0, nil, err
+		}
+		if n > 1<<10 {
+			return 0, nil, errors.New("peer proxy: direct stream header field too long")
+		}
+		f := make([]byte, n)
+		if _, err := io.ReadFull(br, f); err != nil {
+			return 0, nil, err
+		}
+		from = string(f)
+	}
+	id, err := strconv.ParseUint(from, 16, 64)
+	if err != nil || id == 0 {
+		return 0, nil, fmt.Errorf("peer proxy: no sender in the direct stream header (%q)", from)
+	}
+	return id, held.Bytes(), nil
 }
 
 // headerFragment strips a HEADERS frame's padding and priority fields.
