@@ -4,13 +4,20 @@
 //
 // # Mapping
 //
-// One database per member, in <data-dir>/member/rocksdb, default column
-// family only. engine.Batch is a WriteBatch, Engine.Write is one DB.Write
-// (atomic: all of the batch or none of it, also across a crash),
+// One database per member, in <data-dir>/member/rocksdb, with two column
+// families: "revisions" holds the MVCC store's revision records (keys under
+// "r/", which only grow), the default one everything else (keyspace.go:
+// flushed revisions then leave L0 by trivial moves instead of dragging the
+// whole store through every compaction). Callers see one key space.
+// engine.Batch records its operations and becomes one WriteBatch across
+// both families at Write, Engine.Write is one DB.Write (atomic: all of the
+// batch or none of it, also across a crash, one WAL for both families),
 // engine.Snapshot is a RocksDB snapshot (a sequence number: taking one is
 // O(1) and its iterators read consistently while writes go on), and
 // iterators carry their [lower, upper) bounds into RocksDB so a bounded scan
-// stops at the bound instead of stepping over deleted keys beyond it. Each
+// stops at the bound instead of stepping over deleted keys beyond it (a
+// range crossing "r/" or "r0" is walked as one iterator per family's
+// segment, one after the other). Each
 // iterator move is one cgo call that also reads the key and value
 // (iterstep.go), which Key and Value then copy lazily.
 // Iterator.Error reports a read failure (corruption, I/O); the MVCC layer
@@ -47,6 +54,13 @@
 //     Replay then applies exactly the entries after A: an acknowledged write
 //     was synced in a quorum's raft WALs before the answer, so it is
 //     replayed, and none is applied twice.
+//
+// Two column families share the one WAL, and a batch spans both, so a
+// machine crash must not leave one family's flushed SST holding a batch
+// whose other half the lost WAL tail took: RocksDB sees to it, since with
+// more than one family it writes out and syncs the closed WAL files before
+// it flushes a family's memtable, and point-in-time recovery still gives a
+// prefix of whole batches.
 //
 // The replica's raft snapshots of this engine carry only metadata: the
 // engine is the data (core/snapshot.go, engine-held snapshots). That would

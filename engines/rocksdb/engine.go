@@ -30,10 +30,16 @@ type Engine struct {
 	db     *grocksdb.DB
 	dir    string
 
-	opts  *grocksdb.Options
-	table *grocksdb.BlockBasedTableOptions
-	cache *grocksdb.Cache
-	ro    *grocksdb.ReadOptions // reads of the current state
+	opts *grocksdb.Options // the database's, and the default column family's
+	// revOpts are the revisions column family's: the same but for a larger
+	// memtable (see revisionKeys).
+	revOpts *grocksdb.Options
+	// meta is the default column family, revs the one holding the keys in
+	// [revLower, revUpper): see revisionKeys.
+	meta, revs *grocksdb.ColumnFamilyHandle
+	table      *grocksdb.BlockBasedTableOptions
+	cache      *grocksdb.Cache
+	ro         *grocksdb.ReadOptions // reads of the current state
 	// roNoFill is ro without filling the block cache: most point reads
 	// use it (see Get).
 	roNoFill *grocksdb.ReadOptions
@@ -65,7 +71,6 @@ func Open(dir string, o Options) (*Engine, error) {
 		return nil, err
 	}
 	o = o.withDefaults()
-	all, bottom, _ := compressionTypes(o.Compression)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("rocksdb: %w", err)
 	}
@@ -88,48 +93,67 @@ func Open(dir string, o Options) (*Engine, error) {
 	e.table.SetCacheIndexAndFilterBlocks(false)
 	e.table.SetBlockSize(16 << 10)
 
-	opts, err := grocksdb.GetOptionsFromString(nil, memtableHints)
+	var err error
+	if e.opts, err = e.newOptions(o, metaWriteBufferBytes(o.WriteBufferBytes)); err == nil {
+		e.revOpts, err = e.newOptions(o, o.WriteBufferBytes)
+	}
 	if err != nil {
-		e.table.Destroy()
-		e.cache.Destroy()
+		e.destroyOptions()
 		return nil, fmt.Errorf("rocksdb: options: %w", err)
 	}
-	e.opts = opts
-	e.opts.SetCreateIfMissing(true)
-	e.opts.SetBlockBasedTableFactory(e.table)
-	e.opts.SetWriteBufferSize(o.WriteBufferBytes)
-	e.opts.SetMaxWriteBufferNumber(2)
-	e.opts.SetCompression(all)
-	e.opts.SetBottommostCompression(bottom)
-	e.opts.SetMaxOpenFiles(o.MaxOpenFiles)
-	e.opts.SetMaxBackgroundJobs(o.BackgroundJobs)
-	e.opts.SetLevelCompactionDynamicLevelBytes(true)
-	e.opts.SetBytesPerSync(1 << 20)
-	// The WAL is written to its file by FlushWrites (every 64 KiB of
-	// applied entries and every tick) rather than by every Write: one
-	// write(2) for many batches (see the package documentation for what a
-	// process crash may take). A Write that syncs writes it out anyway.
-	e.opts.SetManualWALFlush(!o.Sync)
-	// A process crash leaves a torn last record in RocksDB's WAL at worst:
-	// drop it (it was never acknowledged by RocksDB), keep the rest.
-	e.opts.SetWALRecoveryMode(grocksdb.PointInTimeRecovery)
-	e.opts.SetInfoLogLevel(grocksdb.WarnInfoLogLevel)
-	e.opts.SetKeepLogFileNum(4)
-	e.opts.SetMaxLogFileSize(16 << 20)
-
-	db, err := grocksdb.OpenDb(e.opts, dir)
+	// A database made before the split has no revisions column family:
+	// create it, then move its revision keys there (migrateRevisions).
+	e.opts.SetCreateIfMissingColumnFamilies(true)
+	db, cfs, err := grocksdb.OpenDbColumnFamilies(e.opts, dir,
+		[]string{"default", revisionsColumnFamily}, []*grocksdb.Options{e.opts, e.revOpts})
 	if err != nil {
 		e.destroyOptions()
 		return nil, fmt.Errorf("rocksdb: open %s: %w", dir, err)
 	}
-	e.db = db
+	e.db, e.meta, e.revs = db, cfs[0], cfs[1]
 	e.ro = grocksdb.NewDefaultReadOptions()
 	e.roNoFill = grocksdb.NewDefaultReadOptions()
 	e.roNoFill.SetFillCache(false)
 	e.wo = grocksdb.NewDefaultWriteOptions()
 	e.wo.SetSync(o.Sync)
+	if err := e.migrateRevisions(); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("rocksdb: open %s: %w", dir, err)
+	}
 	e.refreshLive()
 	return e, nil
+}
+
+// newOptions builds the options of the database and of a column family
+// whose memtables take writeBuffer bytes each.
+func (e *Engine) newOptions(o Options, writeBuffer uint64) (*grocksdb.Options, error) {
+	all, bottom, _ := compressionTypes(o.Compression)
+	opts, err := grocksdb.GetOptionsFromString(nil, memtableHints)
+	if err != nil {
+		return nil, err
+	}
+	opts.SetCreateIfMissing(true)
+	opts.SetBlockBasedTableFactory(e.table)
+	opts.SetWriteBufferSize(writeBuffer)
+	opts.SetMaxWriteBufferNumber(2)
+	opts.SetCompression(all)
+	opts.SetBottommostCompression(bottom)
+	opts.SetMaxOpenFiles(o.MaxOpenFiles)
+	opts.SetMaxBackgroundJobs(o.BackgroundJobs)
+	opts.SetLevelCompactionDynamicLevelBytes(true)
+	opts.SetBytesPerSync(1 << 20)
+	// The WAL is written to its file by FlushWrites (every 64 KiB of
+	// applied entries and every tick) rather than by every Write: one
+	// write(2) for many batches (see the package documentation for what a
+	// process crash may take). A Write that syncs writes it out anyway.
+	opts.SetManualWALFlush(!o.Sync)
+	// A process crash leaves a torn last record in RocksDB's WAL at worst:
+	// drop it (it was never acknowledged by RocksDB), keep the rest.
+	opts.SetWALRecoveryMode(grocksdb.PointInTimeRecovery)
+	opts.SetInfoLogLevel(grocksdb.WarnInfoLogLevel)
+	opts.SetKeepLogFileNum(4)
+	opts.SetMaxLogFileSize(16 << 20)
+	return opts, nil
 }
 
 // Dir is the database directory.
@@ -159,11 +183,13 @@ func (e *Engine) Get(key []byte) ([]byte, bool, error) {
 	if rand.Uint32()%fillCacheOneIn == 0 {
 		ro = e.ro
 	}
-	return get(e.db, ro, key)
+	return e.get(ro, key)
 }
 
-func get(db *grocksdb.DB, ro *grocksdb.ReadOptions, key []byte) ([]byte, bool, error) {
-	h, err := db.GetPinned(ro, key)
+// get reads key from its column family. The caller holds e.mu shared and
+// has checked the engine is open.
+func (e *Engine) get(ro *grocksdb.ReadOptions, key []byte) ([]byte, bool, error) {
+	h, err := e.db.GetPinnedCF(ro, e.columnFamily(key), key)
 	if err != nil {
 		return nil, false, fmt.Errorf("rocksdb: get: %w", err)
 	}
@@ -187,25 +213,54 @@ func (e *Engine) NewIter(lower, upper []byte) engine.Iterator {
 	return e.newIter(nil, lower, upper)
 }
 
-// newIter opens an iterator, on snapshot s when it is not nil. The caller
-// holds e.mu shared and has checked the engine is open.
-func (e *Engine) newIter(s *snapshot, lower, upper []byte) *iter {
-	it := &iter{e: e, snap: s, pos: new(position)}
-	it.lower = bytes.Clone(lower)
-	if it.lower == nil {
-		it.lower = []byte{}
-	}
-	if upper != nil {
-		it.upper = append([]byte{}, upper...)
+// newIter opens an iterator over [lower, upper), on snapshot s when it is
+// not nil: one RocksDB iterator per column family segment the range
+// crosses (keySegments), walked one after the other. The caller holds e.mu
+// shared and has checked the engine is open.
+func (e *Engine) newIter(s *snapshot, lower, upper []byte) engine.Iterator {
+	if lower == nil {
+		lower = []byte{}
 	}
 	// An empty range iterates nothing. RocksDB would read an empty upper
 	// bound as no bound at all, and a lower bound above the upper one is
 	// outside its contract.
-	if it.upper != nil && bytes.Compare(it.lower, it.upper) >= 0 {
+	if upper != nil && bytes.Compare(lower, upper) >= 0 {
 		return &iter{}
+	}
+	var parts []*iter
+	for _, seg := range e.keySegments() {
+		lo, hi := seg.lower, seg.upper
+		if bytes.Compare(lower, lo) > 0 {
+			lo = lower
+		}
+		if upper != nil && (hi == nil || bytes.Compare(upper, hi) < 0) {
+			hi = upper
+		}
+		if hi != nil && bytes.Compare(lo, hi) >= 0 {
+			continue
+		}
+		parts = append(parts, e.newPartIter(s, seg.cf, lo, hi))
+	}
+	switch len(parts) {
+	case 0:
+		return &iter{}
+	case 1:
+		return parts[0]
+	}
+	return &concatIter{parts: parts}
+}
+
+// newPartIter opens a RocksDB iterator over [lower, upper) (upper nil: no
+// bound; lower < upper) of one column family.
+func (e *Engine) newPartIter(s *snapshot, cf *grocksdb.ColumnFamilyHandle, lower, upper []byte) *iter {
+	it := &iter{e: e, snap: s, pos: new(position)}
+	it.lower = append([]byte{}, lower...)
+	if upper != nil {
+		it.upper = append([]byte{}, upper...)
 	}
 	it.ro = grocksdb.NewDefaultReadOptions()
 	if s != nil {
+		s.ref()
 		it.ro.SetSnapshot(s.snap)
 		// A frozen view is read whole, once (a snapshot file, a
 		// maintenance snapshot): its blocks would only evict the
@@ -218,7 +273,7 @@ func (e *Engine) newIter(s *snapshot, lower, upper []byte) *iter {
 	if it.upper != nil {
 		it.ro.SetIterateUpperBound(it.upper)
 	}
-	it.it = e.db.NewIterator(it.ro)
+	it.it = e.db.NewIteratorCF(it.ro, cf)
 	e.track(it)
 	return it
 }
@@ -240,7 +295,7 @@ func (e *Engine) Write(b engine.Batch) error {
 	if rb.n == 0 {
 		return nil
 	}
-	if err := e.db.Write(e.wo, rb.h.wb); err != nil {
+	if err := e.db.Write(e.wo, rb.writeBatch(e)); err != nil {
 		return fmt.Errorf("rocksdb: write: %w", err)
 	}
 	e.wrote(rb.bytes)
@@ -299,7 +354,10 @@ func (e *Engine) Flush() error {
 	fo := grocksdb.NewDefaultFlushOptions()
 	defer fo.Destroy()
 	fo.SetWait(true)
-	err := e.db.Flush(fo)
+	err := e.db.FlushCF(e.meta, fo)
+	if err == nil {
+		err = e.db.FlushCF(e.revs, fo)
+	}
 	e.refreshLive()
 	return err
 }
@@ -312,20 +370,50 @@ func (e *Engine) Compact() error {
 	if e.closed {
 		return engine.ErrClosed
 	}
-	e.db.CompactRange(grocksdb.Range{})
+	e.db.CompactRangeCF(e.meta, grocksdb.Range{})
+	e.db.CompactRangeCF(e.revs, grocksdb.Range{})
 	e.refreshLive()
 	return nil
 }
 
 // Property returns a RocksDB property ("rocksdb.estimate-num-keys",
 // "rocksdb.cur-size-all-mem-tables", ...), or "" when unknown or closed.
+// A property of column families is the sum over both when it is a number
+// ("rocksdb.num-files-at-level0") and both texts, one after the other,
+// otherwise ("rocksdb.stats").
 func (e *Engine) Property(name string) string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
 	if e.closed {
 		return ""
 	}
-	return e.db.GetProperty(name)
+	meta := e.db.GetPropertyCF(name, e.meta)
+	if !perColumnFamily(name) {
+		return meta
+	}
+	revs := e.db.GetPropertyCF(name, e.revs)
+	m, errM := strconv.ParseUint(strings.TrimSpace(meta), 10, 64)
+	r, errR := strconv.ParseUint(strings.TrimSpace(revs), 10, 64)
+	if errM == nil && errR == nil {
+		return strconv.FormatUint(m+r, 10)
+	}
+	return meta + revs
+}
+
+// perColumnFamily reports whether RocksDB keeps property name per column
+// family (the rest are the database's: running jobs, write stalls,
+// snapshots).
+func perColumnFamily(name string) bool {
+	switch {
+	case strings.HasPrefix(name, "rocksdb.num-running-"),
+		strings.HasPrefix(name, "rocksdb.actual-delayed-write-rate"),
+		strings.HasPrefix(name, "rocksdb.is-write-stopped"),
+		strings.HasPrefix(name, "rocksdb.num-snapshots"),
+		strings.HasPrefix(name, "rocksdb.oldest-snapshot"),
+		strings.HasPrefix(name, "rocksdb.dbstats"):
+		return false
+	}
+	return true
 }
 
 // WatchedProperties are the integer properties worth exporting as
@@ -351,11 +439,24 @@ func (e *Engine) IntProperty(name string) uint64 {
 	if e.closed {
 		return 0
 	}
-	if v, ok := e.db.GetIntProperty(name); ok {
+	return e.intProperty(name)
+}
+
+// intProperty is IntProperty for a caller holding e.mu shared on an open
+// engine: summed over both column families when RocksDB keeps it per
+// family.
+func (e *Engine) intProperty(name string) uint64 {
+	read := func(cf *grocksdb.ColumnFamilyHandle) uint64 {
+		if v, ok := e.db.GetIntPropertyCF(name, cf); ok {
+			return v
+		}
+		v, _ := strconv.ParseUint(strings.TrimSpace(e.db.GetPropertyCF(name, cf)), 10, 64)
 		return v
 	}
-	v, _ := strconv.ParseUint(strings.TrimSpace(e.db.GetProperty(name)), 10, 64)
-	return v
+	if !perColumnFamily(name) {
+		return read(e.meta)
+	}
+	return read(e.meta) + read(e.revs)
 }
 
 // BlockCacheUsage is the bytes the block cache holds.
@@ -389,15 +490,11 @@ func (e *Engine) MemoryStats() MemoryStats {
 	if e.closed {
 		return MemoryStats{}
 	}
-	prop := func(name string) uint64 {
-		v, _ := e.db.GetIntProperty(name)
-		return v
-	}
 	return MemoryStats{
 		BlockCache:       e.cache.GetUsage(),
 		BlockCachePinned: e.cache.GetPinnedUsage(),
-		Memtables:        prop("rocksdb.size-all-mem-tables"),
-		TableReaders:     prop("rocksdb.estimate-table-readers-mem"),
+		Memtables:        e.intProperty("rocksdb.size-all-mem-tables"),
+		TableReaders:     e.intProperty("rocksdb.estimate-table-readers-mem"),
 	}
 }
 
@@ -430,6 +527,8 @@ func (e *Engine) Close() error {
 		v.release()
 	}
 	flushErr := e.db.FlushWAL(false)
+	e.meta.Destroy()
+	e.revs.Destroy()
 	e.db.Close()
 	e.ro.Destroy()
 	e.roNoFill.Destroy()
@@ -442,7 +541,12 @@ func (e *Engine) Close() error {
 }
 
 func (e *Engine) destroyOptions() {
-	e.opts.Destroy()
+	if e.opts != nil {
+		e.opts.Destroy()
+	}
+	if e.revOpts != nil {
+		e.revOpts.Destroy()
+	}
 	e.table.Destroy()
 	e.cache.Destroy()
 }

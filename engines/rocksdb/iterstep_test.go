@@ -23,7 +23,7 @@ func TestNativeIter(t *testing.T) {
 	if err := e.Write(b); err != nil {
 		t.Fatal(err)
 	}
-	it := e.NewIter(nil, nil).(*iter)
+	it := e.NewIter([]byte("k"), []byte("l")).(*iter) // inside one column family
 	defer it.Close()
 	check := func(what string, want string) {
 		t.Helper()

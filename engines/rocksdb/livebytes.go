@@ -47,9 +47,7 @@ func (e *Engine) refreshLive() {
 	defer e.live.refreshMu.Unlock()
 	var total int64
 	for _, p := range []string{"rocksdb.live-sst-files-size", "rocksdb.cur-size-all-mem-tables"} {
-		if v, ok := e.db.GetIntProperty(p); ok {
-			total += int64(v)
-		}
+		total += int64(e.intProperty(p))
 	}
 	// Bytes written while the properties were read are counted twice
 	// until the next reading: an overestimate of a few batches at most.

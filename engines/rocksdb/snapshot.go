@@ -34,7 +34,7 @@ func (s *snapshot) Get(key []byte) ([]byte, bool, error) {
 	if s.isClosed() {
 		return nil, false, engine.ErrClosed
 	}
-	return get(s.e.db, s.ro, key)
+	return s.e.get(s.ro, key)
 }
 
 // NewIter iterates over [lower, upper) as of the snapshot; it is empty once
@@ -48,14 +48,15 @@ func (s *snapshot) NewIter(lower, upper []byte) engine.Iterator {
 	if s.isClosed() {
 		return &iter{}
 	}
+	return s.e.newIter(s, lower, upper)
+}
+
+// ref takes a reference for an iterator opened on the snapshot. The caller
+// holds e.mu shared.
+func (s *snapshot) ref() {
 	s.e.snapMu.Lock()
 	s.refs++
 	s.e.snapMu.Unlock()
-	it := s.e.newIter(s, lower, upper)
-	if it.e == nil { // an empty range holds no reference
-		s.unref()
-	}
-	return it
 }
 
 // Close releases the snapshot once its iterators are closed too. A second

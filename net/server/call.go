@@ -82,6 +82,10 @@ type waiter struct {
 	start func(r *core.Replica, cb core.Callback)
 	prop  proposal
 	cb    core.Callback
+	// started is set once the loop has read the work and cb: until then the
+	// waiter may still be queued (a timeout answers a call the loop has
+	// not reached), and must not be reused.
+	started atomic.Bool
 }
 
 // proposal is propose's work on the loop: stamp req with the caller's
@@ -104,12 +108,12 @@ func (p *proposal) run(r *core.Replica, cb core.Callback) {
 // before the work runs: once cb answers, the caller may recycle w and the
 // next call overwrite them.
 func (w *waiter) run(r *core.Replica) {
-	start, cb := w.start, w.cb
+	start, cb, p := w.start, w.cb, w.prop
+	w.started.Store(true)
 	if start != nil {
 		start(r, cb)
 		return
 	}
-	p := w.prop
 	p.run(r, cb)
 }
 
@@ -131,8 +135,15 @@ func (w *waiter) answer(call uint64, res core.Result) {
 	}
 }
 
-// recycle readies w for its next call, after its answer was taken.
+// recycle readies w for its next call, after its answer was taken. A
+// waiter the loop has not started yet (its call timed out in the queue)
+// is left to the collector instead: the loop will still run its call, and
+// its answer is dropped (the call is answered already).
 func (w *waiter) recycle() {
+	if !w.started.Load() {
+		return
+	}
+	w.started.Store(false)
 	w.start, w.cb, w.prop = nil, nil, proposal{}
 	w.state.Add(1) // answered (odd) -> the next call (even)
 	waiters.Put(w)

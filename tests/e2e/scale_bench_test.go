@@ -24,8 +24,9 @@ var (
 	scaleKeys  = flag.Int("scale.keys", 2_000_000, "BenchmarkScaleRocksDB: keys to load")
 	scaleValue = flag.Int("scale.value", 1024, "BenchmarkScaleRocksDB: value bytes")
 	scaleJoin  = flag.Bool("scale.join", true, "BenchmarkScaleRocksDB: time a new member's catch-up too")
-	scalePprof = flag.String("scale.cpuprofile", "", "BenchmarkScaleRocksDB: write the member's CPU profile of the full-store puts here")
+	scalePprof = flag.String("scale.cpuprofile", "", "BenchmarkScaleRocksDB: write the member's CPU profile of the full-store puts here, and of the empty store's to this path with .empty appended")
 	scaleHeap  = flag.String("scale.heapprofile", "", "BenchmarkScaleRocksDB: write the member's Go heap profile after the load here")
+	scaleGC    = flag.Bool("scale.gctrace", false, "BenchmarkScaleRocksDB: run the member with GODEBUG=gctrace=1 and report the collector's CPU per operation")
 )
 
 // BenchmarkScaleRocksDB loads -scale.keys keys of -scale.value bytes (2M
@@ -34,6 +35,12 @@ var (
 // put and single-key range throughput on the nearly empty store and on the
 // full one, the member's resident memory when full, and how long a new
 // member takes to catch up (a snapshot of the whole store, then the log).
+// Each put and range phase also logs the member's CPU per operation (and
+// the part RocksDB's flush and compaction threads took), its collections
+// (and their CPU with -scale.gctrace), its fsync, apply and propose
+// latencies, and, before the puts, the disk's own fsync latency: where
+// throughput swings with other load on the machine, these tell a slower
+// member from a busier disk.
 // It takes minutes and gigabytes of disk; run it alone on a quiet machine:
 //
 //	go test ./tests/e2e -run '^$' -bench ScaleRocksDB -benchtime=1x -timeout 2h -v
@@ -48,6 +55,10 @@ func scaleRun(b *testing.B) {
 	if *scalePprof != "" || *scaleHeap != "" {
 		args = append(args, "--enable-pprof")
 	}
+	if *scaleGC {
+		// The member inherits it; this process read GODEBUG when it started.
+		b.Setenv("GODEBUG", "gctrace=1")
+	}
 	c := newCluster(b, 1, args...)
 	m := c.members[0]
 	cli := c.client(m.client)
@@ -57,7 +68,17 @@ func scaleRun(b *testing.B) {
 
 	// A small working set first, so range reads have keys to find.
 	loadKeys(b, cli, 0, 10_000, key, value)
-	putEmpty, rangeEmpty := throughput(b, cli, 10_000, key, value)
+	profiledEmpty := make(chan struct{})
+	if *scalePprof != "" {
+		go func() {
+			defer close(profiledEmpty)
+			profileCPU(b, m, *scalePprof+".empty", 10*time.Second)
+		}()
+	} else {
+		close(profiledEmpty)
+	}
+	putEmpty, rangeEmpty, costEmpty := throughput(b, m, cli, 10_000, key, value)
+	<-profiledEmpty
 	b.Logf("empty store: %.0f puts/s, %.0f ranges/s", putEmpty, rangeEmpty)
 
 	start := time.Now()
@@ -84,7 +105,7 @@ func scaleRun(b *testing.B) {
 	} else {
 		close(profiled)
 	}
-	putFull, rangeFull := throughput(b, cli, *scaleKeys, key, value)
+	putFull, rangeFull, costFull := throughput(b, m, cli, *scaleKeys, key, value)
 	<-profiled
 	cpu2, wrote2 := processUsage(b, m)
 	logMemory(b, m)
@@ -94,6 +115,11 @@ func scaleRun(b *testing.B) {
 	b.ReportMetric(float64(rss>>20), "MiB-resident")
 	b.ReportMetric(putFull/putEmpty, "put-ratio")
 	b.ReportMetric(rangeFull/rangeEmpty, "range-ratio")
+	b.ReportMetric(costEmpty.putCPU, "cpu-µs/put-empty")
+	b.ReportMetric(costFull.putCPU, "cpu-µs/put-full")
+	b.ReportMetric(costFull.putRocks, "rocksdb-µs/put-full")
+	b.ReportMetric(costEmpty.rangeCPU, "cpu-µs/range-empty")
+	b.ReportMetric(costFull.rangeCPU, "cpu-µs/range-full")
 
 	if !*scaleJoin {
 		return
@@ -235,7 +261,7 @@ func loadKeys(b *testing.B, cli *clientv3.Client, from, to int, key func(int) st
 
 // throughput measures single puts and single-key serializable ranges on
 // random keys below n, from 16 clients, 10000 of each.
-func throughput(b *testing.B, cli *clientv3.Client, n int, key func(int) string, value string) (puts, ranges float64) {
+func throughput(b *testing.B, m *member, cli *clientv3.Client, n int, key func(int) string, value string) (puts, ranges float64, cost phaseCost) {
 	const ops, workers = 10_000, 16
 	run := func(op func(ctx context.Context, r *rand.Rand) error) float64 {
 		var wg sync.WaitGroup
@@ -268,16 +294,26 @@ func throughput(b *testing.B, cli *clientv3.Client, n int, key func(int) string,
 		}
 		return float64(ops-errs.Load()) / time.Since(start).Seconds()
 	}
+	b.Logf("fsync probe before the puts over %d keys: %v", n, fsyncProbe(b, filepath.Dir(m.dataDir), 300))
+	s0 := samplePhase(b, m)
 	puts = run(func(ctx context.Context, r *rand.Rand) error {
 		_, err := cli.Put(ctx, key(r.IntN(n)), value)
 		return err
 	})
+	s1 := samplePhase(b, m)
 	ranges = run(func(ctx context.Context, r *rand.Rand) error {
 		_, err := cli.Get(ctx, key(r.IntN(n)), clientv3.WithSerializable())
 		return err
 	})
-	return puts, ranges
+	s2 := samplePhase(b, m)
+	cost.putCPU, cost.putRocks = logPhase(b, m, fmt.Sprintf("puts over %d keys", n), ops, s0, s1)
+	cost.rangeCPU, _ = logPhase(b, m, fmt.Sprintf("ranges over %d keys", n), ops, s1, s2)
+	return puts, ranges, cost
 }
+
+// phaseCost is the member's CPU per put and per range in µs, and the part
+// of a put's RocksDB's own threads (flushes, compactions) took.
+type phaseCost struct{ putCPU, putRocks, rangeCPU float64 }
 
 // processUsage is the member process's CPU time (user and system) and the
 // bytes it caused to be written to storage (Linux: /proc/<pid>/stat and
