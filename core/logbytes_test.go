@@ -22,8 +22,8 @@ func TestRaftLogInMemoryIsBoundedInBytes(t *testing.T) {
 	c.cut[lagger] = true
 	value := strings.Repeat("v", 1024)
 	maxHeld := 0
-	// NB: 120 puts, because the store keeps every revision: past 128 KiB
-	// of them a snapshot also waits for an eighth of its size in entries
+	// NB: 120 puts, because the store keeps every revision: past 96 KiB
+	// of them a snapshot also waits for a sixth of its size in entries
 	// (snapshotLogRatio), more than the budget.
 	for i := 0; i < 120; i++ {
 		if _, err := c.put(lead, fmt.Sprintf("k%d", i%7), value); err != nil {
