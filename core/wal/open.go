@@ -53,6 +53,10 @@ func Open(fsys disk.FS, dir string, opts Options) (*WAL, Recovered, error) {
 		}
 		w.f, w.size, w.zeroEnd = f, size, size
 	}
+	if err := r.gapAfterSnapshot(dir); err != nil {
+		w.f.Close()
+		return nil, Recovered{}, err
+	}
 	if err := w.zeroAheadOfEnd(); err != nil {
 		w.f.Close()
 		return nil, Recovered{}, fmt.Errorf("wal: open %s: write zeros: %w", dir, err)
@@ -174,9 +178,12 @@ func (r *recovery) appendEntry(e *raftpb.Entry) error {
 		default:
 			r.ents = r.ents[:i-first] // raft truncated its log at i
 		}
-	} else if r.snap.Index > 0 && i > r.snap.Index+1 {
-		return fmt.Errorf("entry %d leaves a gap after snapshot %d", i, r.snap.Index)
 	}
+	// NB: a log may start past the newest marker read so far. ReleaseTo
+	// removes segments once a marker covers them, but writes that marker
+	// at the end of the last segment, and an older one can sit at that
+	// segment's head (a marker re-saved after a crash): only the markers
+	// read by the end can tell a gap (see gapAfterSnapshot).
 	r.ents = append(r.ents, e)
 	return nil
 }
@@ -202,6 +209,18 @@ func (r *recovery) marker(m SnapMarker) {
 	default:
 		r.ents = nil
 	}
+}
+
+// gapAfterSnapshot fails when the recovered log starts more than one entry
+// after the newest marker: entries were removed that no snapshot covers.
+func (r *recovery) gapAfterSnapshot(dir string) error {
+	if len(r.ents) == 0 || r.snap.Index == 0 {
+		return nil
+	}
+	if first := r.ents[0].GetIndex(); first > r.snap.Index+1 {
+		return fmt.Errorf("%w: %s: the log starts at entry %d, leaving a gap after snapshot %d", ErrCorrupt, dir, first, r.snap.Index)
+	}
+	return nil
 }
 
 func (r *recovery) result() Recovered {

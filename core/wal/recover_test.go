@@ -234,3 +234,48 @@ func TestLostPageBeforeKeptOne(t *testing.T) {
 		t.Fatalf("damaged sector without zeros: Open = %v, want ErrCorrupt", err)
 	}
 }
+
+// TestReleaseBehindAnOlderMarkerAtTheHead: a segment that starts with an
+// older marker (re-saved after a crash) and whose predecessors were
+// released under a newer marker written further on recovers; a log whose
+// start no marker covers is still corruption.
+func TestReleaseBehindAnOlderMarkerAtTheHead(t *testing.T) {
+	m, w := newWAL(t, wal.Options{SegmentBytes: 64})
+	must(t, w.Save(hardState(1, 1, 5), ents(1, 5, 1), true))
+	must(t, w.Save(hardState(1, 1, 5), nil, true)) // cuts: the next segment holds only this
+	must(t, w.SaveSnapshot(wal.SnapMarker{Index: 3, Term: 1}))
+	must(t, w.Save(hardState(1, 1, 8), ents(6, 8, 1), true))
+	must(t, w.SaveSnapshot(wal.SnapMarker{Index: 7, Term: 1}))
+	must(t, w.ReleaseTo(7))
+	segs := segments(t, m)
+	if len(segs) != 1 {
+		t.Fatalf("segments after release: %v, want the last one alone", segs)
+	}
+	head := readBytes(t, m, segs[0])
+	_, rec := reopen(t, m.Clone(), wal.Options{SegmentBytes: 64})
+	if rec.Snapshot.Index != 7 {
+		t.Fatalf("snapshot %+v, want index 7", rec.Snapshot)
+	}
+	equalEntries(t, rec.Entries, ents(8, 8, 1))
+
+	// Without the newer marker the released entries 4-5 are a gap.
+	c := m.Clone()
+	rewrite(t, c, segs[0], head[:markerEnd(t, head)])
+	if _, _, err := wal.Open(c, dir, wal.Options{}); err == nil {
+		t.Fatal("Open of a log whose start no marker covers succeeded")
+	} else if !errors.Is(err, wal.ErrCorrupt) || !strings.Contains(err.Error(), "gap after snapshot 3") {
+		t.Fatalf("Open = %v, want ErrCorrupt naming the gap after snapshot 3", err)
+	}
+}
+
+// markerEnd is the offset of the first marker (7, 1) in a segment: cut
+// there, it holds the older marker and entries 6-8 but no newer marker.
+func markerEnd(t *testing.T, seg []byte) int {
+	t.Helper()
+	want := []byte{7, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0} // marker payload (7, 1)
+	i := bytes.Index(seg, want)
+	if i < 9 {
+		t.Fatal("no marker (7, 1) in the segment")
+	}
+	return i - 9 // its 9-byte header
+}
