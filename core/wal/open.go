@@ -122,10 +122,10 @@ func (r *recovery) replay(name string, buf []byte, last bool) (int, error) {
 	for off < len(buf) {
 		typ, payload, next, ok := decodeRecord(buf, off)
 		if !ok {
-			switch {
-			case !last:
+			if !last {
 				return 0, corrupt(name, off, "damaged record in a segment that was synced whole")
-			case validRecordAfter(buf, off+1) && !zeroSectorBeforeIntact(buf, off):
+			}
+			if next, found := nextIntactRecord(buf, off+1); found && !zeroSectorIn(buf, off, next) {
 				return 0, corrupt(name, off, "damaged record followed by intact ones")
 			}
 			return off, nil // torn tail

@@ -84,27 +84,27 @@ func decodeRecord(buf []byte, off int) (typ recordType, payload []byte, next int
 	return typ, buf[off+headerBytes : end], int(end), true
 }
 
-// validRecordAfter reports whether any intact record starts in buf[from:].
+// nextIntactRecord returns where the first intact record in buf[from:]
+// starts, if any does.
 // NB: this is what separates a torn tail from corruption. Its cost is
 // bounded by the distance to the next intact record (corruption) or to the
 // end of the file (a torn tail, at most one unsynced write long). An entry
 // whose payload itself embeds a well-formed WAL record could make a torn
 // tail look corrupt; user data would have to be crafted for it.
-func validRecordAfter(buf []byte, from int) bool {
+func nextIntactRecord(buf []byte, from int) (int, bool) {
 	for p := from; p+headerBytes <= len(buf); p++ {
 		if _, _, _, ok := decodeRecord(buf, p); ok {
-			return true
+			return p, true
 		}
 	}
-	return false
+	return 0, false
 }
 
 // sectorBytes is the smallest unit a disk writes whole.
 const sectorBytes = 512
 
-// zeroSectorBeforeIntact reports whether a whole, aligned sector of zeros
-// lies between the damaged record at off and the next intact record (or
-// the end of buf).
+// zeroSectorIn reports whether a whole, aligned sector of zeros lies in
+// buf[from:to].
 // NB: this is what tells a write the disk never made from corruption. The
 // kernel writes dirty pages back in any order, so after a crash an unsynced
 // later page can be on disk while an earlier one is not; over a segment's
@@ -113,15 +113,8 @@ const sectorBytes = 512
 // a torn tail and go with it, as etcd's WAL treats a zeroed sector. The
 // price: a medium that zeroes synced sectors loses the records after them
 // instead of failing Open.
-func zeroSectorBeforeIntact(buf []byte, off int) bool {
-	end := len(buf)
-	for p := off + 1; p+headerBytes <= len(buf); p++ {
-		if _, _, _, ok := decodeRecord(buf, p); ok {
-			end = p
-			break
-		}
-	}
-	for s := (off + sectorBytes - 1) / sectorBytes * sectorBytes; s+sectorBytes <= end; s += sectorBytes {
+func zeroSectorIn(buf []byte, from, to int) bool {
+	for s := (from + sectorBytes - 1) / sectorBytes * sectorBytes; s+sectorBytes <= to; s += sectorBytes {
 		if allZero(buf[s : s+sectorBytes]) {
 			return true
 		}
