@@ -49,11 +49,9 @@ func (s *Store) ReadTxn(t *pb.TxnRequest) (*pb.TxnResponse, error) {
 	// NB: execTxn reads through a write in progress; one that changes
 	// nothing leaves the revision and the engine alone.
 	w := s.beginWrite()
-	a := new(txnAlloc)
-	resp := &a.resp
+	resp := newTxnResponse()
 	s.execTxn(w, t, path, resp)
-	a.hdr.Revision = w.begin
-	resp.Header = &a.hdr
+	resp.Header.Revision = w.begin
 	if evs := s.endWrite(); len(evs) > 0 {
 		panic("mvcc: read-only txn produced events")
 	}

@@ -24,15 +24,12 @@ func (s *Store) applyTxn(t *pb.TxnRequest) Result {
 		return Result{Err: err}
 	}
 	w := s.beginWrite()
-	a := new(txnAlloc)
-	resp := &a.resp
+	resp := newTxnResponse()
 	s.execTxn(w, t, path, resp)
-	rev := w.begin
+	resp.Header.Revision = w.begin
 	if w.changed() {
-		rev = w.rev()
+		resp.Header.Revision = w.rev()
 	}
-	a.hdr.Revision = rev
-	resp.Header = &a.hdr
 	return Result{Resp: resp, Events: s.endWrite()}
 }
 
@@ -41,6 +38,14 @@ func (s *Store) applyTxn(t *pb.TxnRequest) Result {
 type txnAlloc struct {
 	resp pb.TxnResponse
 	hdr  pb.ResponseHeader
+}
+
+// newTxnResponse returns an empty txn response whose header (revision 0)
+// came in the same allocation.
+func newTxnResponse() *pb.TxnResponse {
+	a := new(txnAlloc)
+	a.resp.Header = &a.hdr
+	return &a.resp
 }
 
 // responseOp is one op's answer with every oneof wrapper it may use, so
@@ -136,9 +141,7 @@ func (s *Store) execTxn(w *writeTxn, t *pb.TxnRequest, path []bool, resp *pb.Txn
 			o.op.Response = &o.del
 		case *pb.RequestOp_RequestTxn:
 			// NB: etcd leaves a nested txn's header at revision 0.
-			na := new(txnAlloc)
-			nr := &na.resp
-			nr.Header = &na.hdr
+			nr := newTxnResponse()
 			n := s.execTxn(w, r.RequestTxn, path[1+used:], nr)
 			used += n + 1
 			o.nested.ResponseTxn = nr
