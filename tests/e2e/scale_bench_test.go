@@ -326,16 +326,7 @@ func processUsage(b *testing.B, m *member) (cpu time.Duration, written int64) {
 	pid := m.cmd.Process.Pid
 	m.mu.Unlock()
 	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		// Fields after the command name (which may hold spaces): utime and
-		// stime are the 12th and 13th, in clock ticks (100 per second).
-		if i := strings.LastIndexByte(string(stat), ')'); i > 0 {
-			f := strings.Fields(string(stat[i+1:]))
-			if len(f) > 12 {
-				ut, _ := strconv.ParseInt(f[11], 10, 64)
-				st, _ := strconv.ParseInt(f[12], 10, 64)
-				cpu = time.Duration(ut+st) * 10 * time.Millisecond
-			}
-		}
+		cpu = statCPU(stat)
 	}
 	if io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
 		for _, l := range strings.Split(string(io), "\n") {
@@ -345,6 +336,23 @@ func processUsage(b *testing.B, m *member) (cpu time.Duration, written int64) {
 		}
 	}
 	return cpu, written
+}
+
+// statCPU is the utime+stime of a /proc/<pid>/stat or
+// /proc/<pid>/task/<tid>/stat: after the command name (which may hold
+// spaces), the 12th and 13th fields, in clock ticks (100 per second).
+func statCPU(stat []byte) time.Duration {
+	i := strings.LastIndexByte(string(stat), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(stat[i+1:]))
+	if len(f) <= 12 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // profileCPU saves the member's CPU profile over the next d to path.

@@ -77,12 +77,7 @@ func rocksThreadsCPU(pid int) time.Duration {
 		if i < 0 || j < i || !bytes.HasPrefix(stat[i+1:j], []byte("rocksdb:")) {
 			continue
 		}
-		f := strings.Fields(string(stat[j+1:]))
-		if len(f) > 12 {
-			ut, _ := strconv.ParseInt(f[11], 10, 64)
-			st, _ := strconv.ParseInt(f[12], 10, 64)
-			sum += time.Duration(ut+st) * 10 * time.Millisecond
-		}
+		sum += statCPU(stat)
 	}
 	return sum
 }
