@@ -72,8 +72,10 @@ func (dl *directListener) acceptLoop() {
 	for {
 		c, err := dl.Listener.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			// Retry what grpc.Server.Serve retries (EMFILE, ENFILE,
+			// timeouts): ending here would leave Serve retrying a
+			// listener that is gone for good.
+			if ne, ok := err.(interface{ Temporary() bool }); ok && ne.Temporary() {
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				time.Sleep(delay)
 				continue

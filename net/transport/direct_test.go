@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,5 +175,55 @@ func TestLargeMessagesArriveWholeInOrder(t *testing.T) {
 	}
 	if n := directStreams(b); n != 1 {
 		t.Fatalf("receiver serves %d direct streams, want 1", n)
+	}
+}
+
+// flakyListener fails its first Accept with EMFILE, as a listener does
+// while the process is out of file descriptors.
+type flakyListener struct {
+	net.Listener
+	failed bool
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if !l.failed {
+		l.failed = true
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EMFILE)}
+	}
+	return l.Listener.Accept()
+}
+
+func TestListenerOutlivesATemporaryAcceptError(t *testing.T) {
+	tr := New(1, Options{ClusterToken: "test-cluster"})
+	defer tr.Close()
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := tr.Listener(&flakyListener{Listener: inner})
+	defer l.Close()
+	c, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("not a direct stream")); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			c.Close()
+		}
+		got <- err
+	}()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatalf("Accept after a temporary error: %v", err)
+		}
+	case <-time.After(patience):
+		t.Fatal("no connection passed on after a temporary accept error")
 	}
 }
