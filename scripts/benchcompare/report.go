@@ -217,17 +217,19 @@ func (rep *report) markdown() string {
 	}
 	if len(rep.Loads) > 0 {
 		b.WriteString("\n## Loaded store (1 node): 1,000 clients load 16-byte sequential keys with 256-byte values, then a 50-client put over them\n\n")
-		b.WriteString("| server | round | keys | load ops/s | load time | load p99 | load slowest | load errors | RSS after load | put-50 after ops/s | p99 | slowest | errors | other load | skewed |\n")
-		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
+		b.WriteString("The same 50-client put runs first on a fresh, empty member of the same server (\"empty\"); \"% of empty\" and \"p99 / empty\" hold the loaded store to it.\n\n")
+		b.WriteString("| server | round | keys | put-50 empty ops/s | empty p99 | load ops/s | load time | load p99 | load slowest | load errors | RSS after load | put-50 after ops/s | % of empty | p99 | p99 / empty | slowest | errors | other load | skewed |\n")
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 		for _, l := range rep.Loads {
 			if l.Err != "" {
 				fmt.Fprintf(&b, "| %s | %d | %d | failed: %s |\n", l.Server, l.Round, l.Keys, oneLine(l.Err))
 				continue
 			}
-			fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.0f s | %.0f ms | %.0f ms | %d | %s | %.0f | %.1f ms | %.0f ms | %d | %.0f%%, %.0f%% | %s |\n",
-				l.Server, l.Round, l.Keys, l.Load.OpsPerSec, l.LoadSeconds, l.Load.P99MS, l.Load.MaxMS, l.Load.Errors,
-				mb(l.LoadRSSBytes), l.After.OpsPerSec, l.After.P99MS, l.After.MaxMS, l.After.Errors,
-				l.LoadOther*100, l.AfterOther*100, yes(l.Skewed))
+			fmt.Fprintf(&b, "| %s | %d | %d | %.0f | %.1f ms | %.0f | %.0f s | %.0f ms | %.0f ms | %d | %s | %.0f | %.0f%% | %.1f ms | %.2f | %.0f ms | %d | %.0f%%, %.0f%%, %.0f%% | %s |\n",
+				l.Server, l.Round, l.Keys, l.Empty.OpsPerSec, l.Empty.P99MS, l.Load.OpsPerSec, l.LoadSeconds, l.Load.P99MS, l.Load.MaxMS, l.Load.Errors,
+				mb(l.LoadRSSBytes), l.After.OpsPerSec, 100*ratio(l.After.OpsPerSec, l.Empty.OpsPerSec), l.After.P99MS,
+				ratio(l.After.P99MS, l.Empty.P99MS), l.After.MaxMS, l.After.Errors,
+				l.EmptyOther*100, l.LoadOther*100, l.AfterOther*100, yes(l.Skewed))
 		}
 		if r := loadRatios(rep.Loads); r != "" {
 			b.WriteString("\n" + r + "\n")
@@ -406,9 +408,19 @@ func loadRatios(loads []loadResult) string {
 		if loadRate == 0 {
 			continue
 		}
-		out = append(out, fmt.Sprintf("%s/etcd (medians): load rate **%.2f**, resident memory after the load **%.2f**, put-50 rate after the load **%.2f**, put-50 p99 after the load %.2f.",
+		out = append(out, fmt.Sprintf("%s/etcd (medians): load rate **%.2f**, resident memory after the load **%.2f**, put-50 rate after the load **%.2f**, put-50 p99 after the load %.2f. %s against its own empty member (medians): put-50 after the load at **%.0f%%** of the empty rate, p99 **%.2f×** the empty p99.",
 			kind, loadRate, r(func(l loadResult) float64 { return float64(l.LoadRSSBytes) }),
-			r(func(l loadResult) float64 { return l.After.OpsPerSec }), r(func(l loadResult) float64 { return l.After.P99MS })))
+			r(func(l loadResult) float64 { return l.After.OpsPerSec }), r(func(l loadResult) float64 { return l.After.P99MS }),
+			kind, 100*med(kind, func(l loadResult) float64 { return ratio(l.After.OpsPerSec, l.Empty.OpsPerSec) }),
+			med(kind, func(l loadResult) float64 { return ratio(l.After.P99MS, l.Empty.P99MS) })))
 	}
 	return strings.Join(out, "\n")
+}
+
+// ratio is a/b, or 0 when b is 0.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
 }

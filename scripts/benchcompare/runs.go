@@ -137,11 +137,16 @@ type loadResult struct {
 	LoadSeconds  float64 `json:"load_seconds"`
 	LoadRSSBytes int64   `json:"load_rss_bytes"`
 	LoadOther    float64 `json:"load_other_load"`
-	After        outcome `json:"put50_after"`
-	AfterOther   float64 `json:"put50_after_other_load"`
-	RSSBytes     int64   `json:"rss_bytes_end"`
-	Skewed       bool    `json:"skewed"`
-	Err          string  `json:"error,omitempty"`
+	// Empty is the same 50-client put on a fresh, empty member of the
+	// same kind, run just before the load: the figure the loaded one is
+	// held to (issue 7: at least 80% of its rate, at most 2x its p99).
+	Empty      outcome `json:"put50_empty"`
+	EmptyOther float64 `json:"put50_empty_other_load"`
+	After      outcome `json:"put50_after"`
+	AfterOther float64 `json:"put50_after_other_load"`
+	RSSBytes   int64   `json:"rss_bytes_end"`
+	Skewed     bool    `json:"skewed"`
+	Err        string  `json:"error,omitempty"`
 }
 
 func (r loadResult) line() string {
@@ -149,18 +154,40 @@ func (r loadResult) line() string {
 	if r.Err != "" {
 		return head + ": FAILED: " + r.Err
 	}
-	s := fmt.Sprintf("%s: load %.0f ops/s (p99 %.0f ms, slowest %.0f ms, %d errors, RSS %s); then put-50 %.0f ops/s (p99 %.1f ms, slowest %.0f ms)",
-		head, r.Load.OpsPerSec, r.Load.P99MS, r.Load.MaxMS, r.Load.Errors, mb(r.LoadRSSBytes), r.After.OpsPerSec, r.After.P99MS, r.After.MaxMS)
+	s := fmt.Sprintf("%s: put-50 on an empty member %.0f ops/s (p99 %.1f ms); load %.0f ops/s (p99 %.0f ms, slowest %.0f ms, %d errors, RSS %s); then put-50 %.0f ops/s (p99 %.1f ms, slowest %.0f ms)",
+		head, r.Empty.OpsPerSec, r.Empty.P99MS, r.Load.OpsPerSec, r.Load.P99MS, r.Load.MaxMS, r.Load.Errors, mb(r.LoadRSSBytes), r.After.OpsPerSec, r.After.P99MS, r.After.MaxMS)
 	if r.Skewed {
 		s += "  SKEWED"
 	}
 	return s
 }
 
-// loadRun loads o.load keys into a fresh single member of kind with 1,000
-// clients, then runs a 50-client put over the same key space.
+// loadRun runs a 50-client put on a fresh, empty single member of kind,
+// then loads o.load keys into another fresh member with 1,000 clients and
+// runs the same 50-client put over the loaded key space.
 func loadRun(ctx context.Context, bins binaries, kind string, round int, o options, dir string) loadResult {
 	r := loadResult{Server: kind, Engine: kindEngines[kind], Round: round, Keys: o.load}
+	keys := "--key-space-size=" + strconv.Itoa(o.load)
+	total := map[bool]string{false: "--total=60000", true: "--total=5000"}[o.quick]
+	put50 := func(c *cluster) (measured, error) {
+		return measure(ctx, c, func() (outcome, error) {
+			return runMetastoreBench(ctx, bins.metastore, c.endpoints(), []string{"put", "--clients=50", "--conns=5",
+				total, "--key-size=16", "--val-size=256", keys})
+		})
+	}
+	empty, err := startCluster(ctx, kind, bins, dir+"-empty", 1)
+	if err != nil {
+		r.Err = err.Error()
+		return r
+	}
+	e, err := put50(empty)
+	empty.stop()
+	empty.removeData()
+	if err != nil {
+		r.Err = "put on the empty member: " + err.Error()
+		return r
+	}
+	r.Empty, r.EmptyOther = e.outcome, e.otherLoad
 	c, err := startCluster(ctx, kind, bins, dir, 1)
 	if err != nil {
 		r.Err = err.Error()
@@ -170,7 +197,6 @@ func loadRun(ctx context.Context, bins binaries, kind string, round int, o optio
 		c.stop()
 		c.removeData()
 	}()
-	keys := "--key-space-size=" + strconv.Itoa(o.load)
 	load, err := measure(ctx, c, func() (outcome, error) {
 		return runMetastoreBench(ctx, bins.metastore, c.endpoints(), []string{"put", "--clients=1000", "--conns=100",
 			"--total=" + strconv.Itoa(o.load), "--key-size=16", "--val-size=256", keys, "--sequential-keys"})
@@ -183,17 +209,13 @@ func loadRun(ctx context.Context, bins binaries, kind string, round int, o optio
 	if load.OpsPerSec > 0 {
 		r.LoadSeconds = float64(load.Ops) / load.OpsPerSec
 	}
-	total := map[bool]string{false: "--total=60000", true: "--total=5000"}[o.quick]
-	after, err := measure(ctx, c, func() (outcome, error) {
-		return runMetastoreBench(ctx, bins.metastore, c.endpoints(), []string{"put", "--clients=50", "--conns=5",
-			total, "--key-size=16", "--val-size=256", keys})
-	})
+	after, err := put50(c)
 	if err != nil {
 		r.Err = "put after load: " + err.Error()
 		return r
 	}
 	r.After, r.AfterOther, r.RSSBytes = after.outcome, after.otherLoad, c.rss()
-	r.Skewed = load.otherLoad > o.skew || after.otherLoad > o.skew
+	r.Skewed = e.otherLoad > o.skew || load.otherLoad > o.skew || after.otherLoad > o.skew
 	return r
 }
 

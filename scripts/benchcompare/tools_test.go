@@ -108,3 +108,18 @@ func TestRocksDBColumn(t *testing.T) {
 		t.Errorf("order: %v, %v", order(kinds, 1), o)
 	}
 }
+
+func TestLoadRatiosHoldTheLoadedStoreToItsEmptyMember(t *testing.T) {
+	loads := []loadResult{
+		{Server: etcdKind, Load: outcome{OpsPerSec: 20000}, LoadRSSBytes: 400, After: outcome{OpsPerSec: 14000, P99MS: 10}},
+		{Server: metastoreKind, Load: outcome{OpsPerSec: 42000}, LoadRSSBytes: 560,
+			Empty: outcome{OpsPerSec: 40000, P99MS: 4}, After: outcome{OpsPerSec: 34000, P99MS: 6}},
+	}
+	got := loadRatios(loads)
+	for _, want := range []string{"load rate **2.10**", "resident memory after the load **1.40**",
+		"put-50 rate after the load **2.43**", "at **85%** of the empty rate", "p99 **1.50×** the empty p99"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("loadRatios = %q, want it to contain %q", got, want)
+		}
+	}
+}
