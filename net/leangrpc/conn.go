@@ -64,6 +64,13 @@ const (
 	// stream is open, when the policy does not permit them (grpc-go's
 	// figure: in effect, not at all).
 	pingWithoutStreamTime = 2 * time.Hour
+	// idleAckDelay and maxAckDelay bound how long an answer queued
+	// quietly (see respondQuietly) waits for a write to carry it: with no
+	// unary call in flight, for a request that a client which pinged as
+	// answers reached it is about to send; with calls in flight (or once
+	// one arrives), for their answers.
+	idleAckDelay = time.Millisecond
+	maxAckDelay  = 5 * time.Millisecond
 )
 
 type itemKind uint8
@@ -116,6 +123,11 @@ type conn struct {
 	active atomic.Bool
 	// running counts handlers dispatched and not yet returned.
 	running atomic.Int32
+	// unaryOpen counts unary calls dispatched whose end (answer queued,
+	// or stream dropped) has not been counted yet; it only drops under
+	// qmu, so a reader holding qmu sees whether an answer is still to be
+	// queued after it.
+	unaryOpen atomic.Int32
 	// idleSince is when the last stream ended (unix ns), 0 while any is
 	// open.
 	idleSince atomic.Int64
@@ -136,6 +148,11 @@ type conn struct {
 	connUnacked  uint32
 	lastPingAt   time.Time
 	pingStrikes  int
+	// quietTimer wakes the writer for items queued quietly that no write
+	// carried in time; quietIdle says it was armed with idleAckDelay, to
+	// be extended to maxAckDelay when a unary call arrives.
+	quietTimer *time.Timer
+	quietIdle  bool
 
 	smu         sync.Mutex
 	streams     map[uint32]*stream
@@ -145,6 +162,12 @@ type conn struct {
 	qmu   sync.Mutex
 	queue []outItem
 	wake  chan struct{}
+	// quietQueued is set (under qmu) when an item was queued without
+	// waking the writer; the writer clears it as it takes the queue.
+	quietQueued bool
+	// writerBlocked is set by the writer while streams wait for window:
+	// only then must a peer's WINDOW_UPDATE wake it.
+	writerBlocked atomic.Bool
 	// responses counts the items respond queued since the writer last
 	// wrote; past maxQueuedResponses the reader sets readerWaits (under
 	// qmu) and waits on drained, which the writer signals once it has
@@ -215,9 +238,77 @@ func (c *conn) enqueue(it outItem) {
 	c.qmu.Lock()
 	c.queue = append(c.queue, it)
 	c.qmu.Unlock()
+	c.wakeWriter()
+}
+
+func (c *conn) wakeWriter() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
+	}
+}
+
+// enqueueUnaryEnd queues the last item of a unary call (nil: the call
+// ended with nothing to send) and counts the call as ended, in one
+// critical section: an item held quietly before it goes out with it, and
+// the last call's end lets held items go when there is nothing to carry
+// them.
+func (c *conn) enqueueUnaryEnd(it *outItem) {
+	c.qmu.Lock()
+	if it != nil {
+		c.queue = append(c.queue, *it)
+	}
+	wake := it != nil || (c.unaryOpen.Load() == 1 && c.quietQueued)
+	c.unaryOpen.Add(-1)
+	c.qmu.Unlock()
+	if wake {
+		c.wakeWriter()
+	}
+}
+
+// respondQuietly queues an answer to the client's frames that need not be
+// written at once (a PING ack; a WINDOW_UPDATE, unless a stream waits for
+// window): it goes out with the next write, which the answers of the unary
+// calls in flight, or about to arrive, bring. It waits idleAckDelay, or
+// maxAckDelay once a call is in flight (at most both together), and never
+// past the reader's limit of queued answers. Reader only.
+func (c *conn) respondQuietly(it outItem) {
+	n := c.responses.Add(1)
+	c.qmu.Lock()
+	c.queue = append(c.queue, it)
+	quiet := n < maxQueuedResponses && !c.writerBlocked.Load()
+	arm := quiet && !c.quietQueued
+	if arm {
+		c.quietQueued = true
+	}
+	open := c.unaryOpen.Load()
+	c.qmu.Unlock()
+	if !quiet {
+		c.wakeWriter()
+		return
+	}
+	if arm {
+		c.quietIdle = open == 0
+		d := maxAckDelay
+		if c.quietIdle {
+			d = idleAckDelay
+		}
+		if c.quietTimer == nil {
+			c.quietTimer = time.AfterFunc(d, c.quietDue)
+		} else {
+			c.quietTimer.Reset(d)
+		}
+	}
+}
+
+// quietDue wakes the writer for an item queued quietly that no other
+// write has carried yet.
+func (c *conn) quietDue() {
+	c.qmu.Lock()
+	due := c.quietQueued
+	c.qmu.Unlock()
+	if due {
+		c.wakeWriter()
 	}
 }
 
@@ -333,7 +424,12 @@ func (c *conn) readLoop() bool {
 			c.respond(it)
 		case *http2.PingFrame:
 			if !f.IsAck() {
-				c.respond(outItem{kind: itemPing, ping: f.Data})
+				// grpc-go's clients ping as answers arrive (their BDP
+				// estimator): the ack rides with the answers still due,
+				// which saves a write of its own. The estimator only
+				// measures a longer round trip for it, which can keep its
+				// window from growing but never shrinks it.
+				c.respondQuietly(outItem{kind: itemPing, ping: f.Data})
 				if c.tooManyPings() {
 					c.enqueue(outItem{kind: itemGoAway, n: c.lastStreamID(), id: uint32(http2.ErrCodeEnhanceYourCalm), debug: "too_many_pings"})
 					c.enqueue(outItem{kind: itemClose})
@@ -341,10 +437,12 @@ func (c *conn) readLoop() bool {
 				}
 			}
 		case *http2.WindowUpdateFrame:
+			// grpc-go's clients send one before each BDP ping; only a
+			// writer with streams waiting for window needs it now.
 			if f.StreamID == 0 {
-				c.respond(outItem{kind: itemPeerWindow, n: f.Increment})
+				c.respondQuietly(outItem{kind: itemPeerWindow, n: f.Increment})
 			} else if st := c.lookup(f.StreamID); st != nil {
-				c.respond(outItem{kind: itemPeerWindow, st: st, n: f.Increment})
+				c.respondQuietly(outItem{kind: itemPeerWindow, st: st, n: f.Increment})
 			}
 		case *http2.RSTStreamFrame:
 			if st := c.lookup(f.StreamID); st != nil {
@@ -869,6 +967,14 @@ func (t task) run() {
 
 func (c *conn) dispatch(t task) {
 	c.running.Add(1)
+	if t.st.m.stream == nil {
+		c.unaryOpen.Add(1)
+		if c.quietIdle {
+			// An answer is now due: what waits quietly can wait for it.
+			c.quietIdle = false
+			c.quietTimer.Reset(maxAckDelay)
+		}
+	}
 	if c.srv.work != nil {
 		select {
 		case c.srv.work <- t:
@@ -894,6 +1000,7 @@ func (c *conn) writeLoop() {
 			c.qmu.Lock()
 			items := c.queue
 			c.queue = c.spare
+			c.quietQueued = false
 			c.qmu.Unlock()
 			if len(items) == 0 {
 				c.spare = items
@@ -914,6 +1021,9 @@ func (c *conn) writeLoop() {
 				items[i] = outItem{}
 			}
 			c.spare = items[:0]
+			if blocked := len(c.blocked) > 0; blocked != c.writerBlocked.Load() {
+				c.writerBlocked.Store(blocked)
+			}
 			if len(c.wbuf) >= flushAt && !c.flush() {
 				return
 			}
@@ -1251,7 +1361,7 @@ func (st *stream) runUnary(msg *[]byte) {
 		st.finish(err)
 		return
 	}
-	st.c.enqueue(outItem{
+	st.c.enqueueUnaryEnd(&outItem{
 		kind:     itemStream,
 		st:       st,
 		headers:  st.takeHeaders(),
@@ -1284,9 +1394,17 @@ func (st *stream) finish(err error) {
 			md = metadata.Join(st.headerMD, md)
 		}
 		st.headersSent = true
-		st.c.enqueue(outItem{kind: itemStream, st: st, trailers: trailerBlock(s, md, only), rstAfter: !st.inputDone.Load()})
+		it := outItem{kind: itemStream, st: st, trailers: trailerBlock(s, md, only), rstAfter: !st.inputDone.Load()}
+		if st.m.stream != nil {
+			st.c.enqueue(it)
+		} else {
+			st.c.enqueueUnaryEnd(&it)
+		}
 	} else {
 		st.c.remove(st)
+		if st.m.stream == nil {
+			st.c.enqueueUnaryEnd(nil)
+		}
 	}
 	st.end()
 }
