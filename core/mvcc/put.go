@@ -14,7 +14,7 @@ func (s *Store) applyPut(p *pb.PutRequest) Result {
 		return Result{Err: err}
 	}
 	w := s.beginWrite()
-	resp := s.put(w, p)
+	resp := s.put(w, p, new(putAlloc))
 	return Result{Resp: resp, Events: s.endWrite()}
 }
 
@@ -52,8 +52,9 @@ type putAlloc struct {
 // ignore_lease): its create revision and version come from the key index
 // and its lease from keyLease, so a plain put reads nothing from the engine.
 // Its event carries no PrevKv; EventPrevKV gives it to watchers asking.
-func (s *Store) put(w *writeTxn, p *pb.PutRequest) *pb.PutResponse {
-	a := new(putAlloc)
+// Its messages go in a, fresh and zero, which the caller allocated (alone
+// or inside a txn's answer).
+func (s *Store) put(w *writeTxn, p *pb.PutRequest, a *putAlloc) *pb.PutResponse {
 	ki := s.idx.getOrCreate(p.Key)
 	r, live := ki.at(w.readRev())
 	var prev *mvccpb.KeyValue
