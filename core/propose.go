@@ -39,7 +39,7 @@ func (r *Replica) Propose(req *pb.InternalRaftRequest, cb Callback) {
 	if req.Header.ID == 0 {
 		req.Header.ID = r.newID()
 	}
-	data, err := proto.Marshal(req)
+	data, err := MarshalRequest(req)
 	if err != nil {
 		cb(Result{Err: err})
 		return
