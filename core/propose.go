@@ -122,8 +122,7 @@ func (r *Replica) requestOf(data []byte) (*pb.InternalRaftRequest, error) {
 	if p, ok := r.pending[requestID(data)]; ok && p.req != nil && bytes.Equal(p.data, data) {
 		return p.req, nil
 	}
-	req := &pb.InternalRaftRequest{}
-	return req, proto.Unmarshal(data, req)
+	return UnmarshalRequest(data)
 }
 
 // requestID reads the header's ID from an encoded InternalRaftRequest
