@@ -131,3 +131,55 @@ func BenchmarkEntryDecoding(b *testing.B) {
 		})
 	}
 }
+
+// TestUnmarshalTxnRequestIsProtoUnmarshal checks the client txn decoding
+// against proto.Unmarshal over random txns, whole or damaged, into a
+// message already holding another txn (which both must clear).
+func TestUnmarshalTxnRequestIsProtoUnmarshal(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		data, err := proto.Marshal(drawTxn(t, 2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rapid.Bool().Draw(t, "damage") && len(data) > 0 {
+			data[rapid.IntRange(0, len(data)-1).Draw(t, "at")] = rapid.Byte().Draw(t, "byte")
+			data = data[:rapid.IntRange(0, len(data)).Draw(t, "cut")]
+		}
+		want := &pb.TxnRequest{}
+		wantErr := proto.Unmarshal(data, want)
+		got := drawTxn(t, 0)
+		err = UnmarshalTxnRequest(data, got)
+		if (err != nil) != (wantErr != nil) {
+			t.Fatalf("UnmarshalTxnRequest(%x) error %v, proto.Unmarshal's %v", data, err, wantErr)
+		}
+		if err == nil && !proto.Equal(got, want) {
+			t.Fatalf("UnmarshalTxnRequest(%x)\n got %v\nwant %v", data, got, want)
+		}
+	})
+}
+
+// BenchmarkClientTxnDecoding is a gRPC server's decoding of a client's
+// txn-put, into the message the generated handler allocates.
+func BenchmarkClientTxnDecoding(b *testing.B) {
+	put := &pb.PutRequest{Key: []byte("key-000000000042"), Value: make([]byte, 256)}
+	data, err := proto.Marshal(&pb.TxnRequest{Success: []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: put}}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("proto", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := proto.Unmarshal(data, new(pb.TxnRequest)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("hand", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := UnmarshalTxnRequest(data, new(pb.TxnRequest)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
