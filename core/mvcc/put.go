@@ -37,12 +37,15 @@ func (s *Store) checkPut(p *pb.PutRequest, atRev int64) error {
 }
 
 // putAlloc holds everything one put allocates, so that it costs one
-// allocation; the messages are handed out by pointer, never copied.
+// allocation; the messages are handed out by pointer, never copied. The
+// version a put replaces, which only some puts read, is allocated apart:
+// kept out, a put's allocation is 320 bytes instead of 448, and a one-op
+// txn's (txnOneOp) comes nearer the 512 bytes above which the allocator
+// needs a header.
 type putAlloc struct {
 	resp pb.PutResponse
 	hdr  pb.ResponseHeader
 	kv   mvccpb.KeyValue
-	prev mvccpb.KeyValue
 	ev   mvccpb.Event
 	evs  [1]*mvccpb.Event // Result.Events of a lone put
 }
@@ -59,7 +62,7 @@ func (s *Store) put(w *writeTxn, p *pb.PutRequest, a *putAlloc) *pb.PutResponse 
 	r, live := ki.at(w.readRev())
 	var prev *mvccpb.KeyValue
 	if live && (p.PrevKv || p.IgnoreValue || p.IgnoreLease) {
-		prev = &a.prev
+		prev = new(mvccpb.KeyValue)
 		s.readKVInto(ki, r, prev)
 	}
 	kv := &a.kv
