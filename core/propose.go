@@ -39,7 +39,7 @@ func (r *Replica) Propose(req *pb.InternalRaftRequest, cb Callback) {
 	if req.Header.ID == 0 {
 		req.Header.ID = r.newID()
 	}
-	data, err := proto.Marshal(req)
+	data, err := MarshalRequest(req)
 	if err != nil {
 		cb(Result{Err: err})
 		return
@@ -122,8 +122,7 @@ func (r *Replica) requestOf(data []byte) (*pb.InternalRaftRequest, error) {
 	if p, ok := r.pending[requestID(data)]; ok && p.req != nil && bytes.Equal(p.data, data) {
 		return p.req, nil
 	}
-	req := &pb.InternalRaftRequest{}
-	return req, proto.Unmarshal(data, req)
+	return UnmarshalRequest(data)
 }
 
 // requestID reads the header's ID from an encoded InternalRaftRequest

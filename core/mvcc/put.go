@@ -14,7 +14,7 @@ func (s *Store) applyPut(p *pb.PutRequest) Result {
 		return Result{Err: err}
 	}
 	w := s.beginWrite()
-	resp := s.put(w, p)
+	resp := s.put(w, p, new(putAlloc))
 	return Result{Resp: resp, Events: s.endWrite()}
 }
 
@@ -37,12 +37,15 @@ func (s *Store) checkPut(p *pb.PutRequest, atRev int64) error {
 }
 
 // putAlloc holds everything one put allocates, so that it costs one
-// allocation; the messages are handed out by pointer, never copied.
+// allocation; the messages are handed out by pointer, never copied. The
+// version a put replaces, which only some puts read, is allocated apart:
+// kept out, a put's allocation is 320 bytes instead of 448, and a one-op
+// txn's (txnOneOp) comes nearer the 512 bytes above which the allocator
+// needs a header.
 type putAlloc struct {
 	resp pb.PutResponse
 	hdr  pb.ResponseHeader
 	kv   mvccpb.KeyValue
-	prev mvccpb.KeyValue
 	ev   mvccpb.Event
 	evs  [1]*mvccpb.Event // Result.Events of a lone put
 }
@@ -52,13 +55,14 @@ type putAlloc struct {
 // ignore_lease): its create revision and version come from the key index
 // and its lease from keyLease, so a plain put reads nothing from the engine.
 // Its event carries no PrevKv; EventPrevKV gives it to watchers asking.
-func (s *Store) put(w *writeTxn, p *pb.PutRequest) *pb.PutResponse {
-	a := new(putAlloc)
+// Its messages go in a, fresh and zero, which the caller allocated (alone
+// or inside a txn's answer).
+func (s *Store) put(w *writeTxn, p *pb.PutRequest, a *putAlloc) *pb.PutResponse {
 	ki := s.idx.getOrCreate(p.Key)
 	r, live := ki.at(w.readRev())
 	var prev *mvccpb.KeyValue
 	if live && (p.PrevKv || p.IgnoreValue || p.IgnoreLease) {
-		prev = &a.prev
+		prev = new(mvccpb.KeyValue)
 		s.readKVInto(ki, r, prev)
 	}
 	kv := &a.kv

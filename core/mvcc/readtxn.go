@@ -49,8 +49,7 @@ func (s *Store) ReadTxn(t *pb.TxnRequest) (*pb.TxnResponse, error) {
 	// NB: execTxn reads through a write in progress; one that changes
 	// nothing leaves the revision and the engine alone.
 	w := s.beginWrite()
-	resp := newTxnResponse()
-	s.execTxn(w, t, path, resp)
+	resp, _ := s.execTxn(w, t, path)
 	resp.Header.Revision = w.begin
 	if evs := s.endWrite(); len(evs) > 0 {
 		panic("mvcc: read-only txn produced events")

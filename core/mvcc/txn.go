@@ -24,8 +24,7 @@ func (s *Store) applyTxn(t *pb.TxnRequest) Result {
 		return Result{Err: err}
 	}
 	w := s.beginWrite()
-	resp := newTxnResponse()
-	s.execTxn(w, t, path, resp)
+	resp, _ := s.execTxn(w, t, path)
 	resp.Header.Revision = w.begin
 	if w.changed() {
 		resp.Header.Revision = w.rev()
@@ -114,14 +113,36 @@ func (s *Store) checkRangeRev(rev int64) error {
 	return nil
 }
 
-// execTxn executes the branch path[0] selects into resp, returning how many
-// path entries the nested txns used. Errors cannot happen here: checkTxn
-// ran on the same state.
-func (s *Store) execTxn(w *writeTxn, t *pb.TxnRequest, path []bool, resp *pb.TxnResponse) int {
-	resp.Succeeded = path[0]
+// txnOneOp is everything a txn whose taken branch holds one op allocates
+// for its answer (nearly every txn: a put, or a compare-and-put), so that
+// it costs one allocation as a lone put does; put is used when the op is
+// a put.
+type txnOneOp struct {
+	txnAlloc
+	responses [1]*pb.ResponseOp
+	outs      [1]responseOp
+	put       putAlloc
+}
+
+// execTxn executes the branch path[0] selects, returning its response
+// (header at revision 0) and how many path entries the nested txns used.
+// Errors cannot happen here: checkTxn ran on the same state.
+func (s *Store) execTxn(w *writeTxn, t *pb.TxnRequest, path []bool) (*pb.TxnResponse, int) {
 	ops := branch(t, path[0])
-	resp.Responses = make([]*pb.ResponseOp, len(ops))
-	outs := make([]responseOp, len(ops))
+	var resp *pb.TxnResponse
+	var outs []responseOp
+	var onePut *putAlloc
+	if len(ops) == 1 {
+		a := new(txnOneOp)
+		a.resp.Header = &a.hdr
+		resp, outs, onePut = &a.resp, a.outs[:], &a.put
+		resp.Responses = a.responses[:]
+	} else {
+		resp = newTxnResponse()
+		resp.Responses = make([]*pb.ResponseOp, len(ops))
+		outs = make([]responseOp, len(ops))
+	}
+	resp.Succeeded = path[0]
 	used := 0
 	for i, op := range ops {
 		o := &outs[i]
@@ -134,22 +155,25 @@ func (s *Store) execTxn(w *writeTxn, t *pb.TxnRequest, path []bool, resp *pb.Txn
 			o.rng.ResponseRange = rr
 			o.op.Response = &o.rng
 		case *pb.RequestOp_RequestPut:
-			o.put.ResponsePut = s.put(w, r.RequestPut)
+			pa := onePut
+			if pa == nil {
+				pa = new(putAlloc)
+			}
+			o.put.ResponsePut = s.put(w, r.RequestPut, pa)
 			o.op.Response = &o.put
 		case *pb.RequestOp_RequestDeleteRange:
 			o.del.ResponseDeleteRange = s.deleteRange(w, r.RequestDeleteRange)
 			o.op.Response = &o.del
 		case *pb.RequestOp_RequestTxn:
 			// NB: etcd leaves a nested txn's header at revision 0.
-			nr := newTxnResponse()
-			n := s.execTxn(w, r.RequestTxn, path[1+used:], nr)
+			nr, n := s.execTxn(w, r.RequestTxn, path[1+used:])
 			used += n + 1
 			o.nested.ResponseTxn = nr
 			o.op.Response = &o.nested
 		}
 		resp.Responses[i] = &o.op
 	}
-	return used
+	return resp, used
 }
 
 // compares reports whether every compare holds at the current revision.

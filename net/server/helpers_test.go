@@ -65,7 +65,7 @@ func seededRand() *rand.Rand {
 type memberOpts func(*Config)
 
 // startSingle starts a one-member cluster and a client for it.
-func startSingle(t *testing.T, opts ...memberOpts) *member {
+func startSingle(t testing.TB, opts ...memberOpts) *member {
 	t.Helper()
 	m := &member{id: 1, name: "solo", dir: t.TempDir()}
 	var err error
@@ -79,12 +79,12 @@ func startSingle(t *testing.T, opts ...memberOpts) *member {
 
 // start opens the replica in m.dir and serves it on m.lis. With a
 // transport, peers get messages through it.
-func (m *member) start(t *testing.T, rc core.Config, peers map[uint64]string, opts ...memberOpts) {
+func (m *member) start(t testing.TB, rc core.Config, peers map[uint64]string, opts ...memberOpts) {
 	t.Helper()
 	m.startWith(t, rc, realworld.OSDisk{}, peers, opts...)
 }
 
-func (m *member) startWith(t *testing.T, rc core.Config, d core.Disk, peers map[uint64]string, opts ...memberOpts) {
+func (m *member) startWith(t testing.TB, rc core.Config, d core.Disk, peers map[uint64]string, opts ...memberOpts) {
 	t.Helper()
 	base := m.engine
 	if base == nil {
@@ -184,7 +184,7 @@ func (m *member) stop() {
 }
 
 // waitLeader polls until m sees a leader.
-func waitLeader(t *testing.T, m *member) uint64 {
+func waitLeader(t testing.TB, m *member) uint64 {
 	t.Helper()
 	var lead uint64
 	eventually(t, 10*time.Second, func() error {
@@ -198,7 +198,7 @@ func waitLeader(t *testing.T, m *member) uint64 {
 }
 
 // eventually polls f until it returns nil or the deadline passes.
-func eventually(t *testing.T, d time.Duration, f func() error) {
+func eventually(t testing.TB, d time.Duration, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {

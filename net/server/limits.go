@@ -6,6 +6,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/protobuf/proto"
 
+	"metastore/core"
 	"metastore/core/mvcc"
 )
 
@@ -42,7 +43,7 @@ func (s *Server) checkRequest(ctx context.Context, req *pb.InternalRaftRequest) 
 // limit to the marshaled raft request, header included, so without this a
 // request a few bytes under the limit would pass here and fail in etcd.
 func proposedSize(req *pb.InternalRaftRequest) int {
-	n := proto.Size(req)
+	n := core.RequestSize(req)
 	if req.GetHeader().GetID() == 0 {
 		n += 1 + 10 // the ID's field tag and at most 10 varint bytes
 		if req.Header == nil {
@@ -57,7 +58,7 @@ func proposedSize(req *pb.InternalRaftRequest) int {
 func quotaCost(req *pb.InternalRaftRequest) int {
 	switch {
 	case req.Put != nil:
-		return proto.Size(req.Put)
+		return core.PutRequestSize(req.Put)
 	case req.Txn != nil:
 		return txnCost(req.Txn)
 	case req.LeaseGrant != nil:
@@ -73,7 +74,7 @@ func txnCost(t *pb.TxnRequest) int {
 		for _, op := range ops {
 			switch r := op.GetRequest().(type) {
 			case *pb.RequestOp_RequestPut:
-				branch += proto.Size(r.RequestPut)
+				branch += core.PutRequestSize(r.RequestPut)
 			case *pb.RequestOp_RequestTxn:
 				branch += txnCost(r.RequestTxn)
 			}
