@@ -316,25 +316,28 @@ func (p *peer) directStream(addr string) (sent bool, err error) {
 	}()
 	w := bufio.NewWriterSize(c, directBufBytes)
 	var hdr [binary.MaxVarintLen64]byte
-	write := func(b []byte) error {
-		if _, err := w.Write(hdr[:binary.PutUvarint(hdr[:], uint64(len(b)))]); err != nil {
+	write := func(e encoded) error {
+		if _, err := w.Write(hdr[:binary.PutUvarint(hdr[:], uint64(e.size()))]); err != nil {
 			return err
 		}
-		_, err := w.Write(b)
+		if _, err := w.Write(e.head); err != nil {
+			return err
+		}
+		_, err := w.Write(e.body)
 		return err
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return sent, <-ended
-		case b := <-p.queue:
-			err := write(b)
+		case e := <-p.queue:
+			err := write(e)
 			// Whatever else is queued joins this write.
 		drain:
 			for err == nil {
 				select {
-				case b := <-p.queue:
-					err = write(b)
+				case e := <-p.queue:
+					err = write(e)
 				default:
 					break drain
 				}
