@@ -195,25 +195,18 @@ func (t *Transport) serveDirect(c net.Conn, dl *directListener) {
 	c.SetDeadline(time.Time{})
 	t.opts.Logger.Debug("direct peer stream opened", "from", from)
 	limit := t.opts.frameBytes()
-	var buf []byte
 	for {
 		n, err := binary.ReadUvarint(r)
 		if err != nil || n > uint64(limit) {
 			return
 		}
-		frame := buf
-		switch {
-		case n > directBufBytes:
-			frame = make([]byte, n) // a rare large message's buffer is not kept
-		case uint64(cap(buf)) < n:
-			buf = make([]byte, directBufBytes)
-			frame = buf
-		}
-		frame = frame[:n]
+		// NB: each frame gets its own buffer, which the decoded message
+		// keeps (its entries' data are slices of it): a shared buffer
+		// would cost the same copy later, entry by entry.
+		frame := make([]byte, n)
 		if _, err := io.ReadFull(r, frame); err != nil {
 			return
 		}
-		// NB: Unmarshal copies what it keeps, so buf is reused.
 		m, err := t.decode(frame)
 		if err != nil {
 			t.opts.Logger.Warn("closing direct peer stream", "from", from, "err", err)
@@ -316,25 +309,28 @@ func (p *peer) directStream(addr string) (sent bool, err error) {
 	}()
 	w := bufio.NewWriterSize(c, directBufBytes)
 	var hdr [binary.MaxVarintLen64]byte
-	write := func(b []byte) error {
-		if _, err := w.Write(hdr[:binary.PutUvarint(hdr[:], uint64(len(b)))]); err != nil {
+	write := func(e encoded) error {
+		if _, err := w.Write(hdr[:binary.PutUvarint(hdr[:], uint64(e.size()))]); err != nil {
 			return err
 		}
-		_, err := w.Write(b)
+		if _, err := w.Write(e.head); err != nil {
+			return err
+		}
+		_, err := w.Write(e.body)
 		return err
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return sent, <-ended
-		case b := <-p.queue:
-			err := write(b)
+		case e := <-p.queue:
+			err := write(e)
 			// Whatever else is queued joins this write.
 		drain:
 			for err == nil {
 				select {
-				case b := <-p.queue:
-					err = write(b)
+				case e := <-p.queue:
+					err = write(e)
 				default:
 					break drain
 				}

@@ -26,7 +26,7 @@ type peer struct {
 	id      uint64
 	targets []target // tried in turn
 
-	queue chan []byte   // encoded messages for the Message stream
+	queue chan encoded  // messages for the Message stream
 	large chan struct{} // tokens: chunked sends queued or in flight
 
 	ctx    context.Context // cancelled by stop
@@ -47,7 +47,7 @@ func newPeer(t *Transport, id uint64, targets []target) *peer {
 		t:       t,
 		id:      id,
 		targets: targets,
-		queue:   make(chan []byte, t.opts.QueueMessages),
+		queue:   make(chan encoded, t.opts.QueueMessages),
 		large:   make(chan struct{}, t.opts.MaxLargePending),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -122,8 +122,8 @@ func (p *peer) stream() (sent bool, err error) {
 		select {
 		case <-ctx.Done():
 			return sent, <-ended
-		case b := <-p.queue:
-			if err := s.SendMsg(&wrapperspb.BytesValue{Value: b}); err != nil {
+		case e := <-p.queue:
+			if err := s.SendMsg(&wrapperspb.BytesValue{Value: e.joined()}); err != nil {
 				cancel()
 				return sent, errors.Join(err, <-ended)
 			}

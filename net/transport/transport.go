@@ -116,7 +116,8 @@ func (t *Transport) Peers() []uint64 {
 }
 
 // Send serializes msgs at once (the caller keeps ownership of them) and
-// queues them per peer. It never blocks: a message for a full queue is
+// queues them per peer; MsgApps that carry the same entries share one
+// encoding of them. It never blocks: a message for a full queue is
 // dropped and its peer reported unreachable; a MsgSnap for an unknown peer
 // or beyond MaxLargePending is reported failed. After Close it does nothing.
 func (t *Transport) Send(msgs []*raftpb.Message) {
@@ -125,6 +126,7 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 	if t.closed {
 		return
 	}
+	var enc encoder
 	for _, m := range msgs {
 		to, snap := m.GetTo(), m.GetType() == raftpb.MsgSnap
 		p := t.peers[to]
@@ -134,23 +136,23 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 			}
 			continue
 		}
-		b, err := proto.Marshal(m)
+		e, err := enc.encode(m)
 		if err != nil {
 			// NB: raft built the message; failing to encode it is a bug.
 			panic(fmt.Sprintf("transport: marshal %v: %v", m.GetType(), err))
 		}
-		if snap || len(b) > t.opts.MaxMsgBytes {
+		if snap || e.size() > t.opts.MaxMsgBytes {
 			var sm *raftpb.Message
 			if snap && t.opts.Snapshots != nil {
 				// The goroutine opens the file after Send returns, when
 				// the caller may have reused m.
 				sm = proto.Clone(m).(*raftpb.Message)
 			}
-			p.sendLarge(b, snap, sm)
+			p.sendLarge(e.joined(), snap, sm)
 			continue
 		}
 		select {
-		case p.queue <- b:
+		case p.queue <- e:
 		default:
 			p.reportUnreachableLocked()
 		}
