@@ -277,6 +277,7 @@ func newLeanServer(cfg *config.Config, m *metrics.Metrics, srv *server.Server) *
 		MaxConnectionAge:             cfg.GRPC.MaxConnectionAge,
 		MaxConnectionAgeGrace:        cfg.GRPC.MaxConnectionAgeGrace,
 		Workers:                      server.StreamWorkers,
+		Unmarshal:                    server.UnmarshalRequest,
 	})
 }
 

@@ -1349,7 +1349,7 @@ func (st *stream) sent(n int) {
 }
 
 func (st *stream) runUnary(msg *[]byte) {
-	dec := func(v any) error { return unmarshalMessage(*msg, v) }
+	dec := func(v any) error { return unmarshalMessage(*msg, v, st.c.srv.opts.Unmarshal) }
 	resp, err := st.m.unary(st.m.impl, st.ctx, dec, st.c.srv.unaryInt)
 	putBuf(msg)
 	if err != nil {
@@ -1509,7 +1509,7 @@ func (ss serverStream) RecvMsg(m any) error {
 			if !st.inputDone.Load() {
 				st.credit(uint32(len(*bp) + 5))
 			}
-			err := unmarshalMessage(*bp, m)
+			err := unmarshalMessage(*bp, m, st.c.srv.opts.Unmarshal)
 			putBuf(bp)
 			return err
 		}

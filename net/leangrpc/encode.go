@@ -248,12 +248,16 @@ func marshalMessage(m any) (*[]byte, error) {
 	return bp, nil
 }
 
-func unmarshalMessage(b []byte, m any) error {
+func unmarshalMessage(b []byte, m any, custom func([]byte, proto.Message) error) error {
 	pm, ok := m.(proto.Message)
 	if !ok {
 		return status.Errorf(codes.Internal, "grpc: message %T is not a proto message", m)
 	}
-	if err := proto.Unmarshal(b, pm); err != nil {
+	unmarshal := proto.Unmarshal
+	if custom != nil {
+		unmarshal = custom
+	}
+	if err := unmarshal(b, pm); err != nil {
 		return status.Errorf(codes.Internal, "grpc: error unmarshalling request: %v", err)
 	}
 	return nil

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"metastore/core"
 	"metastore/core/realworld"
@@ -70,6 +72,7 @@ func startMember(t *testing.T) (*clientv3.Client, string) {
 		StreamInterceptors: srv.StreamInterceptors(),
 		MaxRecvMsgSize:     3<<19 + 512<<10,
 		Workers:            16,
+		Unmarshal:          server.UnmarshalRequest, // as cmd/metastore wires it
 	})
 	srv.Register(g)
 	node.Start()
@@ -627,5 +630,45 @@ func TestConcurrentMixedCalls(t *testing.T) {
 	}
 	if _, err := cli.Put(ctx, "after", "ok"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnmarshalOption: requests are decoded by Options.Unmarshal when it is
+// set, and its error fails the call as proto's would.
+func TestUnmarshalOption(t *testing.T) {
+	var calls atomic.Int32
+	g := leangrpc.NewServer(leangrpc.Options{Unmarshal: func(b []byte, m proto.Message) error {
+		calls.Add(1)
+		if err := proto.Unmarshal(b, m); err != nil {
+			return err
+		}
+		if req, ok := m.(*pb.PutRequest); ok && string(req.Key) == "refuse" {
+			return errors.New("refused by the custom decoder")
+		}
+		return nil
+	}})
+	pb.RegisterKVServer(g, echoKV{})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(lis)
+	defer g.Stop()
+	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	kv := pb.NewKVClient(cc)
+	resp, err := kv.Put(ctxT(t), &pb.PutRequest{Key: []byte("k1")})
+	if err != nil || string(resp.GetPrevKv().GetKey()) != "k1" {
+		t.Fatalf("Put = %v, %v; want the key echoed", resp, err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("custom decoder ran %d times for one call, want 1", n)
+	}
+	_, err = kv.Put(ctxT(t), &pb.PutRequest{Key: []byte("refuse")})
+	if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "refused by the custom decoder") {
+		t.Fatalf("Put with a refusing decoder: %v, want Internal carrying its error", err)
 	}
 }

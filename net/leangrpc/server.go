@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
 )
 
 // Options configure a Server. Zero values take the defaults.
@@ -61,6 +62,11 @@ type Options struct {
 	// Workers is how many goroutines are kept to run handlers on; 0 runs
 	// every request on a new goroutine.
 	Workers int
+	// Unmarshal, when set, decodes request messages instead of
+	// proto.Unmarshal, with its semantics (m is reset first): a service
+	// that knows its hot messages can decode those by hand and hand the
+	// rest to proto.Unmarshal. Its error is reported as proto's is.
+	Unmarshal func(b []byte, m proto.Message) error
 }
 
 // method is one registered method, with what each call needs resolved at

@@ -8,6 +8,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"metastore/core"
 	"metastore/core/mvcc"
@@ -164,4 +165,15 @@ func propose[T any](ctx context.Context, s *Server, req *pb.InternalRaftRequest)
 		return zero, status.Errorf(codes.Internal, "metastore: unexpected response %T", res.Resp)
 	}
 	return resp, nil
+}
+
+// UnmarshalRequest decodes a client's request message as proto.Unmarshal
+// does; a TxnRequest, the one whose generic decoding cost a txn-put most
+// over a put, is decoded by hand (core.UnmarshalTxnRequest). It is the lean
+// gRPC server's decoder (leangrpc.Options.Unmarshal).
+func UnmarshalRequest(b []byte, m proto.Message) error {
+	if t, ok := m.(*pb.TxnRequest); ok {
+		return core.UnmarshalTxnRequest(b, t)
+	}
+	return proto.Unmarshal(b, m)
 }
