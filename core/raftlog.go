@@ -22,8 +22,8 @@ import (
 // Data not yet copied: the apply of fresh entries and the MsgApps to
 // followers that keep up read that part, so the hot path neither rebuilds
 // messages nor copies bytes. An entry is spilled (its Data copied into a
-// chunk, its message dropped) once it is older than Config.LogTailEntries entries or
-// the tail holds more than tailBytes.
+// chunk, its message dropped) once Config.LogTailEntries newer ones follow
+// it or the tail holds more than tailBytes.
 //
 // It answers as raft.MemoryStorage does, errors and panics included (the
 // property test runs both side by side), with two limits: entries must

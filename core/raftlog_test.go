@@ -116,6 +116,8 @@ func drawEntry(t *rapid.T, index, term uint64, big bool) *raftpb.Entry {
 	}
 	switch size := rapid.IntRange(-1, 40).Draw(t, "size"); {
 	case size == -1: // no Data at all, unlike empty Data
+	case size == 0:
+		e.Data = []byte{}
 	case big && size > 30:
 		e.Data = make([]byte, logChunkBytes/4+size*1000)
 		e.Data[len(e.Data)-1] = byte(index)
