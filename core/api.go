@@ -108,7 +108,7 @@ type Config struct {
 	LogBytes uint64
 	// LogTailEntries is how many of the newest raft log entries stay as
 	// raft's messages (packedLog's tail) before they are packed; default
-	// 512. The simulator sets a few so that its short logs get packed.
+	// 2048. The simulator sets a few so that its short logs get packed.
 	LogTailEntries int
 	// LeaseCheckpointTicks is how often the leader checkpoints remaining
 	// lease TTLs; default 50.
