@@ -54,6 +54,11 @@ type packedLog struct {
 	// rebuilt entries share them with the caller.
 	chunks     [][]byte
 	firstChunk uint32
+	// chunkBytes is the size of the next chunk: it doubles from
+	// minChunkBytes to logChunkBytes, so that a short log (a small
+	// cluster, the simulator's) does not hold, zero and fault in a
+	// mebibyte it never fills.
+	chunkBytes int
 }
 
 // entryRecord is one entry, pointer-free; its index is its place in recs.
@@ -81,9 +86,10 @@ const (
 	// a 512-entry tail).
 	defaultTailEntries = 2048
 	tailBytes          = 4 << 20
-	// logChunkBytes is the size of a Data chunk; Data larger than
-	// logChunkBytes/4 gets a chunk of its own.
+	// logChunkBytes is the size of a Data chunk once the log is long;
+	// Data larger than logChunkBytes/4 gets a chunk of its own.
 	logChunkBytes = 1 << 20
+	minChunkBytes = 4 << 10
 )
 
 // errUnpackable: raft never appends such entries, so this is a bug in the
@@ -447,9 +453,14 @@ func (l *packedLog) place(data []byte) (chunk, off uint32) {
 			return l.firstChunk + uint32(len(l.chunks)) - 1, uint32(off)
 		}
 	}
-	size := logChunkBytes
+	size := max(l.chunkBytes, minChunkBytes)
 	if n > logChunkBytes/4 {
 		size = n
+	} else {
+		for size < n {
+			size *= 2
+		}
+		l.chunkBytes = min(2*size, logChunkBytes)
 	}
 	l.chunks = append(l.chunks, append(make([]byte, 0, size), data...))
 	return l.firstChunk + uint32(len(l.chunks)) - 1, 0
