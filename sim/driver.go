@@ -397,7 +397,7 @@ func (d *driver) boot(n *node) {
 		// entries.
 		LogBytes: d.s.opts.SnapshotEntries * (8 + d.s.opts.SnapshotEntries%61),
 		// 1 to 16 entries: the raft log is packed, and read back, in
-		// every run (the default 512 is more than the sim's logs hold).
+		// every run (the default 2048 is more than the sim's logs hold).
 		LogTailEntries:    1 + int(d.s.opts.SnapshotEntries%16),
 		WALSegmentBytes:   d.s.walSegment,
 		WALZeroAheadBytes: d.s.walZeroAhead,
