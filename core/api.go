@@ -106,6 +106,10 @@ type Config struct {
 	// hold LogBytes, and compaction keeps at most LogBytes of the
 	// CatchUpEntries. Default 64 MiB.
 	LogBytes uint64
+	// LogTailEntries is how many of the newest raft log entries stay as
+	// raft's messages (packedLog's tail) before they are packed; default
+	// 2048. The simulator sets a few so that its short logs get packed.
+	LogTailEntries int
 	// LeaseCheckpointTicks is how often the leader checkpoints remaining
 	// lease TTLs; default 50.
 	LeaseCheckpointTicks int

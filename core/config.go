@@ -34,6 +34,9 @@ func (c *Config) setDefaults() {
 	if c.LogBytes == 0 {
 		c.LogBytes = 64 << 20
 	}
+	if c.LogTailEntries <= 0 {
+		c.LogTailEntries = defaultTailEntries
+	}
 	if c.LeaseCheckpointTicks == 0 {
 		c.LeaseCheckpointTicks = 50
 	}

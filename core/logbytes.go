@@ -1,7 +1,7 @@
 package core
 
-// The raft log between snapshots lives in raft's MemoryStorage, on the Go
-// heap. Counted in entries alone (SnapshotEntries, CatchUpEntries) its size
+// The raft log between snapshots lives in memory (packedLog, raftlog.go).
+// Counted in entries alone (SnapshotEntries, CatchUpEntries) its size
 // follows the size of the entries: 15,000 entries of 100 puts of 1 KiB held
 // 1.5 GB, most of a RocksDB member's resident set when loaded that way.
 // Config.LogBytes bounds it in bytes as well: a snapshot is due once the
@@ -28,17 +28,15 @@ func (r *Replica) compactIndex(snap uint64) uint64 {
 	if err != nil || first > snap {
 		return floor
 	}
+	last, _ := r.storage.LastIndex()
 	lo := max(first, floor+1)
-	// NB: MemoryStorage.Entries hands out its own slice, not a copy.
-	ents, err := r.storage.Entries(lo, snap+1, ^uint64(0))
-	if err != nil {
-		return floor
-	}
+	// NB: the sizes come from the packed log's records: reading the
+	// entries would rebuild every one of them.
 	var kept uint64
-	for i := len(ents) - 1; i >= 0; i-- {
-		kept += uint64(len(ents[i].GetData()))
+	for i := min(snap, last); i >= lo; i-- {
+		kept += r.storage.dataLen(i)
 		if kept > r.cfg.LogBytes {
-			return max(floor, ents[i].GetIndex())
+			return max(floor, i)
 		}
 	}
 	return floor

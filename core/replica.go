@@ -21,7 +21,7 @@ import (
 type Replica struct {
 	cfg     Config
 	rn      *raft.RawNode
-	storage *raft.MemoryStorage
+	storage *packedLog
 	wal     *wal.WAL
 	store   *mvcc.Store
 
@@ -106,7 +106,7 @@ func Open(cfg Config) (*Replica, error) {
 	}
 	r := &Replica{
 		cfg:       cfg,
-		storage:   raft.NewMemoryStorage(),
+		storage:   newPackedLog(cfg.LogTailEntries),
 		walDir:    path.Join(cfg.Dir, "wal"),
 		snapDir:   path.Join(cfg.Dir, "snap"),
 		pending:   make(map[uint64]pendingCall),

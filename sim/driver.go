@@ -395,7 +395,10 @@ func (d *driver) boot(n *node) {
 		// 8 to 68 bytes an entry, from the drawn interval (no draw of
 		// its own): some runs snapshot and compact by bytes, some by
 		// entries.
-		LogBytes:          d.s.opts.SnapshotEntries * (8 + d.s.opts.SnapshotEntries%61),
+		LogBytes: d.s.opts.SnapshotEntries * (8 + d.s.opts.SnapshotEntries%61),
+		// 1 to 16 entries: the raft log is packed, and read back, in
+		// every run (the default 2048 is more than the sim's logs hold).
+		LogTailEntries:    1 + int(d.s.opts.SnapshotEntries%16),
 		WALSegmentBytes:   d.s.walSegment,
 		WALZeroAheadBytes: d.s.walZeroAhead,
 		Pipeline:          true,
