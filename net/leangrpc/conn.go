@@ -158,6 +158,7 @@ type conn struct {
 	streams     map[uint32]*stream
 	maxStreamID uint32
 	goingAway   bool
+	closed      bool // close has canceled the streams; later ones cancel themselves
 
 	qmu   sync.Mutex
 	queue []outItem
@@ -226,11 +227,26 @@ func (c *conn) serve() {
 	c.srv.readers.Done()
 }
 
+// close ends the connection and cancels its calls. A call's context does
+// not hang on the connection's (see callCtx): every stream whose handler
+// may still run is in c.streams (a stream leaves it when its trailers are
+// written, or when it is reset, refused or failed, all of which cancel it),
+// so canceling those reaches every handler.
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
 		c.cancel()
 		c.nc.Close()
 		close(c.done)
+		c.smu.Lock()
+		c.closed = true
+		open := make([]*stream, 0, len(c.streams))
+		for _, st := range c.streams {
+			open = append(open, st)
+		}
+		c.smu.Unlock()
+		for _, st := range open {
+			st.cancel()
+		}
 	})
 }
 
@@ -768,28 +784,27 @@ func (c *conn) onHeaders() {
 	}
 
 	st := &stream{c: c, id: id, m: m}
-	// The metadata's context is the parent, below the call's cancel
-	// context, so that it can be shared by calls (incomingContext).
-	ctx := c.incomingContext()
-	if d, ok := parseTimeout(timeout); ok {
-		ctx, st.cancel = context.WithTimeout(ctx, d)
-	} else {
-		ctx, st.cancel = context.WithCancel(ctx)
+	// The metadata's context is the parent, below the call's own context,
+	// so that it can be shared by calls (incomingContext).
+	parent := c.incomingContext()
+	if transportStreamKey == nil {
+		parent = grpc.NewContextWithServerTransportStream(parent, st)
 	}
-	if transportStreamKey != nil {
-		st.sctx = streamCtx{ctx, st}
-		st.ctx = &st.sctx
-	} else {
-		st.ctx = grpc.NewContextWithServerTransportStream(ctx, st)
+	st.cctx.init(st, parent)
+	if d, ok := parseTimeout(timeout); ok {
+		st.cctx.withDeadline(d)
 	}
 	if m.stream != nil {
-		st.rnotify = make(chan struct{}, 1)
-		st.space = make(chan struct{}, 1)
+		st.streamIO = &streamIO{rnotify: make(chan struct{}, 1), space: make(chan struct{}, 1)}
 	}
 	c.smu.Lock()
 	c.streams[id] = st
 	c.idleSince.Store(0)
+	closed := c.closed
 	c.smu.Unlock()
+	if closed {
+		st.cancel() // close canceled the streams it found; this one came after
+	}
 	if m.stream != nil {
 		c.dispatch(task{st: st})
 	}
@@ -856,9 +871,9 @@ func (c *conn) feed(st *stream, data []byte) {
 	for len(data) > 0 && !st.bad {
 		if st.msg == nil {
 			k := copy(st.prefix[st.nprefix:], data)
-			st.nprefix += k
+			st.nprefix += uint8(k)
 			data = data[k:]
-			if st.nprefix < len(st.prefix) {
+			if int(st.nprefix) < len(st.prefix) {
 				return
 			}
 			st.nprefix = 0
@@ -1260,14 +1275,25 @@ func (c *conn) retryBlocked() {
 	c.blocked = kept
 }
 
+// streamIO is what a streaming call needs besides a unary call's state.
+type streamIO struct {
+	// Messages received and not yet read.
+	rmu     sync.Mutex
+	rq      []*[]byte
+	rerr    error
+	rnotify chan struct{}
+	// Bytes queued by SendMsg and not yet written, and the signal that
+	// they dropped under sendQueueLimit.
+	queued atomic.Int64
+	space  chan struct{}
+}
+
 // stream is one call.
 type stream struct {
-	c      *conn
-	id     uint32
-	m      *method
-	ctx    context.Context
-	cancel context.CancelFunc
-	sctx   streamCtx // what ctx points to (see streamCtx)
+	c    *conn
+	id   uint32
+	m    *method
+	cctx callCtx // the call's context
 
 	reset     atomic.Bool // the client reset it, or the connection ended
 	inputDone atomic.Bool // the client's END_STREAM arrived
@@ -1281,21 +1307,14 @@ type stream struct {
 
 	// Reader-owned.
 	prefix     [5]byte
-	nprefix    int
-	msg        *[]byte
-	want       int
+	nprefix    uint8
 	dispatched bool
 	bad        bool
+	msg        *[]byte
+	want       int
 
-	// Streaming calls: messages received and not yet read.
-	rmu     sync.Mutex
-	rq      []*[]byte
-	rerr    error
-	rnotify chan struct{}
-	// Bytes queued by SendMsg and not yet written, and the signal that
-	// they dropped under sendQueueLimit.
-	queued atomic.Int64
-	space  chan struct{}
+	// Streaming calls only (nil for unary ones, which need none of it).
+	*streamIO
 
 	// Handler-owned.
 	headerMD    metadata.MD
@@ -1337,7 +1356,7 @@ func (st *stream) credit(n uint32) {
 
 // sent is told n bytes of SendMsg's queue were written or dropped.
 func (st *stream) sent(n int) {
-	if st.space == nil {
+	if st.streamIO == nil {
 		return
 	}
 	if st.queued.Add(int64(-n)) <= sendQueueLimit {
@@ -1350,7 +1369,7 @@ func (st *stream) sent(n int) {
 
 func (st *stream) runUnary(msg *[]byte) {
 	dec := func(v any) error { return unmarshalMessage(*msg, v) }
-	resp, err := st.m.unary(st.m.impl, st.ctx, dec, st.c.srv.unaryInt)
+	resp, err := st.m.unary(st.m.impl, &st.cctx, dec, st.c.srv.unaryInt)
 	putBuf(msg)
 	if err != nil {
 		st.finish(err)
@@ -1415,6 +1434,10 @@ func (st *stream) end() {
 	st.cancel()
 }
 
+// cancel ends the call's context: the client reset the stream, the
+// connection ended, or the call is over.
+func (st *stream) cancel() { st.cctx.cancel(context.Canceled) }
+
 // toStatus is err's status, nil for OK.
 func toStatus(err error) *status.Status {
 	if err == nil {
@@ -1472,13 +1495,13 @@ type serverStream struct{ *stream }
 
 var _ grpc.ServerStream = serverStream{}
 
-func (ss serverStream) Context() context.Context { return ss.ctx }
+func (ss serverStream) Context() context.Context { return &ss.cctx }
 
 func (ss serverStream) SetTrailer(md metadata.MD) { ss.stream.SetTrailer(md) }
 
 func (ss serverStream) SendMsg(m any) error {
 	st := ss.stream
-	if err := st.ctx.Err(); err != nil {
+	if err := st.cctx.Err(); err != nil {
 		return status.FromContextError(err).Err()
 	}
 	bp, err := marshalMessage(m)
@@ -1490,8 +1513,8 @@ func (ss serverStream) SendMsg(m any) error {
 	for st.queued.Load() > sendQueueLimit {
 		select {
 		case <-st.space:
-		case <-st.ctx.Done():
-			return status.FromContextError(st.ctx.Err()).Err()
+		case <-st.cctx.Done():
+			return status.FromContextError(st.cctx.Err()).Err()
 		}
 	}
 	return nil
@@ -1520,61 +1543,8 @@ func (ss serverStream) RecvMsg(m any) error {
 		}
 		select {
 		case <-st.rnotify:
-		case <-st.ctx.Done():
-			return status.FromContextError(st.ctx.Err()).Err()
+		case <-st.cctx.Done():
+			return status.FromContextError(st.cctx.Err()).Err()
 		}
 	}
-}
-
-// streamCtx is a call's context: its cancel context with the stream
-// attached as grpc's ServerTransportStream (grpc.SetHeader, grpc.Method
-// and the like find it there). It lives inside the stream, which saves the
-// allocation grpc.NewContextWithServerTransportStream makes per call. Only
-// Value differs from the cancel context, so a handler's derived contexts
-// still hang on that cancel context directly (no goroutine each), and
-// context.Cause sees the call's own cause.
-type streamCtx struct {
-	context.Context
-	st *stream
-}
-
-func (c *streamCtx) Value(key any) any {
-	if key == transportStreamKey {
-		return c.st
-	}
-	return c.Context.Value(key)
-}
-
-// transportStreamKey is the key grpc stores a ServerTransportStream under
-// (its type is unexported), learned by asking grpc to look one up in a
-// context that records the key it is asked for. It stays nil, and streams
-// fall back to grpc.NewContextWithServerTransportStream, if grpc then does
-// not find the stream a streamCtx holds under it.
-var transportStreamKey any
-
-func init() {
-	probe := &keyProbe{Context: context.Background()}
-	grpc.ServerTransportStreamFromContext(probe)
-	if probe.key == nil {
-		return
-	}
-	transportStreamKey = probe.key
-	st := &stream{}
-	st.sctx = streamCtx{context.Background(), st}
-	if grpc.ServerTransportStreamFromContext(&st.sctx) != st {
-		transportStreamKey = nil
-	}
-}
-
-// keyProbe records the first key a lookup asks it for.
-type keyProbe struct {
-	context.Context
-	key any
-}
-
-func (p *keyProbe) Value(key any) any {
-	if p.key == nil {
-		p.key = key
-	}
-	return nil
 }
