@@ -138,6 +138,7 @@ type conn struct {
 
 	// Reader-owned.
 	fr       *http2.Framer
+	hbuf     []byte // a HEADERS frame's payload (readFrame)
 	hdec     *hpack.Decoder
 	hdr      headerBlock
 	mdFields []mdField // the header block's metadata, as it arrives
@@ -390,7 +391,7 @@ func (c *conn) readLoop() bool {
 		if !c.throttle() {
 			return false
 		}
-		f, err := c.fr.ReadFrame()
+		f, hfh, frag, err := c.readFrame(br)
 		c.active.Store(true)
 		if err != nil {
 			var se http2.StreamError
@@ -409,13 +410,15 @@ func (c *conn) readLoop() bool {
 			}
 			return false
 		}
-		switch f := f.(type) {
-		case *http2.HeadersFrame:
-			c.hdr = headerBlock{id: f.StreamID, ended: f.StreamEnded()}
-			if code := c.onHeaderFragment(f.HeaderBlockFragment(), f.HeadersEnded()); code != http2.ErrCodeNo {
+		if f == nil { // HEADERS
+			c.hdr = headerBlock{id: hfh.StreamID, ended: hfh.Flags.Has(http2.FlagHeadersEndStream)}
+			if code := c.onHeaderFragment(frag, hfh.Flags.Has(http2.FlagHeadersEndHeaders)); code != http2.ErrCodeNo {
 				c.connError(code)
 				return true
 			}
+			continue
+		}
+		switch f := f.(type) {
 		case *http2.ContinuationFrame:
 			if code := c.onHeaderFragment(f.HeaderBlockFragment(), f.HeadersEnded()); code != http2.ErrCodeNo {
 				c.connError(code)
@@ -468,6 +471,52 @@ func (c *conn) readLoop() bool {
 			}
 		}
 	}
+}
+
+// readFrame reads the next frame. A HEADERS frame (f nil) it reads itself
+// into the connection's buffer and returns as its frame header and header
+// block fragment, valid until the next call: the framer would allocate a
+// HeadersFrame for each call. The framer still reads the frame header, so
+// its size limit and its HEADERS/CONTINUATION order checks hold, and the
+// payload is checked as its parser does, with the same errors.
+func (c *conn) readFrame(br *bufio.Reader) (f http2.Frame, fh http2.FrameHeader, frag []byte, err error) {
+	fh, err = c.fr.ReadFrameHeader()
+	if err != nil {
+		return nil, fh, nil, err
+	}
+	if fh.Type != http2.FrameHeaders {
+		f, err = c.fr.ReadFrameForHeader(fh)
+		return f, fh, nil, err
+	}
+	n := int(fh.Length)
+	if cap(c.hbuf) < n {
+		c.hbuf = make([]byte, n)
+	}
+	p := c.hbuf[:n]
+	if _, err := io.ReadFull(br, p); err != nil {
+		return nil, fh, nil, err
+	}
+	if fh.StreamID == 0 {
+		return nil, fh, nil, http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	pad := 0
+	if fh.Flags.Has(http2.FlagHeadersPadded) {
+		if len(p) < 1 {
+			return nil, fh, nil, io.ErrUnexpectedEOF
+		}
+		pad, p = int(p[0]), p[1:]
+	}
+	if fh.Flags.Has(http2.FlagHeadersPriority) {
+		// The dependency and weight: gRPC has no use for them.
+		if len(p) < 5 {
+			return nil, fh, nil, io.ErrUnexpectedEOF
+		}
+		p = p[5:]
+	}
+	if len(p) < pad {
+		return nil, fh, nil, http2.StreamError{StreamID: fh.StreamID, Code: http2.ErrCodeProtocol}
+	}
+	return nil, fh, p[:len(p)-pad], nil
 }
 
 // keepalive pings a client that has sent nothing for KeepaliveTime and
