@@ -23,16 +23,14 @@ import (
 // (NotifyDone), which makes none. Derived contexts hang on it through
 // AfterFunc, as they would on a cancelCtx, without a goroutine each.
 type callCtx struct {
-	parent context.Context
-	st     *stream
-	// deadline is set before the call starts, when it has one.
-	deadline *callDeadline
-
-	mu     sync.Mutex
-	err    error
-	done   chan struct{}   // made by the first Done
-	notify chan<- struct{} // NotifyDone's channel
-	afters *afterFuncs     // made by the first AfterFunc
+	parent   context.Context
+	st       *stream
+	mu       sync.Mutex
+	deadline *callDeadline // when the call has one
+	err      error
+	done     chan struct{}   // made by the first Done
+	notify   chan<- struct{} // NotifyDone's channel
+	afters   *afterFuncs     // made by the first AfterFunc
 }
 
 // callDeadline detaches a call from its deadline context (stop) and frees
@@ -64,14 +62,23 @@ func (x *callCtx) init(st *stream, parent context.Context) {
 	x.st, x.parent = st, parent
 }
 
-// withDeadline gives the call a deadline d from now. Only before the call
-// is dispatched: the fields it sets are read without the lock.
+// withDeadline gives the call a deadline d from now; only before the call
+// is dispatched (parent is read without the lock). The deadline context
+// can end at once (the connection closing), before its stop is recorded.
 func (x *callCtx) withDeadline(d time.Duration) {
 	dctx, release := context.WithTimeout(x.parent, d)
 	x.parent = dctx
-	x.deadline = &callDeadline{
-		stop:    context.AfterFunc(dctx, func() { x.cancel(dctx.Err()) }),
-		release: release,
+	cd := &callDeadline{release: release}
+	cd.stop = context.AfterFunc(dctx, func() { x.cancel(dctx.Err()) })
+	x.mu.Lock()
+	ended := x.err != nil
+	if !ended {
+		x.deadline = cd
+	}
+	x.mu.Unlock()
+	if ended {
+		cd.stop()
+		cd.release()
 	}
 }
 
@@ -117,6 +124,7 @@ func (x *callCtx) cancel(err error) {
 	if x.notify != nil {
 		signal(x.notify)
 	}
+	d := x.deadline
 	var afters []afterFunc
 	if x.afters != nil {
 		afters, x.afters.list = x.afters.list, nil
@@ -125,7 +133,7 @@ func (x *callCtx) cancel(err error) {
 	for _, a := range afters {
 		go a.f()
 	}
-	if d := x.deadline; d != nil {
+	if d != nil {
 		// In this order, so the deadline context's end does not come back
 		// here on a goroutine of its own.
 		d.stop()

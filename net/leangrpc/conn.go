@@ -940,12 +940,12 @@ func (c *conn) feed(st *stream, data []byte) {
 			if cap(*st.msg) < int(size) {
 				*st.msg = make([]byte, 0, size)
 			}
-			st.want = int(size)
+			st.want = size
 		}
-		k := min(st.want-len(*st.msg), len(data))
+		k := min(int(st.want)-len(*st.msg), len(data))
 		*st.msg = append(*st.msg, data[:k]...)
 		data = data[k:]
-		if len(*st.msg) == st.want {
+		if len(*st.msg) == int(st.want) {
 			msg := st.msg
 			st.msg = nil
 			c.deliver(st, msg)
@@ -1211,12 +1211,15 @@ func (c *conn) process(it *outItem) bool {
 			c.drop(it)
 			return true
 		}
-		if len(st.pending) > 0 {
-			st.pending = append(st.pending, *it)
+		if st.hasPending() {
+			st.pending.items = append(st.pending.items, *it)
 			return true
 		}
 		if !c.writeStream(st, it) {
-			st.pending = append(st.pending, *it)
+			if st.pending == nil {
+				st.pending = &pendingWrites{}
+			}
+			st.pending.items = append(st.pending.items, *it)
 			c.blocked = append(c.blocked, st)
 		}
 	}
@@ -1307,16 +1310,17 @@ func (c *conn) drop(it *outItem) {
 func (c *conn) retryBlocked() {
 	kept := c.blocked[:0]
 	for _, st := range c.blocked {
-		for len(st.pending) > 0 {
+		for st.hasPending() {
+			q := st.pending
 			if st.reset.Load() {
-				c.drop(&st.pending[0])
-			} else if !c.writeStream(st, &st.pending[0]) {
+				c.drop(&q.items[0])
+			} else if !c.writeStream(st, &q.items[0]) {
 				break
 			}
-			st.pending[0] = outItem{}
-			st.pending = st.pending[1:]
+			q.items[0] = outItem{}
+			q.items = q.items[1:]
 		}
-		if len(st.pending) > 0 {
+		if st.hasPending() {
 			kept = append(kept, st)
 		}
 	}
@@ -1341,6 +1345,7 @@ type streamIO struct {
 type stream struct {
 	c    *conn
 	id   uint32
+	want uint32 // reader-owned: the size of the message being received
 	m    *method
 	cctx callCtx // the call's context
 
@@ -1360,7 +1365,6 @@ type stream struct {
 	dispatched bool
 	bad        bool
 	msg        *[]byte
-	want       int
 
 	// Streaming calls only (nil for unary ones, which need none of it).
 	*streamIO
@@ -1372,8 +1376,14 @@ type stream struct {
 
 	// Writer-owned.
 	sendDelta int64 // window: the peer's initial window plus this
-	pending   []outItem
+	pending   *pendingWrites
 }
+
+// pendingWrites is what of a stream waits for window, in order; made the
+// first time some has to wait (a unary answer seldom does).
+type pendingWrites struct{ items []outItem }
+
+func (st *stream) hasPending() bool { return st.pending != nil && len(st.pending.items) > 0 }
 
 func (st *stream) push(msg *[]byte, err error) {
 	st.rmu.Lock()

@@ -124,3 +124,22 @@ func TestCallContextDeadline(t *testing.T) {
 		t.Fatalf("ended before the deadline: %v", err)
 	}
 }
+
+// TestCallContextDeadlineParentEnded checks a deadline given while the
+// connection is closing: the deadline context ends at once, possibly
+// before withDeadline has recorded it (run under -race), and the call's
+// context ends with it.
+func TestCallContextDeadlineParentEnded(t *testing.T) {
+	for range 100 {
+		parent, cancel := context.WithCancel(context.Background())
+		cancel()
+		st := &stream{}
+		st.cctx.init(st, parent)
+		st.cctx.withDeadline(time.Hour)
+		<-st.cctx.Done()
+		if err := st.cctx.Err(); !errors.Is(err, context.Canceled) {
+			t.Fatalf("under an ended parent: %v", err)
+		}
+		st.cancel()
+	}
+}
