@@ -138,6 +138,7 @@ type conn struct {
 
 	// Reader-owned.
 	fr       *http2.Framer
+	hbuf     []byte // a HEADERS frame's payload (readFrame)
 	hdec     *hpack.Decoder
 	hdr      headerBlock
 	mdFields []mdField // the header block's metadata, as it arrives
@@ -158,6 +159,7 @@ type conn struct {
 	streams     map[uint32]*stream
 	maxStreamID uint32
 	goingAway   bool
+	closed      bool // close has canceled the streams; later ones cancel themselves
 
 	qmu   sync.Mutex
 	queue []outItem
@@ -226,11 +228,26 @@ func (c *conn) serve() {
 	c.srv.readers.Done()
 }
 
+// close ends the connection and cancels its calls. A call's context does
+// not hang on the connection's (see callCtx): every stream whose handler
+// may still run is in c.streams (a stream leaves it when its trailers are
+// written, or when it is reset, refused or failed, all of which cancel it),
+// so canceling those reaches every handler.
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
 		c.cancel()
 		c.nc.Close()
 		close(c.done)
+		c.smu.Lock()
+		c.closed = true
+		open := make([]*stream, 0, len(c.streams))
+		for _, st := range c.streams {
+			open = append(open, st)
+		}
+		c.smu.Unlock()
+		for _, st := range open {
+			st.cancel()
+		}
 	})
 }
 
@@ -374,7 +391,7 @@ func (c *conn) readLoop() bool {
 		if !c.throttle() {
 			return false
 		}
-		f, err := c.fr.ReadFrame()
+		f, hfh, frag, err := c.readFrame(br)
 		c.active.Store(true)
 		if err != nil {
 			var se http2.StreamError
@@ -393,13 +410,15 @@ func (c *conn) readLoop() bool {
 			}
 			return false
 		}
-		switch f := f.(type) {
-		case *http2.HeadersFrame:
-			c.hdr = headerBlock{id: f.StreamID, ended: f.StreamEnded()}
-			if code := c.onHeaderFragment(f.HeaderBlockFragment(), f.HeadersEnded()); code != http2.ErrCodeNo {
+		if f == nil { // HEADERS
+			c.hdr = headerBlock{id: hfh.StreamID, ended: hfh.Flags.Has(http2.FlagHeadersEndStream)}
+			if code := c.onHeaderFragment(frag, hfh.Flags.Has(http2.FlagHeadersEndHeaders)); code != http2.ErrCodeNo {
 				c.connError(code)
 				return true
 			}
+			continue
+		}
+		switch f := f.(type) {
 		case *http2.ContinuationFrame:
 			if code := c.onHeaderFragment(f.HeaderBlockFragment(), f.HeadersEnded()); code != http2.ErrCodeNo {
 				c.connError(code)
@@ -452,6 +471,52 @@ func (c *conn) readLoop() bool {
 			}
 		}
 	}
+}
+
+// readFrame reads the next frame. A HEADERS frame (f nil) it reads itself
+// into the connection's buffer and returns as its frame header and header
+// block fragment, valid until the next call: the framer would allocate a
+// HeadersFrame for each call. The framer still reads the frame header, so
+// its size limit and its HEADERS/CONTINUATION order checks hold, and the
+// payload is checked as its parser does, with the same errors.
+func (c *conn) readFrame(br *bufio.Reader) (f http2.Frame, fh http2.FrameHeader, frag []byte, err error) {
+	fh, err = c.fr.ReadFrameHeader()
+	if err != nil {
+		return nil, fh, nil, err
+	}
+	if fh.Type != http2.FrameHeaders {
+		f, err = c.fr.ReadFrameForHeader(fh)
+		return f, fh, nil, err
+	}
+	n := int(fh.Length)
+	if cap(c.hbuf) < n {
+		c.hbuf = make([]byte, n)
+	}
+	p := c.hbuf[:n]
+	if _, err := io.ReadFull(br, p); err != nil {
+		return nil, fh, nil, err
+	}
+	if fh.StreamID == 0 {
+		return nil, fh, nil, http2.ConnectionError(http2.ErrCodeProtocol)
+	}
+	pad := 0
+	if fh.Flags.Has(http2.FlagHeadersPadded) {
+		if len(p) < 1 {
+			return nil, fh, nil, io.ErrUnexpectedEOF
+		}
+		pad, p = int(p[0]), p[1:]
+	}
+	if fh.Flags.Has(http2.FlagHeadersPriority) {
+		// The dependency and weight: gRPC has no use for them.
+		if len(p) < 5 {
+			return nil, fh, nil, io.ErrUnexpectedEOF
+		}
+		p = p[5:]
+	}
+	if len(p) < pad {
+		return nil, fh, nil, http2.StreamError{StreamID: fh.StreamID, Code: http2.ErrCodeProtocol}
+	}
+	return nil, fh, p[:len(p)-pad], nil
 }
 
 // keepalive pings a client that has sent nothing for KeepaliveTime and
@@ -768,28 +833,27 @@ func (c *conn) onHeaders() {
 	}
 
 	st := &stream{c: c, id: id, m: m}
-	// The metadata's context is the parent, below the call's cancel
-	// context, so that it can be shared by calls (incomingContext).
-	ctx := c.incomingContext()
-	if d, ok := parseTimeout(timeout); ok {
-		ctx, st.cancel = context.WithTimeout(ctx, d)
-	} else {
-		ctx, st.cancel = context.WithCancel(ctx)
+	// The metadata's context is the parent, below the call's own context,
+	// so that it can be shared by calls (incomingContext).
+	parent := c.incomingContext()
+	if transportStreamKey == nil {
+		parent = grpc.NewContextWithServerTransportStream(parent, st)
 	}
-	if transportStreamKey != nil {
-		st.sctx = streamCtx{ctx, st}
-		st.ctx = &st.sctx
-	} else {
-		st.ctx = grpc.NewContextWithServerTransportStream(ctx, st)
+	st.cctx.init(st, parent)
+	if d, ok := parseTimeout(timeout); ok {
+		st.cctx.withDeadline(d)
 	}
 	if m.stream != nil {
-		st.rnotify = make(chan struct{}, 1)
-		st.space = make(chan struct{}, 1)
+		st.streamIO = &streamIO{rnotify: make(chan struct{}, 1), space: make(chan struct{}, 1)}
 	}
 	c.smu.Lock()
 	c.streams[id] = st
 	c.idleSince.Store(0)
+	closed := c.closed
 	c.smu.Unlock()
+	if closed {
+		st.cancel() // close canceled the streams it found; this one came after
+	}
 	if m.stream != nil {
 		c.dispatch(task{st: st})
 	}
@@ -856,9 +920,9 @@ func (c *conn) feed(st *stream, data []byte) {
 	for len(data) > 0 && !st.bad {
 		if st.msg == nil {
 			k := copy(st.prefix[st.nprefix:], data)
-			st.nprefix += k
+			st.nprefix += uint8(k)
 			data = data[k:]
-			if st.nprefix < len(st.prefix) {
+			if int(st.nprefix) < len(st.prefix) {
 				return
 			}
 			st.nprefix = 0
@@ -876,12 +940,12 @@ func (c *conn) feed(st *stream, data []byte) {
 			if cap(*st.msg) < int(size) {
 				*st.msg = make([]byte, 0, size)
 			}
-			st.want = int(size)
+			st.want = size
 		}
-		k := min(st.want-len(*st.msg), len(data))
+		k := min(int(st.want)-len(*st.msg), len(data))
 		*st.msg = append(*st.msg, data[:k]...)
 		data = data[k:]
-		if len(*st.msg) == st.want {
+		if len(*st.msg) == int(st.want) {
 			msg := st.msg
 			st.msg = nil
 			c.deliver(st, msg)
@@ -1147,12 +1211,15 @@ func (c *conn) process(it *outItem) bool {
 			c.drop(it)
 			return true
 		}
-		if len(st.pending) > 0 {
-			st.pending = append(st.pending, *it)
+		if st.hasPending() {
+			st.pending.items = append(st.pending.items, *it)
 			return true
 		}
 		if !c.writeStream(st, it) {
-			st.pending = append(st.pending, *it)
+			if st.pending == nil {
+				st.pending = &pendingWrites{}
+			}
+			st.pending.items = append(st.pending.items, *it)
 			c.blocked = append(c.blocked, st)
 		}
 	}
@@ -1243,16 +1310,17 @@ func (c *conn) drop(it *outItem) {
 func (c *conn) retryBlocked() {
 	kept := c.blocked[:0]
 	for _, st := range c.blocked {
-		for len(st.pending) > 0 {
+		for st.hasPending() {
+			q := st.pending
 			if st.reset.Load() {
-				c.drop(&st.pending[0])
-			} else if !c.writeStream(st, &st.pending[0]) {
+				c.drop(&q.items[0])
+			} else if !c.writeStream(st, &q.items[0]) {
 				break
 			}
-			st.pending[0] = outItem{}
-			st.pending = st.pending[1:]
+			q.items[0] = outItem{}
+			q.items = q.items[1:]
 		}
-		if len(st.pending) > 0 {
+		if st.hasPending() {
 			kept = append(kept, st)
 		}
 	}
@@ -1260,14 +1328,26 @@ func (c *conn) retryBlocked() {
 	c.blocked = kept
 }
 
+// streamIO is what a streaming call needs besides a unary call's state.
+type streamIO struct {
+	// Messages received and not yet read.
+	rmu     sync.Mutex
+	rq      []*[]byte
+	rerr    error
+	rnotify chan struct{}
+	// Bytes queued by SendMsg and not yet written, and the signal that
+	// they dropped under sendQueueLimit.
+	queued atomic.Int64
+	space  chan struct{}
+}
+
 // stream is one call.
 type stream struct {
-	c      *conn
-	id     uint32
-	m      *method
-	ctx    context.Context
-	cancel context.CancelFunc
-	sctx   streamCtx // what ctx points to (see streamCtx)
+	c    *conn
+	id   uint32
+	want uint32 // reader-owned: the size of the message being received
+	m    *method
+	cctx callCtx // the call's context
 
 	reset     atomic.Bool // the client reset it, or the connection ended
 	inputDone atomic.Bool // the client's END_STREAM arrived
@@ -1281,21 +1361,13 @@ type stream struct {
 
 	// Reader-owned.
 	prefix     [5]byte
-	nprefix    int
-	msg        *[]byte
-	want       int
+	nprefix    uint8
 	dispatched bool
 	bad        bool
+	msg        *[]byte
 
-	// Streaming calls: messages received and not yet read.
-	rmu     sync.Mutex
-	rq      []*[]byte
-	rerr    error
-	rnotify chan struct{}
-	// Bytes queued by SendMsg and not yet written, and the signal that
-	// they dropped under sendQueueLimit.
-	queued atomic.Int64
-	space  chan struct{}
+	// Streaming calls only (nil for unary ones, which need none of it).
+	*streamIO
 
 	// Handler-owned.
 	headerMD    metadata.MD
@@ -1304,8 +1376,14 @@ type stream struct {
 
 	// Writer-owned.
 	sendDelta int64 // window: the peer's initial window plus this
-	pending   []outItem
+	pending   *pendingWrites
 }
+
+// pendingWrites is what of a stream waits for window, in order; made the
+// first time some has to wait (a unary answer seldom does).
+type pendingWrites struct{ items []outItem }
+
+func (st *stream) hasPending() bool { return st.pending != nil && len(st.pending.items) > 0 }
 
 func (st *stream) push(msg *[]byte, err error) {
 	st.rmu.Lock()
@@ -1337,7 +1415,7 @@ func (st *stream) credit(n uint32) {
 
 // sent is told n bytes of SendMsg's queue were written or dropped.
 func (st *stream) sent(n int) {
-	if st.space == nil {
+	if st.streamIO == nil {
 		return
 	}
 	if st.queued.Add(int64(-n)) <= sendQueueLimit {
@@ -1350,7 +1428,7 @@ func (st *stream) sent(n int) {
 
 func (st *stream) runUnary(msg *[]byte) {
 	dec := func(v any) error { return unmarshalMessage(*msg, v, st.c.srv.opts.Unmarshal) }
-	resp, err := st.m.unary(st.m.impl, st.ctx, dec, st.c.srv.unaryInt)
+	resp, err := st.m.unary(st.m.impl, &st.cctx, dec, st.c.srv.unaryInt)
 	putBuf(msg)
 	if err != nil {
 		st.finish(err)
@@ -1415,6 +1493,10 @@ func (st *stream) end() {
 	st.cancel()
 }
 
+// cancel ends the call's context: the client reset the stream, the
+// connection ended, or the call is over.
+func (st *stream) cancel() { st.cctx.cancel(context.Canceled) }
+
 // toStatus is err's status, nil for OK.
 func toStatus(err error) *status.Status {
 	if err == nil {
@@ -1472,13 +1554,13 @@ type serverStream struct{ *stream }
 
 var _ grpc.ServerStream = serverStream{}
 
-func (ss serverStream) Context() context.Context { return ss.ctx }
+func (ss serverStream) Context() context.Context { return &ss.cctx }
 
 func (ss serverStream) SetTrailer(md metadata.MD) { ss.stream.SetTrailer(md) }
 
 func (ss serverStream) SendMsg(m any) error {
 	st := ss.stream
-	if err := st.ctx.Err(); err != nil {
+	if err := st.cctx.Err(); err != nil {
 		return status.FromContextError(err).Err()
 	}
 	bp, err := marshalMessage(m)
@@ -1490,8 +1572,8 @@ func (ss serverStream) SendMsg(m any) error {
 	for st.queued.Load() > sendQueueLimit {
 		select {
 		case <-st.space:
-		case <-st.ctx.Done():
-			return status.FromContextError(st.ctx.Err()).Err()
+		case <-st.cctx.Done():
+			return status.FromContextError(st.cctx.Err()).Err()
 		}
 	}
 	return nil
@@ -1520,61 +1602,8 @@ func (ss serverStream) RecvMsg(m any) error {
 		}
 		select {
 		case <-st.rnotify:
-		case <-st.ctx.Done():
-			return status.FromContextError(st.ctx.Err()).Err()
+		case <-st.cctx.Done():
+			return status.FromContextError(st.cctx.Err()).Err()
 		}
 	}
-}
-
-// streamCtx is a call's context: its cancel context with the stream
-// attached as grpc's ServerTransportStream (grpc.SetHeader, grpc.Method
-// and the like find it there). It lives inside the stream, which saves the
-// allocation grpc.NewContextWithServerTransportStream makes per call. Only
-// Value differs from the cancel context, so a handler's derived contexts
-// still hang on that cancel context directly (no goroutine each), and
-// context.Cause sees the call's own cause.
-type streamCtx struct {
-	context.Context
-	st *stream
-}
-
-func (c *streamCtx) Value(key any) any {
-	if key == transportStreamKey {
-		return c.st
-	}
-	return c.Context.Value(key)
-}
-
-// transportStreamKey is the key grpc stores a ServerTransportStream under
-// (its type is unexported), learned by asking grpc to look one up in a
-// context that records the key it is asked for. It stays nil, and streams
-// fall back to grpc.NewContextWithServerTransportStream, if grpc then does
-// not find the stream a streamCtx holds under it.
-var transportStreamKey any
-
-func init() {
-	probe := &keyProbe{Context: context.Background()}
-	grpc.ServerTransportStreamFromContext(probe)
-	if probe.key == nil {
-		return
-	}
-	transportStreamKey = probe.key
-	st := &stream{}
-	st.sctx = streamCtx{context.Background(), st}
-	if grpc.ServerTransportStreamFromContext(&st.sctx) != st {
-		transportStreamKey = nil
-	}
-}
-
-// keyProbe records the first key a lookup asks it for.
-type keyProbe struct {
-	context.Context
-	key any
-}
-
-func (p *keyProbe) Value(key any) any {
-	if p.key == nil {
-		p.key = key
-	}
-	return nil
 }

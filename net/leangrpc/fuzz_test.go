@@ -86,6 +86,11 @@ func fuzzSeeds(f *testing.F) [][]byte {
 		fr.WritePing(false, [8]byte{1})
 	})
 	frames(func(fr *http2.Framer) {
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block("/etcdserverpb.KV/Put"),
+			EndHeaders: true, PadLength: 4, Priority: http2.PriorityParam{Weight: 3}})
+		fr.WriteData(1, true, msg(2))
+	})
+	frames(func(fr *http2.Framer) {
 		hb := block("/etcdserverpb.Watch/Watch")
 		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: hb[:3]})
 		fr.WriteContinuation(3, true, hb[3:])

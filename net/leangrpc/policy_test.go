@@ -303,3 +303,38 @@ func TestStreamSendWindowOverflowResetsStream(t *testing.T) {
 	}
 	pingAcked(t, fr, 1)
 }
+
+// A request whose HEADERS frame is padded and carries a priority is
+// served: the header block is cut out of the frame past both (the server
+// parses HEADERS frames itself; a wrong cut breaks HPACK, or finds no
+// method, and no answer message comes).
+func TestPaddedPriorityHeadersServed(t *testing.T) {
+	fr := rawConnServing(t, leangrpc.Options{}, func(g *leangrpc.Server) { pb.RegisterKVServer(g, fuzzKV{}) })
+	put := requestBlock("/etcdserverpb.KV/Put")
+	for i, id := range []uint32{1, 3} {
+		p := http2.HeadersFrameParam{StreamID: id, BlockFragment: put, EndHeaders: true, PadLength: uint8(9 * i)}
+		if i == 0 {
+			p.Priority = http2.PriorityParam{StreamDep: 0, Exclusive: true, Weight: 15}
+		}
+		if err := fr.WriteHeaders(p); err != nil {
+			t.Fatal(err)
+		}
+		if err := fr.WriteData(id, true, []byte{0, 0, 0, 0, 0}); err != nil {
+			t.Fatal(err)
+		}
+		gotMsg := false
+		for ended := false; !ended; {
+			switch f := nextFrame(t, fr).(type) {
+			case *http2.DataFrame:
+				gotMsg = gotMsg || f.StreamID == id
+			case *http2.HeadersFrame:
+				ended = f.StreamID == id && f.StreamEnded()
+			case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+				t.Fatalf("stream %d: %v", id, f)
+			}
+		}
+		if !gotMsg {
+			t.Fatalf("stream %d: no answer message", id)
+		}
+	}
+}

@@ -175,6 +175,16 @@ func TestMalformedInputLeavesServerServing(t *testing.T) {
 			return fr.WriteData(1, true, []byte{0, 0, 0, 0, 9, 1})
 		},
 		"window overflow": func(fr *http2.Framer) error { return fr.WriteWindowUpdate(0, 1<<31-1) },
+		"headers on stream 0": func(fr *http2.Framer) error {
+			return fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersEndHeaders, 0, put)
+		},
+		"headers padding too long": func(fr *http2.Framer) error {
+			p := append([]byte{byte(len(put) + 1)}, put...)
+			return fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersEndHeaders|http2.FlagHeadersPadded, 1, p)
+		},
+		"headers priority short": func(fr *http2.Framer) error {
+			return fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersEndHeaders|http2.FlagHeadersPriority, 1, []byte{0, 0})
+		},
 		"continuation flood": func(fr *http2.Framer) error {
 			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: put}); err != nil {
 				return err
@@ -190,11 +200,13 @@ func TestMalformedInputLeavesServerServing(t *testing.T) {
 		},
 	}
 	wantGoAway := map[string]http2.ErrCode{
-		"bad hpack":          http2.ErrCodeCompression,
-		"data on stream 0":   http2.ErrCodeProtocol,
-		"continuation flood": http2.ErrCodeEnhanceYourCalm,
-		"window overflow":    http2.ErrCodeFlowControl,
+		"bad hpack":           http2.ErrCodeCompression,
+		"data on stream 0":    http2.ErrCodeProtocol,
+		"continuation flood":  http2.ErrCodeEnhanceYourCalm,
+		"window overflow":     http2.ErrCodeFlowControl,
+		"headers on stream 0": http2.ErrCodeProtocol,
 	}
+	wantReset := map[string]http2.ErrCode{"headers padding too long": http2.ErrCodeProtocol}
 	for name, send := range cases {
 		nc, err := net.Dial("tcp", lis.Addr().String())
 		if err != nil {
@@ -210,19 +222,25 @@ func TestMalformedInputLeavesServerServing(t *testing.T) {
 		// Read what the server answers until it closes, or for a moment
 		// when the input only ends a stream.
 		nc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		var goAway http2.ErrCode = 0xff
+		var goAway, reset http2.ErrCode = 0xff, 0xff
 		for {
 			f, err := fr.ReadFrame()
 			if err != nil {
 				break
 			}
-			if ga, ok := f.(*http2.GoAwayFrame); ok {
-				goAway = ga.ErrCode
+			switch f := f.(type) {
+			case *http2.GoAwayFrame:
+				goAway = f.ErrCode
+			case *http2.RSTStreamFrame:
+				reset = f.ErrCode
 			}
 		}
 		nc.Close()
 		if want, ok := wantGoAway[name]; ok && goAway != want {
 			t.Errorf("%s: GOAWAY code %v, want %v", name, goAway, want)
+		}
+		if want, ok := wantReset[name]; ok && reset != want {
+			t.Errorf("%s: RST_STREAM code %v, want %v", name, reset, want)
 		}
 	}
 	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

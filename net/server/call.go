@@ -40,13 +40,17 @@ func (n *Node) await(ctx context.Context, timeout time.Duration, w *waiter) (cor
 	if !n.deadlines.add(w, call, timeout) {
 		return n.waitTimer(ctx, w, timeout)
 	}
+	ended, dn := w.watch(ctx)
 	select {
 	case res := <-w.resc:
+		w.unwatch(dn, true)
 		w.recycle() // NB: a timeout is an answer too: a late one is dropped
 		return res, res.Err
-	case <-ctx.Done():
+	case <-ended:
+		w.unwatch(dn, false)
 		return core.Result{}, ctx.Err()
 	case <-n.done:
+		w.unwatch(dn, false)
 		return core.Result{}, ErrNodeStopped
 	}
 }
@@ -55,17 +59,56 @@ func (n *Node) await(ctx context.Context, timeout time.Duration, w *waiter) (cor
 func (n *Node) waitTimer(ctx context.Context, w *waiter, timeout time.Duration) (core.Result, error) {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	ended, dn := w.watch(ctx)
 	select {
 	case res := <-w.resc:
+		w.unwatch(dn, true)
 		w.recycle()
 		return res, res.Err
-	case <-ctx.Done():
+	case <-ended:
+		w.unwatch(dn, false)
 		return core.Result{}, ctx.Err()
 	case <-t.C:
+		w.unwatch(dn, false)
 		return core.Result{}, errTimeout
 	case <-n.done:
+		w.unwatch(dn, false)
 		return core.Result{}, ErrNodeStopped
 	}
+}
+
+// watch returns the channel that says ctx ended: the waiter's own, when
+// ctx can signal it (dn then is ctx, to unwatch), else ctx.Done().
+func (w *waiter) watch(ctx context.Context) (ended <-chan struct{}, dn doneNotifier) {
+	if dn, ok := ctx.(doneNotifier); ok && dn.NotifyDone(w.ctxEnded) {
+		return w.ctxEnded, dn
+	}
+	return ctx.Done(), nil
+}
+
+// unwatch undoes watch; reuse drains a signal that came with the answer,
+// so the waiter's next call does not see it.
+func (w *waiter) unwatch(dn doneNotifier, reuse bool) {
+	if dn == nil {
+		return
+	}
+	dn.StopNotify(w.ctxEnded)
+	if reuse {
+		select {
+		case <-w.ctxEnded:
+		default:
+		}
+	}
+}
+
+// doneNotifier is a context that signals its end on a channel of the
+// waiter's (net/leangrpc's call contexts): ctx.Done would make a channel
+// per call, a write's largest allocation after its request. NotifyDone
+// false: another channel is registered, use Done. After StopNotify
+// returns, nothing more is sent on the channel.
+type doneNotifier interface {
+	NotifyDone(ch chan<- struct{}) bool
+	StopNotify(ch chan<- struct{})
 }
 
 // waiter carries one call's result from the loop goroutine to the caller:
@@ -73,8 +116,11 @@ func (n *Node) waitTimer(ctx context.Context, w *waiter, timeout time.Duration) 
 // its answer was taken, and its callback (or timeout) answers only the call
 // it was made for, so a late or second answer never reaches a later call.
 type waiter struct {
-	resc  chan core.Result // capacity 1
-	state atomic.Uint64    // the call's number << 1 | answered
+	resc chan core.Result // capacity 1
+	// ctxEnded (capacity 1) is signaled by a doneNotifier context's end;
+	// drained before the waiter is reused.
+	ctxEnded chan struct{}
+	state    atomic.Uint64 // the call's number << 1 | answered
 
 	// The call's work, run on the loop: start, or when start is nil the
 	// proposal prop. The waiter is the loop's task, which saves a closure
@@ -117,7 +163,9 @@ func (w *waiter) run(r *core.Replica) {
 	p.run(r, cb)
 }
 
-var waiters = sync.Pool{New: func() any { return &waiter{resc: make(chan core.Result, 1)} }}
+var waiters = sync.Pool{New: func() any {
+	return &waiter{resc: make(chan core.Result, 1), ctxEnded: make(chan struct{}, 1)}
+}}
 
 // callback is the current call's callback: the first answer goes to resc,
 // later ones (the contract says exactly once) and any after the waiter
