@@ -186,11 +186,16 @@ func (j *SnapshotJob) Run() error {
 	return nil
 }
 
-// pacedWriter calls pace after each write it passes on.
+// pacedWriter calls pace after each write it passes on. It lends w's
+// buffer, so that the store's stream is encoded straight into it.
 type pacedWriter struct {
-	w    io.Writer
+	w    *wal.SnapWriter
 	pace func()
 }
+
+var _ mvcc.BufferedWriter = pacedWriter{}
+
+func (p pacedWriter) AvailableBuffer() []byte { return p.w.AvailableBuffer() }
 
 func (p pacedWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)
