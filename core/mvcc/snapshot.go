@@ -42,8 +42,12 @@ func WriteSnapshot(view engine.Reader, w io.Writer) (int64, error) {
 		bw = b
 		w = flushingWriter{b}
 	}
-	// The checksum is taken over whole pieces, not over each small field.
-	sw := &snapStreamWriter{w: bw, crc: crc32.New(castagnoli)}
+	sw := &snapStreamWriter{w: bw}
+	cw, summing := w.(ChecksummingWriter)
+	if !summing {
+		// Taken over whole pieces, not over each small field.
+		sw.crc = crc32.New(castagnoli)
+	}
 	sw.piece = sw.next()
 	sw.piece = append(sw.piece, snapMagic...)
 	it := view.NewIter(nil, nil)
@@ -57,8 +61,28 @@ func WriteSnapshot(view engine.Reader, w io.Writer) (int64, error) {
 	if sw.err != nil {
 		return sw.n, sw.err
 	}
-	n, err := w.Write(binary.BigEndian.AppendUint32(nil, sw.crc.Sum32()))
+	var sum uint32
+	if summing {
+		var covered int64
+		if sum, covered = cw.Checksum(); covered != sw.n {
+			return sw.n, fmt.Errorf("mvcc: snapshot: the writer's checksum covers %d bytes, the stream is %d", covered, sw.n)
+		}
+	} else {
+		sum = sw.crc.Sum32()
+	}
+	n, err := w.Write(binary.BigEndian.AppendUint32(nil, sum))
 	return sw.n + int64(n), err
+}
+
+// ChecksummingWriter is a writer that keeps the CRC-32C (Castagnoli) of
+// what it was given: WriteSnapshot takes the stream's checksum from it
+// rather than computing its own. It must cover exactly the stream: give
+// WriteSnapshot such a writer before anything else was written to it.
+type ChecksummingWriter interface {
+	io.Writer
+	// Checksum returns the CRC-32C of the bytes written so far and their
+	// count.
+	Checksum() (uint32, int64)
 }
 
 // BufferedWriter is a writer that lends its buffer's free room, as
@@ -86,8 +110,8 @@ func (f flushingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// snapStreamWriter encodes pairs into pieces of w's buffer, checksumming
-// and counting what it writes.
+// snapStreamWriter encodes pairs into pieces of w's buffer, counting what
+// it writes and checksumming it (unless w does: crc nil).
 type snapStreamWriter struct {
 	w     BufferedWriter
 	crc   hash.Hash32
@@ -136,7 +160,9 @@ func (s *snapStreamWriter) write(p []byte) {
 	if s.err != nil {
 		return
 	}
-	s.crc.Write(p)
+	if s.crc != nil {
+		s.crc.Write(p)
+	}
 	n, err := s.w.Write(p)
 	s.n += int64(n)
 	s.err = err

@@ -3,6 +3,7 @@ package mvcc
 import (
 	"bytes"
 	"fmt"
+	"hash/crc32"
 	"strings"
 	"testing"
 
@@ -188,5 +189,40 @@ func TestWriteSnapshotIntoLentBuffers(t *testing.T) {
 	other := newHarness(t)
 	if err := other.s.Restore(lent.out); err != nil || other.s.Hash() != h.s.Hash() {
 		t.Fatalf("restore of the lent-buffer stream: %v, hash %x want %x", err, other.s.Hash(), h.s.Hash())
+	}
+}
+
+// summingWriter is a lendingWriter that keeps the checksum of what it got.
+type summingWriter struct {
+	lendingWriter
+	sums int
+}
+
+func (s *summingWriter) Checksum() (uint32, int64) {
+	s.sums++
+	return crc32.Checksum(s.out, castagnoli), int64(len(s.out))
+}
+
+// A writer that keeps its own checksum gives the stream its checksum (the
+// same stream results), and one whose checksum covers more than the
+// stream (it was written to before) is refused, not trusted.
+func TestWriteSnapshotTakesTheWritersChecksum(t *testing.T) {
+	h := newHarness(t)
+	for i := range 500 {
+		h.put(fmt.Sprintf("key/%06d", i), strings.Repeat("v", i))
+	}
+	want, err := h.s.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := h.s.eng.Snapshot()
+	defer view.Close()
+	w := &summingWriter{lendingWriter: lendingWriter{rooms: []int{300, 70_000}}}
+	if n, err := WriteSnapshot(view, w); err != nil || n != int64(len(want)) || !bytes.Equal(w.out, want) || w.sums != 1 {
+		t.Fatalf("summing writer: %d bytes, %v, %d checksums asked; stream equal: %v", n, err, w.sums, bytes.Equal(w.out, want))
+	}
+	used := &summingWriter{lendingWriter: lendingWriter{rooms: []int{70_000}, out: []byte("x")}}
+	if _, err := WriteSnapshot(view, used); err == nil {
+		t.Fatal("a writer whose checksum covers a byte before the stream was trusted")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"metastore/core/disk"
 	"metastore/core/mvcc"
 	"metastore/core/realworld"
 	"metastore/core/wal"
@@ -59,11 +60,31 @@ func snapBenchEngine(b *testing.B) *memory.Engine {
 // fdatasyncs it in a loop, as the WAL does, and the latencies of those
 // syncs are reported: what a snapshot makes the log's writers wait.
 func BenchmarkSnapshotOSDisk(b *testing.B) {
-	b.Run("alone", func(b *testing.B) { benchSnapshotOSDisk(b, false) })
-	b.Run("beside-wal", func(b *testing.B) { benchSnapshotOSDisk(b, true) })
+	b.Run("alone", func(b *testing.B) { benchSnapshotOSDisk(b, realworld.OSDisk{}, false) })
+	b.Run("beside-wal", func(b *testing.B) { benchSnapshotOSDisk(b, realworld.OSDisk{}, true) })
+	// What is left without the disk: the store's walk, encoding, copying
+	// and checksums.
+	b.Run("no-io", func(b *testing.B) { benchSnapshotOSDisk(b, discardFS{realworld.OSDisk{}}, false) })
 }
 
-func benchSnapshotOSDisk(b *testing.B, walProbe bool) {
+// discardFS makes files that drop what is written to them.
+type discardFS struct{ realworld.OSDisk }
+
+func (discardFS) Create(string) (disk.File, error)       { return &discardFile{}, nil }
+func (discardFS) CreateDirect(string) (disk.File, error) { return &discardFile{}, nil }
+func (discardFS) Rename(string, string) error            { return nil }
+
+type discardFile struct {
+	disk.File
+	size int64
+}
+
+func (f *discardFile) Write(p []byte) (int, error) { f.size += int64(len(p)); return len(p), nil }
+func (f *discardFile) Truncate(size int64) error   { f.size = size; return nil }
+func (f *discardFile) Sync() error                 { return nil }
+func (f *discardFile) Close() error                { return nil }
+
+func benchSnapshotOSDisk(b *testing.B, fsys disk.FS, walProbe bool) {
 	e := snapBenchEngine(b)
 	dir := b.TempDir()
 	md := &raftpb.SnapshotMetadata{Index: proto.Uint64(1), Term: proto.Uint64(1), ConfState: &raftpb.ConfState{Voters: []uint64{1}}}
@@ -81,7 +102,7 @@ func benchSnapshotOSDisk(b *testing.B, walProbe bool) {
 		}
 		cpu0 := processCPU()
 		view := e.Snapshot()
-		w, err := wal.CreateSnapshot(realworld.OSDisk{}, dir, md)
+		w, err := wal.CreateSnapshot(fsys, dir, md)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -150,10 +171,12 @@ func probeSyncs(b *testing.B, name string, stop chan struct{}) []time.Duration {
 }
 
 // pacedWriter yields after each write, as the server's snapshot job does,
-// and lends the SnapWriter's buffer as it does.
+// and lends the SnapWriter's buffer and checksum as it does.
 type pacedWriter struct{ w *wal.SnapWriter }
 
 func (p pacedWriter) AvailableBuffer() []byte { return p.w.AvailableBuffer() }
+
+func (p pacedWriter) Checksum() (uint32, int64) { return p.w.Checksum() }
 
 func (p pacedWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)

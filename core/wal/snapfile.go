@@ -155,8 +155,9 @@ type SnapWriter struct {
 	direct     bool   // written as a direct file: aligned pieces
 	f          disk.File
 	buf        []byte
-	summed     int // bytes of buf already in crc
-	crc        hash.Hash32
+	summed     int         // bytes of buf already in crc
+	crc        hash.Hash32 // of the payload (the header's is headCRC)
+	headCRC    uint32
 	size       int64
 	payloadOff int64
 	meta       *raftpb.SnapshotMetadata
@@ -204,6 +205,9 @@ func createSnapshot(fsys disk.FS, dir string, md *raftpb.SnapshotMetadata, send 
 	w.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(meta))))
 	w.Write(meta)
 	w.payloadOff = w.size
+	w.checksum()
+	w.headCRC = w.crc.Sum32()
+	w.crc.Reset()
 	return w, w.err
 }
 
@@ -213,6 +217,15 @@ func (w *SnapWriter) tmpPath() string { return path.Join(w.dir, w.final+tmpSuffi
 // Bytes appended to it (up to its capacity) and passed to Write go into the
 // file without being copied again, as with bufio.Writer's.
 func (w *SnapWriter) AvailableBuffer() []byte { return w.buf[len(w.buf):len(w.buf)] }
+
+// Checksum returns the CRC-32C (Castagnoli) of the payload written so far
+// and its length. The store's stream, which is the whole payload of a
+// snapshot file, takes its own checksum from it (mvcc.WriteSnapshot)
+// instead of reading every byte a second time.
+func (w *SnapWriter) Checksum() (uint32, int64) {
+	w.checksum()
+	return w.crc.Sum32(), w.size - w.payloadOff
+}
 
 // Write appends p to the payload.
 func (w *SnapWriter) Write(p []byte) (int, error) {
@@ -271,7 +284,7 @@ func (w *SnapWriter) flush() {
 // errors are fatal to the replica as in Save.
 func (w *SnapWriter) Commit() (*SnapFile, error) {
 	w.checksum()
-	sum := w.crc.Sum32()
+	sum := crc32cCombine(w.headCRC, w.crc.Sum32(), w.size-w.payloadOff)
 	// NB: the checksum's own bytes reach crc in flush; it was read first.
 	w.Write(binary.LittleEndian.AppendUint32(nil, sum))
 	padded := false
