@@ -16,7 +16,7 @@ var _ disk.DirectFS = OSDisk{}
 //
 // NB: a 303 MB snapshot of a million keys (BenchmarkSnapshotOSDisk, on the
 // busy 2-core ext4 test VM) cost the process 0.24-0.38 s of CPU through
-// the page cache, most of it in write(2) copying into it, and 0.13-0.16 s
+// the page cache, most of it in write(2) copying into it, and 0.12-0.16 s
 // direct (with the stream encoded in place, mvcc.BufferedWriter); the
 // kernel's writeback of the dirty pages, outside the process, is gone too.
 func (OSDisk) CreateDirect(name string) (disk.File, error) {
