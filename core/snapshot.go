@@ -186,11 +186,22 @@ func (j *SnapshotJob) Run() error {
 	return nil
 }
 
-// pacedWriter calls pace after each write it passes on.
+// pacedWriter calls pace after each write it passes on. It lends w's
+// buffer and checksum, so that the store's stream is encoded straight into
+// the one and checksummed once, by the other.
 type pacedWriter struct {
-	w    io.Writer
+	w    *wal.SnapWriter
 	pace func()
 }
+
+var (
+	_ mvcc.BufferedWriter     = pacedWriter{}
+	_ mvcc.ChecksummingWriter = pacedWriter{}
+)
+
+func (p pacedWriter) AvailableBuffer() []byte { return p.w.AvailableBuffer() }
+
+func (p pacedWriter) Checksum() (uint32, int64) { return p.w.Checksum() }
 
 func (p pacedWriter) Write(b []byte) (int, error) {
 	n, err := p.w.Write(b)

@@ -78,7 +78,7 @@ type Disk struct {
 	dead    bool
 }
 
-var _ disk.FS = (*Disk)(nil)
+var _ disk.DirectFS = (*Disk)(nil)
 
 // pendingSync is a Sync (file != nil) or SyncDir (dir) not yet completed.
 type pendingSync struct {
@@ -170,6 +170,21 @@ func (d *Disk) Create(name string) (disk.File, error) {
 	return &file{d: d, inner: inner, writable: true, name: name}, nil
 }
 
+// CreateDirect implements disk.DirectFS: a file like Create's whose
+// writes must follow disk.DirectAlign. One that does not is a bug of the
+// replica, not a fault to survive (Linux would refuse it, and the replica
+// would fail-stop on every snapshot): it panics, so that a run shows it.
+// Durability and crashes are any file's: a direct write is not durable
+// before Sync either.
+func (d *Disk) CreateDirect(name string) (disk.File, error) {
+	f, err := d.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	f.(*file).direct = true
+	return f, nil
+}
+
 // OpenAppend implements disk.FS.
 func (d *Disk) OpenAppend(name string) (disk.File, error) {
 	if err := d.check(); err != nil {
@@ -250,6 +265,7 @@ type file struct {
 	name               string // as opened, for errors
 	readable, writable bool   // the mode the replica asked for
 	closed             bool   // closed by the replica
+	direct             bool   // made by CreateDirect: writes are aligned
 	pending            int    // pending syncs on inner; its Close waits for them
 }
 
@@ -278,7 +294,20 @@ func (f *file) Write(p []byte) (int, error) {
 		f.d.Stats.FullErrors++
 		return 0, fmt.Errorf("sim: write: %w", disk.ErrNoSpace)
 	}
+	if f.direct {
+		size, err := f.inner.Size()
+		if err != nil {
+			return 0, err
+		}
+		f.checkDirect(p, size)
+	}
 	return f.inner.Write(p)
+}
+
+func (f *file) checkDirect(p []byte, off int64) {
+	if err := disk.CheckDirect(p, off); err != nil {
+		panic(fmt.Sprintf("sim: %s: %d bytes at %d: %v", f.name, len(p), off, err))
+	}
 }
 
 // WriteAt implements disk.File; it fails like Write while the disk is
@@ -291,6 +320,9 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 	if f.d.full {
 		f.d.Stats.FullErrors++
 		return 0, fmt.Errorf("sim: write: %w", disk.ErrNoSpace)
+	}
+	if f.direct {
+		f.checkDirect(p, off)
 	}
 	return f.inner.WriteAt(p, off)
 }

@@ -237,3 +237,33 @@ func TestDiskFileModesAndDeadHandles(t *testing.T) {
 		t.Fatalf("handle of a crashed disk: %v", err)
 	}
 }
+
+// A direct file takes aligned writes and a Truncate to its exact size, and
+// is durable as any file once its sync completes; a write off the
+// alignment is a replica bug (the OS would refuse it), and panics.
+func TestDiskDirectFile(t *testing.T) {
+	d, _ := newTestDisk(NoFaults())
+	f, err := d.CreateDirect("/data/snap.tmp")
+	must(err)
+	buf := disk.AlignedBuffer(disk.DirectAlign)[:disk.DirectAlign]
+	copy(buf, "direct")
+	_, err = f.Write(buf)
+	must(err)
+	must(f.Truncate(6))
+	must(f.Sync())
+	must(d.SyncDir("/data"))
+	d.CompleteSyncs()
+	c := d.Crash(NewRand(2), 0)
+	if got := content(t, c.Disk, "/data/snap.tmp"); got != "direct" {
+		t.Fatalf("after crash: %q", got)
+	}
+	g, err := c.Disk.CreateDirect("/data/other")
+	must(err)
+	defer func() {
+		r := recover()
+		if r == nil || !strings.Contains(r.(string), "unaligned") {
+			t.Fatalf("a misaligned direct write: recovered %v, want a panic", r)
+		}
+	}()
+	_, _ = g.Write(buf[:100])
+}

@@ -29,7 +29,7 @@ type Mem struct {
 	writeCount   int64
 }
 
-var _ FS = (*Mem)(nil)
+var _ DirectFS = (*Mem)(nil)
 
 // memDir is one directory: its current and durable name -> inode maps.
 type memDir struct {
@@ -218,6 +218,18 @@ func (m *Mem) Create(name string) (File, error) {
 		d.cur[base] = n
 	}
 	return &memFile{m: m, n: n, name: name, write: true}, nil
+}
+
+// CreateDirect implements DirectFS: the file is Create's, except that it
+// refuses writes that break DirectAlign, as the OS does; its crash
+// behaviour is any file's (unsynced writes may be lost or torn).
+func (m *Mem) CreateDirect(name string) (File, error) {
+	f, err := m.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	f.(*memFile).direct = true
+	return f, nil
 }
 
 // OpenAppend implements FS.

@@ -14,6 +14,9 @@ type memFile struct {
 	name        string
 	read, write bool
 	closed      bool
+	// direct: a file made by CreateDirect, whose writes are refused
+	// unless aligned, as the OS refuses them (CheckDirect).
+	direct bool
 }
 
 func (f *memFile) check(op string, needRead, needWrite bool) error {
@@ -31,6 +34,9 @@ func (f *memFile) Write(p []byte) (int, error) {
 	if err := f.check("write", false, true); err != nil {
 		return 0, err
 	}
+	if err := f.checkDirect(p, int64(len(f.n.data))); err != nil {
+		return 0, err
+	}
 	return f.writeAt(p, len(f.n.data)), nil
 }
 
@@ -42,7 +48,20 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, pathErr("write", f.name, errInvalid)
 	}
+	if err := f.checkDirect(p, off); err != nil {
+		return 0, err
+	}
 	return f.writeAt(p, int(off)), nil
+}
+
+func (f *memFile) checkDirect(p []byte, off int64) error {
+	if !f.direct {
+		return nil
+	}
+	if err := CheckDirect(p, off); err != nil {
+		return pathErr("write", f.name, err)
+	}
+	return nil
 }
 
 func (f *memFile) writeAt(p []byte, off int) int {

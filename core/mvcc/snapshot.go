@@ -33,48 +33,139 @@ const restoreBatchBytes = 4 << 20
 // snapshot format and returns the bytes written. It only reads view, so it
 // may run on any goroutine: take view (engine.Snapshot) on the store's
 // owner, at the applied index the snapshot stands for, and stream it off
-// the owner's loop. It buffers w's writes in 64 KiB pieces.
+// the owner's loop. It writes w in pieces of at most snapPieceBytes; given
+// a BufferedWriter it encodes the pieces straight into w's buffer.
 func WriteSnapshot(view engine.Reader, w io.Writer) (int64, error) {
-	// The checksum is taken over the buffered pieces, not over each small
-	// field: one CRC call per 64 KiB.
-	cw := &crcWriter{w: w, crc: crc32.New(castagnoli)}
-	bw := bufio.NewWriterSize(cw, 64<<10)
-	bw.Write(snapMagic)
+	bw, ok := w.(BufferedWriter)
+	if !ok {
+		b := bufio.NewWriterSize(w, snapPieceBytes)
+		bw = b
+		w = flushingWriter{b}
+	}
+	sw := &snapStreamWriter{w: bw}
+	cw, summing := w.(ChecksummingWriter)
+	if !summing {
+		// Taken over whole pieces, not over each small field.
+		sw.crc = crc32.New(castagnoli)
+	}
+	sw.piece = sw.next()
+	sw.piece = append(sw.piece, snapMagic...)
 	it := view.NewIter(nil, nil)
-	var hdr []byte
-	for ok := it.First(); ok; ok = it.Next() {
-		hdr = binary.AppendUvarint(hdr[:0], uint64(len(it.Key())))
-		bw.Write(hdr)
-		bw.Write(it.Key())
-		hdr = binary.AppendUvarint(hdr[:0], uint64(len(it.Value())))
-		bw.Write(hdr)
-		if _, err := bw.Write(it.Value()); err != nil {
-			it.Close()
-			return cw.n, err // a bufio.Writer keeps its first error
-		}
+	for ok := it.First(); ok && sw.err == nil; ok = it.Next() {
+		sw.add(it.Key(), it.Value())
 	}
 	if err := it.Close(); err != nil {
-		return cw.n, fmt.Errorf("mvcc: snapshot: %w", err)
+		return sw.n, fmt.Errorf("mvcc: snapshot: %w", err)
 	}
-	if err := bw.Flush(); err != nil {
-		return cw.n, err
+	sw.emit()
+	if sw.err != nil {
+		return sw.n, sw.err
 	}
-	n, err := w.Write(binary.BigEndian.AppendUint32(nil, cw.crc.Sum32()))
-	return cw.n + int64(n), err
+	var sum uint32
+	if summing {
+		var covered int64
+		if sum, covered = cw.Checksum(); covered != sw.n {
+			return sw.n, fmt.Errorf("mvcc: snapshot: the writer's checksum covers %d bytes, the stream is %d", covered, sw.n)
+		}
+	} else {
+		sum = sw.crc.Sum32()
+	}
+	n, err := w.Write(binary.BigEndian.AppendUint32(nil, sum))
+	return sw.n + int64(n), err
 }
 
-// crcWriter passes writes on, counting and checksumming them.
-type crcWriter struct {
-	w   io.Writer
-	crc hash.Hash32
-	n   int64
+// ChecksummingWriter is a writer that keeps the CRC-32C (Castagnoli) of
+// what it was given: WriteSnapshot takes the stream's checksum from it
+// rather than computing its own. It must cover exactly the stream: give
+// WriteSnapshot such a writer before anything else was written to it.
+type ChecksummingWriter interface {
+	io.Writer
+	// Checksum returns the CRC-32C of the bytes written so far and their
+	// count.
+	Checksum() (uint32, int64)
 }
 
-func (c *crcWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.crc.Write(p[:n])
-	c.n += int64(n)
+// BufferedWriter is a writer that lends its buffer's free room, as
+// bufio.Writer does: bytes appended to AvailableBuffer's slice and passed
+// to Write are taken in place, not copied.
+type BufferedWriter interface {
+	io.Writer
+	AvailableBuffer() []byte
+}
+
+// snapPieceBytes bounds the pieces WriteSnapshot writes: a writer that
+// does something per write (the replica yields the processor) gets it
+// every 64 KiB.
+const snapPieceBytes = 64 << 10
+
+// flushingWriter flushes the bufio.Writer WriteSnapshot wrapped a plain
+// writer in before the last write: the checksum goes after the pieces.
+type flushingWriter struct{ b *bufio.Writer }
+
+func (f flushingWriter) Write(p []byte) (int, error) {
+	n, err := f.b.Write(p)
+	if err == nil {
+		err = f.b.Flush()
+	}
 	return n, err
+}
+
+// snapStreamWriter encodes pairs into pieces of w's buffer, counting what
+// it writes and checksumming it (unless w does: crc nil).
+type snapStreamWriter struct {
+	w     BufferedWriter
+	crc   hash.Hash32
+	n     int64
+	err   error
+	piece []byte // the piece being filled, in w's buffer
+}
+
+// next returns the room for the next piece.
+func (s *snapStreamWriter) next() []byte {
+	b := s.w.AvailableBuffer()
+	return b[:0:min(cap(b), snapPieceBytes)]
+}
+
+// add appends one pair, emitting the piece first when the pair does not
+// fit in it.
+func (s *snapStreamWriter) add(k, v []byte) {
+	need := uvarintLen(uint64(len(k))) + len(k) + uvarintLen(uint64(len(v))) + len(v)
+	if len(s.piece)+need > cap(s.piece) {
+		s.emit()
+		if need > cap(s.piece) {
+			// Larger than the room w lends now: written piecewise, copied.
+			s.write(binary.AppendUvarint(s.piece, uint64(len(k))))
+			s.write(k)
+			s.write(binary.AppendUvarint(s.next(), uint64(len(v))))
+			s.write(v)
+			s.piece = s.next()
+			return
+		}
+	}
+	s.piece = binary.AppendUvarint(s.piece, uint64(len(k)))
+	s.piece = append(s.piece, k...)
+	s.piece = binary.AppendUvarint(s.piece, uint64(len(v)))
+	s.piece = append(s.piece, v...)
+}
+
+// emit writes the piece being filled and starts the next.
+func (s *snapStreamWriter) emit() {
+	if len(s.piece) > 0 {
+		s.write(s.piece)
+	}
+	s.piece = s.next()
+}
+
+func (s *snapStreamWriter) write(p []byte) {
+	if s.err != nil {
+		return
+	}
+	if s.crc != nil {
+		s.crc.Write(p)
+	}
+	n, err := s.w.Write(p)
+	s.n += int64(n)
+	s.err = err
 }
 
 // Snapshot serializes the whole state (including applied index) into one

@@ -43,15 +43,24 @@ const (
 	tmpSuffix  = ".tmp"
 	recvSuffix = ".recv"
 	sendSuffix = ".send"
-	// snapIOBytes is the piece size of snapshot file reads and writes.
+	// snapIOBytes is the piece size of snapshot file reads.
 	snapIOBytes = 256 << 10
+	// snapWriteBytes is the piece size of snapshot file writes. A direct
+	// file (disk.DirectFS) is written by the device while write(2) waits:
+	// on the test VM 1 MiB pieces wrote 1.7 GB/s where 256 KiB ones wrote
+	// 1.1 GB/s.
+	snapWriteBytes = 1 << 20
 	// snapSyncBytes is how much of a snapshot file may be written and not
 	// yet synced. The WAL shares the disk: one sync of a whole 9 MB file
 	// at the end took 12 ms, and the WAL's fdatasyncs that fell in it
 	// waited behind the file's data (append jobs of 2-9 ms instead of 1).
 	// Synced as it goes, the file leaves a WAL sync at most this much to
-	// wait for.
-	snapSyncBytes = 1 << 20
+	// wait for. Written direct, the file leaves no dirty pages behind, and
+	// a sync is only the device's cache and the file's size: syncing every
+	// 1 MiB made a 303 MB snapshot take 0.45-0.56 s instead of 0.29-0.35 s,
+	// with 4 KiB fdatasyncs beside it no faster at p99 (busy machine:
+	// 4-12 ms either way, BenchmarkSnapshotOSDisk/beside-wal).
+	snapSyncBytes = 8 << 20
 )
 
 var snapFileMagic = []byte("MSSNAP2\n")
@@ -127,18 +136,28 @@ func (s sectionCloser) Close() error { return s.f.Close() }
 
 // SnapWriter writes one snapshot file: a temporary file, which Commit
 // completes, syncs and renames into place. It buffers the payload and
-// writes it in snapIOBytes pieces. It uses only its own file, so it may
-// run on another goroutine than the WAL's owner (given an FS that allows
-// that, as the OS's does).
+// writes it in snapWriteBytes pieces; a caller that encodes straight into
+// its buffer (AvailableBuffer) saves a copy. It uses only its own file, so
+// it may run on another goroutine than the WAL's owner (given an FS that
+// allows that, as the OS's does).
+//
+// A snapshot to keep is written as a direct file (disk.DirectFS: on Linux,
+// O_DIRECT) where the disk makes them: see snapWriteBytes. Its last piece
+// is padded to disk.DirectAlign and the file cut back to its size before
+// the final sync; until that sync and the rename a crash leaves only the
+// .tmp file, which recovery ignores and removes, as before.
 type SnapWriter struct {
 	fsys       disk.FS
 	dir        string
 	name       snapName
 	final      string // the file's name once committed
 	send       bool   // a file to send: Commit does not sync it
+	direct     bool   // written as a direct file: aligned pieces
 	f          disk.File
 	buf        []byte
-	crc        hash.Hash32
+	summed     int         // bytes of buf already in crc
+	crc        hash.Hash32 // of the payload (the header's is headCRC)
+	headCRC    uint32
 	size       int64
 	payloadOff int64
 	meta       *raftpb.SnapshotMetadata
@@ -154,7 +173,8 @@ func CreateSnapshot(fsys disk.FS, dir string, md *raftpb.SnapshotMetadata) (*Sna
 // CreateSendFile starts a snapshot file for md in dir to be sent to a
 // follower, not kept: it is named apart (.send), never found by recovery,
 // and Commit does not sync it (a crash loses nothing the replica needs;
-// the receiver syncs its own copy).
+// the receiver syncs its own copy). It goes through the OS's cache, not
+// direct: it is read back to be sent soon after.
 func CreateSendFile(fsys disk.FS, dir string, md *raftpb.SnapshotMetadata) (*SnapWriter, error) {
 	return createSnapshot(fsys, dir, md, true)
 }
@@ -168,31 +188,60 @@ func createSnapshot(fsys disk.FS, dir string, md *raftpb.SnapshotMetadata, send 
 		return nil, fmt.Errorf("wal: encode snapshot metadata: %w", err)
 	}
 	w := &SnapWriter{fsys: fsys, dir: dir, name: snapName{md.GetTerm(), md.GetIndex()}, send: send,
-		crc: crc32.New(castagnoli), buf: make([]byte, 0, snapIOBytes), meta: md}
+		crc: crc32.New(castagnoli), meta: md}
 	w.final = w.name.String()
 	if send {
 		w.final = w.name.sendName()
+		w.f, err = fsys.Create(w.tmpPath())
+		w.buf = make([]byte, 0, snapWriteBytes)
+	} else {
+		w.f, err = disk.CreateDirect(fsys, w.tmpPath())
+		w.buf, w.direct = disk.AlignedBuffer(snapWriteBytes), true
 	}
-	if w.f, err = fsys.Create(w.tmpPath()); err != nil {
+	if err != nil {
 		return nil, fmt.Errorf("wal: save snapshot: %w", err)
 	}
 	w.Write(snapFileMagic)
 	w.Write(binary.LittleEndian.AppendUint32(nil, uint32(len(meta))))
 	w.Write(meta)
 	w.payloadOff = w.size
+	w.checksum()
+	w.headCRC = w.crc.Sum32()
+	w.crc.Reset()
 	return w, w.err
 }
 
 func (w *SnapWriter) tmpPath() string { return path.Join(w.dir, w.final+tmpSuffix) }
+
+// AvailableBuffer returns an empty slice over the free room of w's buffer.
+// Bytes appended to it (up to its capacity) and passed to Write go into the
+// file without being copied again, as with bufio.Writer's.
+func (w *SnapWriter) AvailableBuffer() []byte { return w.buf[len(w.buf):len(w.buf)] }
+
+// Checksum returns the CRC-32C (Castagnoli) of the payload written so far
+// and its length. The store's stream, which is the whole payload of a
+// snapshot file, takes its own checksum from it (mvcc.WriteSnapshot)
+// instead of reading every byte a second time.
+func (w *SnapWriter) Checksum() (uint32, int64) {
+	w.checksum()
+	return w.crc.Sum32(), w.size - w.payloadOff
+}
 
 // Write appends p to the payload.
 func (w *SnapWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	w.crc.Write(p)
-	w.size += int64(len(p))
 	n := len(p)
+	w.size += int64(n)
+	if n > 0 && n <= cap(w.buf)-len(w.buf) && &p[0] == &w.buf[:len(w.buf)+1][len(w.buf)] {
+		// Appended in place to AvailableBuffer's slice.
+		w.buf = w.buf[:len(w.buf)+n]
+		if len(w.buf) == cap(w.buf) {
+			w.flush()
+		}
+		return n, w.err
+	}
 	for len(p) > 0 {
 		k := min(len(p), cap(w.buf)-len(w.buf))
 		w.buf = append(w.buf, p[:k]...)
@@ -204,7 +253,17 @@ func (w *SnapWriter) Write(p []byte) (int, error) {
 	return n, w.err
 }
 
+// checksum adds the buffered bytes not yet in it to the file's checksum:
+// one call per piece, however small the writes.
+func (w *SnapWriter) checksum() {
+	w.crc.Write(w.buf[w.summed:])
+	w.summed = len(w.buf)
+}
+
+// flush writes the buffer out. Every piece but a direct file's last is
+// the whole buffer, a multiple of disk.DirectAlign.
 func (w *SnapWriter) flush() {
+	w.checksum()
 	if w.err == nil && len(w.buf) > 0 {
 		if _, err := w.f.Write(w.buf); err != nil {
 			w.err = fmt.Errorf("wal: save snapshot: %w", err)
@@ -217,17 +276,30 @@ func (w *SnapWriter) flush() {
 			w.unsynced = 0
 		}
 	}
-	w.buf = w.buf[:0]
+	w.buf, w.summed = w.buf[:0], 0
 }
 
 // Commit writes the checksum, syncs the file, renames it into place and
 // syncs dir. It returns only once the snapshot would survive a crash;
 // errors are fatal to the replica as in Save.
 func (w *SnapWriter) Commit() (*SnapFile, error) {
-	sum := w.crc.Sum32()
-	w.buf = binary.LittleEndian.AppendUint32(w.buf, sum)
-	w.size += 4
+	w.checksum()
+	sum := crc32cCombine(w.headCRC, w.crc.Sum32(), w.size-w.payloadOff)
+	// NB: the checksum's own bytes reach crc in flush; it was read first.
+	w.Write(binary.LittleEndian.AppendUint32(nil, sum))
+	padded := false
+	if tail := len(w.buf) % disk.DirectAlign; w.direct && tail != 0 {
+		// Within the buffer: its capacity is a multiple of DirectAlign.
+		n := len(w.buf) + disk.DirectAlign - tail
+		clear(w.buf[len(w.buf):n])
+		w.buf, padded = w.buf[:n], true
+	}
 	w.flush()
+	if padded && w.err == nil {
+		if err := w.f.Truncate(w.size); err != nil {
+			w.err = fmt.Errorf("wal: save snapshot: %w", err)
+		}
+	}
 	if w.err != nil {
 		w.Abort()
 		return nil, w.err

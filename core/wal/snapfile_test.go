@@ -260,19 +260,20 @@ func TestSnapshotFileSyncedAsWritten(t *testing.T) {
 		must(t, err)
 		before := m.SyncCount()
 		piece := bytes.Repeat([]byte("0123456789abcdef"), 4<<10) // 64 KiB
-		for range 64 {
+		const pieces = 512                                       // 32 MiB
+		for range pieces {
 			if _, err := w.Write(piece); err != nil {
 				t.Fatal(err)
 			}
 		}
 		syncs := m.SyncCount() - before
 		if send && syncs != 0 || !send && syncs < 3 {
-			t.Fatalf("send=%v: %d syncs while writing 4 MiB, want %s", send, syncs, map[bool]string{false: "3 or more", true: "none"}[send])
+			t.Fatalf("send=%v: %d syncs while writing 32 MiB, want %s", send, syncs, map[bool]string{false: "3 or more", true: "none"}[send])
 		}
 		f, err := w.Commit()
 		must(t, err)
-		if p := payloadOf(t, m, f); p != strings.Repeat(string(piece), 64) {
-			t.Fatalf("send=%v: payload of %d bytes, want %d", send, len(p), 64*len(piece))
+		if p := payloadOf(t, m, f); p != strings.Repeat(string(piece), pieces) {
+			t.Fatalf("send=%v: payload of %d bytes, want %d", send, len(p), pieces*len(piece))
 		}
 	}
 }

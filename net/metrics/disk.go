@@ -14,7 +14,7 @@ type SyncTimer struct {
 	m  *Metrics
 }
 
-var _ disk.FS = (*SyncTimer)(nil)
+var _ disk.DirectFS = (*SyncTimer)(nil)
 
 // NewSyncTimer wraps fs; its syncs are observed in m.FsyncDuration.
 func (m *Metrics) NewSyncTimer(fs disk.FS) *SyncTimer { return &SyncTimer{fs: fs, m: m} }
@@ -31,6 +31,12 @@ func (t *SyncTimer) wrap(f disk.File, err error) (disk.File, error) {
 
 // Create implements disk.FS.
 func (t *SyncTimer) Create(name string) (disk.File, error) { return t.wrap(t.fs.Create(name)) }
+
+// CreateDirect implements disk.DirectFS: a direct file where the wrapped
+// FS makes them, else an ordinary one.
+func (t *SyncTimer) CreateDirect(name string) (disk.File, error) {
+	return t.wrap(disk.CreateDirect(t.fs, name))
+}
 
 // OpenAppend implements disk.FS.
 func (t *SyncTimer) OpenAppend(name string) (disk.File, error) { return t.wrap(t.fs.OpenAppend(name)) }

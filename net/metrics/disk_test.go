@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -58,5 +59,32 @@ func TestApplyObserverRecordsApplyJobs(t *testing.T) {
 	obs(5 * time.Millisecond)
 	if n, sum := histogram(t, m.ApplyDuration); n != 2 || sum != 15 {
 		t.Fatalf("apply: %d observations summing to %vms, want 2 and 15ms", n, sum)
+	}
+}
+
+// The server's disk is a SyncTimer over the OS's: its CreateDirect must
+// reach the wrapped FS's (a Mem's direct file refuses a misaligned write)
+// and still time the file's syncs.
+func TestSyncTimerCreatesDirectFiles(t *testing.T) {
+	m := New()
+	st := m.NewSyncTimer(disk.NewMem())
+	if err := st.MkdirAll("d"); err != nil {
+		t.Fatal(err)
+	}
+	f, err := disk.CreateDirect(st, "d/snap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("x")); !errors.Is(err, disk.ErrUnaligned) {
+		t.Fatalf("misaligned write through the SyncTimer: %v, want ErrUnaligned", err)
+	}
+	if _, err := f.Write(disk.AlignedBuffer(disk.DirectAlign)[:disk.DirectAlign]); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := histogram(t, m.FsyncDuration); n != 1 {
+		t.Fatalf("%d syncs observed, want 1", n)
 	}
 }

@@ -54,6 +54,15 @@ func (d snapFailDisk) Create(name string) (disk.File, error) {
 	return f, err
 }
 
+// CreateDirect overrides OSDisk's: snapshot files to keep are made direct.
+func (d snapFailDisk) CreateDirect(name string) (disk.File, error) {
+	f, err := d.OSDisk.CreateDirect(name)
+	if err == nil && strings.HasSuffix(name, ".snap.tmp") {
+		return snapFailFile{f}, nil
+	}
+	return f, err
+}
+
 func (snapFailFile) Sync() error { return errInjected }
 
 // startSnapshotNode runs a one-member replica with a small snapshot count

@@ -33,6 +33,13 @@ func (d failingDisk) Create(name string) (disk.File, error) {
 	return failingFile{f, d.armed}, err
 }
 
+// CreateDirect overrides OSDisk's, as Create does: snapshot files to keep
+// are made direct.
+func (d failingDisk) CreateDirect(name string) (disk.File, error) {
+	f, err := d.OSDisk.CreateDirect(name)
+	return failingFile{f, d.armed}, err
+}
+
 func (d failingDisk) OpenAppend(name string) (disk.File, error) {
 	f, err := d.OSDisk.OpenAppend(name)
 	return failingFile{f, d.armed}, err
@@ -104,6 +111,12 @@ func (g *syncGate) release() {
 
 func (d gatedDisk) Create(name string) (disk.File, error) {
 	f, err := d.OSDisk.Create(name)
+	return gatedFile{f, d.gate}, err
+}
+
+// CreateDirect overrides OSDisk's, as Create does.
+func (d gatedDisk) CreateDirect(name string) (disk.File, error) {
+	f, err := d.OSDisk.CreateDirect(name)
 	return gatedFile{f, d.gate}, err
 }
 
