@@ -106,6 +106,17 @@ type Config struct {
 	// hold LogBytes, and compaction keeps at most LogBytes of the
 	// CatchUpEntries. Default 64 MiB.
 	LogBytes uint64
+	// LogKeepBytes bounds the applied entries a replica whose engine does
+	// not hold the state (the memory engine) keeps in its raft log between
+	// snapshots: once that many bytes were applied since the last trim,
+	// the log is compacted behind the applied index, keeping
+	// CatchUpEntries (fewer past LogBytes) or LogKeepBytes of entries,
+	// whichever reaches further back. A follower further behind is sent
+	// the store as of the leader's applied index (snapsend.go), so the
+	// log's memory no longer follows the snapshot cadence. Default 8 MiB,
+	// at most LogBytes. Nothing is trimmed before the first snapshot: raft
+	// needs one to send a follower entries the log no longer holds.
+	LogKeepBytes uint64
 	// LogTailEntries is how many of the newest raft log entries stay as
 	// raft's messages (packedLog's tail) before they are packed; default
 	// 2048. The simulator sets a few so that its short logs get packed.

@@ -34,6 +34,10 @@ func (c *Config) setDefaults() {
 	if c.LogBytes == 0 {
 		c.LogBytes = 64 << 20
 	}
+	if c.LogKeepBytes == 0 {
+		c.LogKeepBytes = 8 << 20
+	}
+	c.LogKeepBytes = min(c.LogKeepBytes, c.LogBytes)
 	if c.LogTailEntries <= 0 {
 		c.LogTailEntries = defaultTailEntries
 	}

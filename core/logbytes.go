@@ -1,5 +1,7 @@
 package core
 
+import "fmt"
+
 // The raft log between snapshots lives in memory (packedLog, raftlog.go).
 // Counted in entries alone (SnapshotEntries, CatchUpEntries) its size
 // follows the size of the entries: 15,000 entries of 100 puts of 1 KiB held
@@ -40,4 +42,65 @@ func (r *Replica) compactIndex(snap uint64) uint64 {
 		}
 	}
 	return floor
+}
+
+// maybeTrimLog compacts the raft log behind the applied index of a replica
+// whose snapshots hold the store (the memory engine), once LogKeepBytes
+// were applied since the last trim: it keeps what compactIndex keeps
+// behind a snapshot, or LogKeepBytes of entries if that reaches further
+// back. Between snapshots such a log used to hold every entry since the
+// last one, up to 1/snapshotLogRatio of the store (50 MB at a million
+// keys), which tied the snapshot cadence to memory; now the cadence only
+// weighs the writing of the store against the WAL replayed at a restart.
+//
+// The trim may pass the newest snapshot. A follower that needs entries
+// before the log's first then gets a MsgSnap of that snapshot, which does
+// not reach the log: HandleReady sends the store as of the applied index
+// instead (sendEngineSnapshot), as for an engine-held snapshot. A
+// snapshot job out is never passed: its completion creates raft's
+// snapshot at its index, which must still be in the log.
+func (r *Replica) maybeTrimLog() error {
+	if r.syncer != nil || r.trimBytes < int64(r.cfg.LogKeepBytes) || r.snapIndex == 0 {
+		return nil
+	}
+	r.trimBytes = 0
+	applied := r.store.AppliedIndex()
+	c := r.compactIndex(applied)
+	first, err := r.storage.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("core: trim raft log: %w", err)
+	}
+	// NB: the entries kept by bytes, counted back from the applied index.
+	var kept uint64
+	for i := applied; i > c && i >= first; i-- {
+		kept += r.storage.dataLen(i)
+		if kept > r.cfg.LogKeepBytes {
+			c = min(c, i)
+			break
+		}
+		if i == first {
+			c = min(c, first-1)
+		}
+	}
+	if r.snapJob != nil {
+		c = min(c, r.snapJob.Index)
+	}
+	if c < first {
+		return nil
+	}
+	if err := r.storage.Compact(c); err != nil {
+		return fmt.Errorf("core: trim raft log: %w", err)
+	}
+	if c > r.snapIndex {
+		r.trimsPast++
+	}
+	return nil
+}
+
+// snapshotReachesLog reports whether raft's snapshot at index snap is
+// followed by the log (its next entry not compacted away): if not, a
+// follower given it could not go on from the log (maybeTrimLog).
+func (r *Replica) snapshotReachesLog(snap uint64) bool {
+	first, err := r.storage.FirstIndex()
+	return err == nil && snap+1 >= first
 }

@@ -53,3 +53,38 @@ func TestRaftLogInMemoryIsBoundedInBytes(t *testing.T) {
 	}
 	c.hashesAgree()
 }
+
+// TestLogTrimmedPastSnapshotSendsTheStore: a memory-engine leader trims its
+// raft log behind the applied index, past its newest snapshot, so a
+// follower cut off meanwhile cannot catch up from the log nor from that
+// snapshot; it is sent the store as of the leader's applied index and ends
+// with the same state.
+func TestLogTrimmedPastSnapshotSendsTheStore(t *testing.T) {
+	c := newTestCluster(t, 3, func(cfg *core.Config) {
+		cfg.SnapshotEntries, cfg.CatchUpEntries, cfg.LogBytes, cfg.LogKeepBytes = 16, 4, 4096, 512
+	})
+	lead := c.leader()
+	lagger := c.ids[0]
+	if lagger == lead {
+		lagger = c.ids[1]
+	}
+	c.cut[lagger] = true
+	for i := 0; i < 300; i++ {
+		if _, err := c.put(lead, fmt.Sprintf("k%d", i%40), fmt.Sprintf("value %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := c.nodes[lead].Status()
+	if c.nodes[lead].LogTrimsPastSnapshot() == 0 {
+		t.Fatalf("the leader never trimmed its log past its snapshot (snapshot at %d, applied %d)", st.SnapshotIdx, st.Applied)
+	}
+	c.cut[lagger] = false
+	c.tick(20)
+	if c.nodes[lagger].SnapshotsInstalled() == 0 {
+		t.Fatal("the lagging follower caught up without a snapshot")
+	}
+	if c.nodes[lead].SendFilesMade() == 0 {
+		t.Fatal("the leader sent its snapshot file, which the log does not follow, instead of the store as of its applied index")
+	}
+	c.hashesAgree()
+}

@@ -56,8 +56,11 @@ func (r *Replica) HandleReady() error {
 		case raft.LocalApplyThread:
 			r.applyq = append(r.applyq, m)
 		default:
-			if m.GetType() == raftpb.MsgSnap && isEngineHeld(m.GetSnapshot().GetData()) {
-				r.sendEngineSnapshot(m) // no file stands for it: one is made (snapsend.go)
+			if m.GetType() == raftpb.MsgSnap && (isEngineHeld(m.GetSnapshot().GetData()) ||
+				!r.snapshotReachesLog(m.GetSnapshot().GetMetadata().GetIndex())) {
+				// No file stands for it, or the log was trimmed past it
+				// (maybeTrimLog): one is made (snapsend.go).
+				r.sendEngineSnapshot(m)
 				continue
 			}
 			out = append(out, m)

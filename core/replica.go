@@ -62,6 +62,11 @@ type Replica struct {
 	// (maybeSnapshot weighs one against the other).
 	snapBytes, appliedBytes int64
 	snapJobOut              bool
+	// trimBytes counts the entry bytes applied since the raft log was
+	// last trimmed behind the applied index (maybeTrimLog); trimsPast
+	// counts the trims that went past the newest snapshot.
+	trimBytes int64
+	trimsPast uint64
 	// markerRepaired: recover wrote a missing snapshot marker.
 	markerRepaired bool
 
@@ -381,6 +386,12 @@ func (r *Replica) Leading() bool { return r.role == raft.StateLeader }
 // SnapshotsInstalled counts the leader snapshots this replica installed
 // (Status().SnapshotsInstalled).
 func (r *Replica) SnapshotsInstalled() uint64 { return r.installs }
+
+// LogTrimsPastSnapshot counts the raft log compactions behind the applied
+// index that dropped entries the newest snapshot does not cover
+// (maybeTrimLog): from then on a follower that needs them is sent the
+// store as of the applied index.
+func (r *Replica) LogTrimsPastSnapshot() uint64 { return r.trimsPast }
 
 func roleName(s raft.StateType) string {
 	switch s {

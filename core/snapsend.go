@@ -18,7 +18,7 @@ import (
 // kept and not older than raft's snapshot; otherwise it waits for the file
 // being made, or for a new one frozen now, at the applied index.
 func (r *Replica) sendEngineSnapshot(m *raftpb.Message) {
-	if f := r.sendFile; f != nil && f.Meta.GetIndex() >= r.snapIndex {
+	if f := r.sendFile; f != nil && f.Meta.GetIndex() >= r.snapIndex && r.snapshotReachesLog(f.Meta.GetIndex()) {
 		r.sendsOut[m.GetTo()] = f.Meta.GetIndex()
 		r.cfg.Network.Send([]*raftpb.Message{withSendFile(m, f)})
 		return

@@ -281,15 +281,18 @@ func (r *Replica) SnapshotDone(job *SnapshotJob, runErr error) error {
 const snapshotsKept = 2
 
 // snapshotLogRatio bounds how often the whole store is written: a snapshot
-// waits until the entries applied since the last one hold 1/6 of its size,
-// so a snapshot costs at most six bytes written per byte of writes
-// (besides the SnapshotEntries count). See Config.SnapshotEntries.
-// NB: 8 wrote snapshots worth about eight times the final store while a
-// million keys loaded, and that job was 8.5% of the CPU of put at 1,000
-// clients; 4 loaded faster but held a quarter of the store as raft log in
-// memory (resident 1.53× etcd's after a million keys, the bound 1.5×). At
-// 6: load 2.08× etcd's rate, 1.41× its resident memory (one run, quiet).
-const snapshotLogRatio = 6
+// waits until the entries applied since the last one hold 1/2 of its size,
+// so a snapshot costs at most two bytes written per byte of writes
+// (besides the SnapshotEntries count), and a restart replays at most half
+// the store's size of WAL. See Config.SnapshotEntries. It was 6 while the
+// raft log held every entry since the last snapshot in memory; since the
+// log is trimmed behind the applied index (maybeTrimLog, Config.LogKeepBytes)
+// the cadence no longer costs memory.
+// NB: at 8 a million-key load wrote snapshots worth about eight times the
+// final store, and the snapshot job was 8.5% of the CPU of put at 1,000
+// clients; 4 and 6 held a quarter and a sixth of the store as raft log in
+// memory before the trim.
+const snapshotLogRatio = 2
 
 // SnapshotInline runs the pending snapshot jobs to completion on the
 // calling goroutine: for drivers without a background stage (tests, tools).

@@ -332,6 +332,7 @@ func (r *Replica) Apply(j *ApplyJob) error {
 	}
 	for _, e := range j.m.GetEntries() {
 		r.appliedBytes += int64(len(e.GetData()))
+		r.trimBytes += int64(len(e.GetData()))
 		if r.flusher != nil {
 			r.unflushed += int64(len(e.GetData())) + 1 // an empty entry counts too
 		}
@@ -345,7 +346,7 @@ func (r *Replica) Apply(j *ApplyJob) error {
 	if err := r.maybeSnapshot(); err != nil {
 		return r.fail(err)
 	}
-	return nil
+	return r.failIf(r.maybeTrimLog())
 }
 
 // engineFlushBytes is how many bytes of entries a replica applies before it

@@ -40,7 +40,7 @@ type node struct {
 	tickPending bool
 	crashedAt   []int64 // virtual time of each crash, by incarnation
 
-	installs uint64
+	installs, trimsPast uint64 // the replica's counters as last counted
 	// appending is the job out on the node's append stage; its sync
 	// returns at appendSynced, and AppendDone runs after a handoff delay
 	// drawn from stageRng (the stage goroutine waking the loop).
@@ -367,6 +367,10 @@ func (d *driver) observe(n *node) {
 		d.s.counts["snapshot_install"] += int(installs - n.installs)
 		n.installs = installs
 	}
+	if trims := n.rep.LogTrimsPastSnapshot(); trims > n.trimsPast {
+		d.s.counts["log_trimmed_past_snapshot"] += int(trims - n.trimsPast)
+		n.trimsPast = trims
+	}
 	d.s.observeStep(n)
 }
 
@@ -398,7 +402,11 @@ func (d *driver) boot(n *node) {
 		LogBytes: d.s.opts.SnapshotEntries * (8 + d.s.opts.SnapshotEntries%61),
 		// 1 to 16 entries: the raft log is packed, and read back, in
 		// every run (the default 2048 is more than the sim's logs hold).
-		LogTailEntries:    1 + int(d.s.opts.SnapshotEntries%16),
+		LogTailEntries: 1 + int(d.s.opts.SnapshotEntries%16),
+		// A quarter of LogBytes: memory-engine logs are trimmed behind
+		// the applied index between snapshots, past them in some runs
+		// (log_trimmed_past_snapshot).
+		LogKeepBytes:      d.s.opts.SnapshotEntries * (8 + d.s.opts.SnapshotEntries%61) / 4,
 		WALSegmentBytes:   d.s.walSegment,
 		WALZeroAheadBytes: d.s.walZeroAhead,
 		Pipeline:          true,
@@ -420,7 +428,7 @@ func (d *driver) boot(n *node) {
 		return
 	}
 	n.rep = rep
-	n.installs = 0
+	n.installs, n.trimsPast = 0, 0
 	if rep.Status().MarkerRepaired { // snapshot hook: crash between snapshot file and marker
 		d.s.count("snapshot_marker_repaired")
 	}
