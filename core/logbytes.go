@@ -58,7 +58,8 @@ func (r *Replica) compactIndex(snap uint64) uint64 {
 // not reach the log: HandleReady sends the store as of the applied index
 // instead (sendEngineSnapshot), as for an engine-held snapshot. A
 // snapshot job out is never passed: its completion creates raft's
-// snapshot at its index, which must still be in the log.
+// snapshot at its index, which must still be in the log; nor is a send
+// job's index (snapshotReachesLog would refuse its file).
 func (r *Replica) maybeTrimLog() error {
 	if r.syncer != nil || r.trimBytes < int64(r.cfg.LogKeepBytes) || r.snapIndex == 0 {
 		return nil
@@ -84,6 +85,11 @@ func (r *Replica) maybeTrimLog() error {
 	}
 	if r.snapJob != nil {
 		c = min(c, r.snapJob.Index)
+	}
+	if r.sendJob != nil {
+		// Nor a file being made to send: the log must follow it, or the
+		// follower it goes to could not go on and is sent another.
+		c = min(c, r.sendJob.Index)
 	}
 	if c < first {
 		return nil
