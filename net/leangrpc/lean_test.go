@@ -347,8 +347,12 @@ func startBare(t *testing.T, impl pb.KVServer) *grpc.ClientConn {
 }
 
 func startBareServer(t *testing.T, impl pb.KVServer) (*grpc.ClientConn, *leangrpc.Server) {
+	return startBareServerWith(t, impl, leangrpc.Options{})
+}
+
+func startBareServerWith(t *testing.T, impl pb.KVServer, opts leangrpc.Options) (*grpc.ClientConn, *leangrpc.Server) {
 	t.Helper()
-	g := leangrpc.NewServer(leangrpc.Options{})
+	g := leangrpc.NewServer(opts)
 	pb.RegisterKVServer(g, impl)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -637,7 +641,7 @@ func TestConcurrentMixedCalls(t *testing.T) {
 // set, and its error fails the call as proto's would.
 func TestUnmarshalOption(t *testing.T) {
 	var calls atomic.Int32
-	g := leangrpc.NewServer(leangrpc.Options{Unmarshal: func(b []byte, m proto.Message) error {
+	cc, _ := startBareServerWith(t, echoKV{}, leangrpc.Options{Unmarshal: func(b []byte, m proto.Message) error {
 		calls.Add(1)
 		if err := proto.Unmarshal(b, m); err != nil {
 			return err
@@ -647,18 +651,6 @@ func TestUnmarshalOption(t *testing.T) {
 		}
 		return nil
 	}})
-	pb.RegisterKVServer(g, echoKV{})
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go g.Serve(lis)
-	defer g.Stop()
-	cc, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.Close()
 	kv := pb.NewKVClient(cc)
 	resp, err := kv.Put(ctxT(t), &pb.PutRequest{Key: []byte("k1")})
 	if err != nil || string(resp.GetPrevKv().GetKey()) != "k1" {
