@@ -71,18 +71,7 @@ func (r *Replica) maybeTrimLog() error {
 	if err != nil {
 		return fmt.Errorf("core: trim raft log: %w", err)
 	}
-	// NB: the entries kept by bytes, counted back from the applied index.
-	var kept uint64
-	for i := applied; i > c && i >= first; i-- {
-		kept += r.storage.dataLen(i)
-		if kept > r.cfg.LogKeepBytes {
-			c = min(c, i)
-			break
-		}
-		if i == first {
-			c = min(c, first-1)
-		}
-	}
+	c = min(c, r.keepIndex(applied, first))
 	if r.snapJob != nil {
 		c = min(c, r.snapJob.Index)
 	}
@@ -101,6 +90,20 @@ func (r *Replica) maybeTrimLog() error {
 		r.trimsPast++
 	}
 	return nil
+}
+
+// keepIndex returns where to compact a log whose entries first..applied
+// should keep LogKeepBytes of the newest (first-1: all of them fit). A
+// memory-engine replica keeps that much through its snapshots' compactions
+// too, or each snapshot would cut the window to CatchUpEntries.
+func (r *Replica) keepIndex(applied, first uint64) uint64 {
+	var kept uint64
+	for i := applied; i >= first; i-- {
+		if kept += r.storage.dataLen(i); kept > r.cfg.LogKeepBytes {
+			return i
+		}
+	}
+	return first - 1
 }
 
 // snapshotReachesLog reports whether raft's snapshot at index snap is

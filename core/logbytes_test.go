@@ -88,3 +88,42 @@ func TestLogTrimmedPastSnapshotSendsTheStore(t *testing.T) {
 	}
 	c.hashesAgree()
 }
+
+// TestLogTrimKeepsLogKeepBytes: a trim keeps LogKeepBytes of applied
+// entries when they reach further back than CatchUpEntries, so a follower
+// that lags by less than that catches up from the log.
+func TestLogTrimKeepsLogKeepBytes(t *testing.T) {
+	const keep = 2048
+	c := newTestCluster(t, 1, func(cfg *core.Config) {
+		cfg.SnapshotEntries, cfg.CatchUpEntries, cfg.LogBytes, cfg.LogKeepBytes = 16, 2, 1<<20, keep
+	})
+	lead := c.leader()
+	value := strings.Repeat("v", 64)
+	trimmed := false
+	for i := 0; i < 400; i++ {
+		if _, err := c.put(lead, fmt.Sprintf("k%d", i%9), value); err != nil {
+			t.Fatal(err)
+		}
+		if c.nodes[lead].LogTrimsPastSnapshot() == 0 {
+			continue
+		}
+		trimmed = true
+		first, last := c.nodes[lead].LogBounds()
+		ents, err := c.nodes[lead].LogEntries(first, last+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := 0
+		for _, e := range ents {
+			held += len(e.GetData())
+		}
+		// NB: less than one entry short of the window, whatever the
+		// entries applied since the last trim.
+		if held < keep-len(ents[0].GetData()) {
+			t.Fatalf("after put %d the log holds %d entries of %d bytes: the trim kept less than %d bytes", i, len(ents), held, keep)
+		}
+	}
+	if !trimmed {
+		t.Fatal("the log was never trimmed past a snapshot")
+	}
+}

@@ -266,7 +266,11 @@ func (r *Replica) SnapshotDone(job *SnapshotJob, runErr error) error {
 	}
 	r.snapIndex = job.Index
 	r.snapBytes = r.storeBytesIn(job.file)
-	if c := r.compactIndex(job.Index); c > 0 {
+	c := r.compactIndex(job.Index)
+	if first, err := r.storage.FirstIndex(); err == nil && r.syncer == nil {
+		c = min(c, r.keepIndex(r.store.AppliedIndex(), first))
+	}
+	if c > 0 {
 		if err := r.storage.Compact(c); err != nil && err != raft.ErrCompacted {
 			return r.fail(fmt.Errorf("core: compact raft log: %w", err))
 		}

@@ -15,7 +15,11 @@ import (
 	"metastore/engines/memory"
 )
 
-func smallSnapshots(cfg *core.Config) { cfg.SnapshotEntries = 16; cfg.CatchUpEntries = 4 }
+// smallSnapshots keeps 4 entries behind a compaction: a byte window of 1
+// keeps no more (Config.LogKeepBytes, which would keep 8 MiB).
+func smallSnapshots(cfg *core.Config) {
+	cfg.SnapshotEntries, cfg.CatchUpEntries, cfg.LogKeepBytes = 16, 4, 1
+}
 
 func otherThan(c *testCluster, lead uint64) uint64 {
 	if c.ids[0] == lead {

@@ -72,7 +72,7 @@ func startSnapshotNode(t *testing.T, d core.Disk) (*Node, *lockedBuffer) {
 	r, err := core.Open(core.Config{
 		ID: 1, Peers: []uint64{1}, Dir: filepath.Join(t.TempDir(), "member"), Disk: d,
 		Clock: realworld.NewClock(), Network: dropNetwork{}, Engine: memory.New(),
-		Rand: rand.New(rand.NewPCG(1, 2)), SnapshotEntries: 10, CatchUpEntries: 5,
+		Rand: rand.New(rand.NewPCG(1, 2)), SnapshotEntries: 10, CatchUpEntries: 5, LogKeepBytes: 1,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func catchUpFromSnapshot(t *testing.T, ms []*member, whileDown func(lead *member
 		ids = append(ids, m.id)
 	}
 	cfg := func(id uint64) core.Config {
-		return core.Config{ID: id, Peers: ids, SnapshotEntries: 20, CatchUpEntries: 5}
+		return core.Config{ID: id, Peers: ids, SnapshotEntries: 20, CatchUpEntries: 5, LogKeepBytes: 1}
 	}
 	for _, m := range ms {
 		m.start(t, cfg(m.id), peers)
@@ -96,7 +96,7 @@ func catchUpFromSnapshot(t *testing.T, ms []*member, whileDown func(lead *member
 // once rather than at the leader's next SnapshotEntries.
 func TestMemberAddedAfterCompactionCatchesUp(t *testing.T) {
 	m := newMember(t, 1)
-	cfg := core.Config{ID: m.id, Peers: []uint64{m.id}, SnapshotEntries: 20, CatchUpEntries: 5}
+	cfg := core.Config{ID: m.id, Peers: []uint64{m.id}, SnapshotEntries: 20, CatchUpEntries: 5, LogKeepBytes: 1}
 	m.start(t, cfg, map[uint64]string{m.id: m.peerURL()})
 	ctx := ctxT(t)
 	for i := 0; i < 60; i++ {
@@ -117,7 +117,7 @@ func TestMemberAddedAfterCompactionCatchesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	nm.id = add.Member.ID
-	nm.start(t, core.Config{ID: nm.id, Join: true, SnapshotEntries: 20, CatchUpEntries: 5},
+	nm.start(t, core.Config{ID: nm.id, Join: true, SnapshotEntries: 20, CatchUpEntries: 5, LogKeepBytes: 1},
 		map[uint64]string{m.id: m.peerURL()})
 	// No write follows the addition: only a snapshot taken for it can
 	// bring the joiner up to date.
