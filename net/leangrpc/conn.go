@@ -1434,7 +1434,7 @@ func (st *stream) runUnary(msg *[]byte) {
 		st.finish(err)
 		return
 	}
-	bp, err := marshalMessage(resp)
+	bp, err := marshalMessage(resp, st.c.srv.opts.Marshal)
 	if err != nil {
 		st.finish(err)
 		return
@@ -1563,7 +1563,7 @@ func (ss serverStream) SendMsg(m any) error {
 	if err := st.cctx.Err(); err != nil {
 		return status.FromContextError(err).Err()
 	}
-	bp, err := marshalMessage(m)
+	bp, err := marshalMessage(m, st.c.srv.opts.Marshal)
 	if err != nil {
 		return err
 	}
