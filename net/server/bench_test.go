@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
+
+	"metastore/core"
 )
 
 // BenchmarkServerPut runs puts of 256-byte values over 10,000 keys through
@@ -138,4 +141,23 @@ func benchHandlerWrite(b *testing.B, method string, newReq func(key, value []byt
 		call(i)
 		i++
 	}
+}
+
+// BenchmarkNodeCall is a call through the node's loop that the loop answers
+// at once, from many goroutines (as handlers wait on the replica): its
+// queueing, the caller's wait and its wake-up.
+func BenchmarkNodeCall(b *testing.B) {
+	m := startSingle(b)
+	start := func(_ *core.Replica, cb core.Callback) { cb(core.Result{}) }
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		ctx := context.Background()
+		for pb.Next() {
+			if _, err := m.node.call(ctx, 3*time.Second, start); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
