@@ -56,8 +56,11 @@ type Store struct {
 	batch engine.Batch // reused for every write
 	meta  engine.Batch // second batch for SplitAppliedIndex
 	buf   []byte       // scratch for encodings; engines copy on Set
-	w     *writeTxn    // the write in progress, nil between Applies
-	wtx   writeTxn     // reused storage behind w
+	// appliedSlab is where applied-index records handed to an
+	// ownedSetter batch are cut from (see setApplied).
+	appliedSlab []byte
+	w           *writeTxn // the write in progress, nil between Applies
+	wtx         writeTxn  // reused storage behind w
 
 	// keyLease maps each live key attached to a granted lease to it
 	// (see attach).
@@ -271,8 +274,7 @@ func (s *Store) commit(index uint64, id uint64) {
 		s.write(s.batch)
 		meta = s.meta
 	}
-	s.buf = binary.BigEndian.AppendUint64(s.buf[:0], index)
-	meta.Set(keyApplied, s.buf)
+	s.setApplied(meta, index)
 	if id != 0 {
 		s.dedup.add(meta, id, index)
 	}
@@ -302,7 +304,7 @@ func (s *Store) writeMeta(index uint64, fill func(engine.Batch)) error {
 	if fill != nil {
 		fill(b)
 	}
-	b.Set(keyApplied, binary.BigEndian.AppendUint64(nil, index))
+	s.setApplied(b, index)
 	if err := s.eng.Write(b); err != nil {
 		b.Reset()
 		return fmt.Errorf("mvcc: %w", err)
@@ -311,6 +313,33 @@ func (s *Store) writeMeta(index uint64, fill func(engine.Batch)) error {
 	s.applied = index
 	return nil
 }
+
+// setApplied records index as the applied index into b.
+func (s *Store) setApplied(b engine.Batch, index uint64) {
+	o, ok := b.(ownedSetter)
+	if !ok || isSizeKnown(b) {
+		s.buf = binary.BigEndian.AppendUint64(s.buf[:0], index)
+		b.Set(keyApplied, s.buf)
+		return
+	}
+	// The memory engine keeps the bytes it is handed, and every apply
+	// replaces the record: cutting the records from a slab allocates once
+	// per appliedSlabRecords applies instead of once per apply, and keeps
+	// at most a slab alive beyond the engine's current record (and what
+	// snapshots still hold).
+	n := len(keyApplied) + 8
+	if len(s.appliedSlab) < n {
+		s.appliedSlab = make([]byte, appliedSlabRecords*n)
+	}
+	kv := s.appliedSlab[:n:n]
+	s.appliedSlab = s.appliedSlab[n:]
+	copy(kv, keyApplied)
+	binary.BigEndian.PutUint64(kv[len(keyApplied):], index)
+	o.SetOwnedPair(kv, len(keyApplied))
+}
+
+// appliedSlabRecords is how many applied-index records one slab holds.
+const appliedSlabRecords = 64
 
 // AppliedIndex is the raft index of the last applied entry.
 func (s *Store) AppliedIndex() uint64 { return s.applied }
