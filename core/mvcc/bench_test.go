@@ -20,8 +20,15 @@ func BenchmarkPutWithID(b *testing.B) { benchPut(b, true) }
 // 3-member cluster's log carries: each member counts up from its own random
 // start (core/propose.go newID), and the members' proposals interleave in
 // no fixed order. The dedup window is full before timing starts, so every
-// put also prunes the oldest record.
-func BenchmarkPutWithProposerIDs(b *testing.B) {
+// put also prunes the oldest record. Each put is applied on its own.
+func BenchmarkPutWithProposerIDs(b *testing.B) { benchPutProposerIDs(b, 1) }
+
+// BenchmarkPutGroupedWithProposerIDs is BenchmarkPutWithProposerIDs with the
+// puts applied in groups of 32, as the replica applies the entries of one
+// Ready (mvcc.Store.BeginApplyGroup).
+func BenchmarkPutGroupedWithProposerIDs(b *testing.B) { benchPutProposerIDs(b, 32) }
+
+func benchPutProposerIDs(b *testing.B, group int) {
 	s := newStore(b)
 	reqs := make([]*pb.InternalRaftRequest, 10000)
 	value := make([]byte, 100)
@@ -34,6 +41,14 @@ func BenchmarkPutWithProposerIDs(b *testing.B) {
 	var index uint64
 	i := 0
 	apply := func() {
+		if i%group == 0 {
+			if err := s.EndApplyGroup(); err != nil {
+				b.Fatal(err)
+			}
+			if group > 1 {
+				s.BeginApplyGroup()
+			}
+		}
 		rng ^= rng << 13
 		rng ^= rng >> 7
 		rng ^= rng << 17

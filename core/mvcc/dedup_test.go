@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
 	"slices"
@@ -148,3 +149,94 @@ func TestIDSetBlocks(t *testing.T) {
 		t.Fatalf("emptied block kept: %d blocks", len(s.words))
 	}
 }
+
+// TestApplyGroup: inside an apply group a memory engine's applied-index
+// record waits for EndApplyGroup, which writes it once; a durable engine's
+// batches keep carrying it entry by entry. A snapshot inside a group is
+// refused, and the state after the group is the state without one.
+func TestApplyGroup(t *testing.T) {
+	engineApplied := func(s *Store) uint64 {
+		v, ok, err := s.eng.Get(keyApplied)
+		if err != nil || !ok {
+			t.Fatalf("no applied index in the engine: %v", err)
+		}
+		return binary.BigEndian.Uint64(v)
+	}
+	put := func(s *Store, index uint64) {
+		req := &pb.InternalRaftRequest{Header: &pb.RequestHeader{ID: 1000 + index}, Put: &pb.PutRequest{Key: []byte("k"), Value: []byte("v")}}
+		if r := s.Apply(index, req); r.Err != nil || r.Duplicate {
+			t.Fatalf("apply %d: %v", index, r.Err)
+		}
+	}
+	grouped, plain := newStore(t), newStore(t)
+	for i := uint64(1); i <= 3; i++ {
+		put(grouped, i)
+		put(plain, i)
+	}
+	grouped.BeginApplyGroup()
+	if !grouped.InApplyGroup() {
+		t.Fatal("a memory engine's store is not grouping")
+	}
+	for i := uint64(4); i <= 9; i++ {
+		put(grouped, i)
+		put(plain, i)
+	}
+	if got := engineApplied(grouped); got != 3 || grouped.AppliedIndex() != 9 {
+		t.Fatalf("inside the group: engine applied %d, store %d; want 3, 9", got, grouped.AppliedIndex())
+	}
+	if _, err := grouped.Snapshot(); err == nil {
+		t.Fatal("snapshot inside an apply group")
+	}
+	if err := grouped.ApplyNoop(10); err != nil || engineApplied(grouped) != 10 {
+		t.Fatalf("ApplyNoop inside a group: %v, engine applied %d", err, engineApplied(grouped))
+	}
+	put(grouped, 11)
+	if err := grouped.EndApplyGroup(); err != nil {
+		t.Fatal(err)
+	}
+	if err := plain.ApplyNoop(10); err != nil {
+		t.Fatal(err)
+	}
+	put(plain, 11)
+	if grouped.InApplyGroup() || engineApplied(grouped) != 11 || grouped.Hash() != plain.Hash() {
+		t.Fatalf("after the group: engine applied %d, hash equal %v", engineApplied(grouped), grouped.Hash() == plain.Hash())
+	}
+	a, errA := grouped.Snapshot()
+	b, errB := plain.Snapshot()
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Fatalf("snapshots after the group differ (%v, %v)", errA, errB)
+	}
+
+	// An empty group writes nothing.
+	writes := &countingEngine{Engine: memory.New()}
+	s, err := Open(writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.BeginApplyGroup()
+	if err := s.EndApplyGroup(); err != nil || writes.writes != 0 {
+		t.Fatalf("empty group: %v, %d writes", err, writes.writes)
+	}
+
+	// A durable engine records the applied index with every entry.
+	durable, err := Open(durableMemory{memory.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	durable.BeginApplyGroup()
+	if durable.InApplyGroup() {
+		t.Fatal("a durable engine's store is grouping")
+	}
+	put(durable, 1)
+	if engineApplied(durable) != 1 {
+		t.Fatal("a durable engine's applied index waited for the group's end")
+	}
+	if err := durable.EndApplyGroup(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// durableMemory is a memory engine that says it is durable.
+type durableMemory struct{ *memory.Engine }
+
+func (durableMemory) Durable() bool { return true }
