@@ -444,15 +444,27 @@ func (x *index) get(key []byte) *keyIndex {
 // getOrCreate returns the index of key, adding an empty one (with a private
 // copy of key) when missing.
 func (x *index) getOrCreate(key []byte) *keyIndex {
+	ki, created := x.getOrBorrow(key)
+	if created {
+		ki.setKey(key)
+	}
+	return ki
+}
+
+// getOrBorrow is getOrCreate, except that a new key index (created) refers
+// to key itself: the caller gives it a record (keyIndex.put) or a copy
+// (setKey) before key may change. A put on the memory engine gives it the
+// record at once, and the copy was garbage from birth.
+func (x *index) getOrBorrow(key []byte) (ki *keyIndex, created bool) {
 	if id := x.byKey.get(key); id != 0 {
-		return x.keys.at(id)
+		return x.keys.at(id), false
 	}
 	id := x.keys.alloc()
-	ki := x.keys.at(id)
-	ki.setKey(key)
+	ki = x.keys.at(id)
+	ki.setKeyCopy(unsafe.String(unsafe.SliceData(key), len(key))) // borrowed, see above
 	x.tree.ReplaceOrInsert(newTreeItem(id, ki.key()))
 	x.byKey.insert(id)
-	return ki
+	return ki, true
 }
 
 // remove drops ki, which has no revisions left. Its number is reused.
