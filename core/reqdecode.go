@@ -28,7 +28,14 @@ import (
 // bytes fields alias data, which must not change while the request or
 // what the store returns for it (events, responses) is in use.
 func UnmarshalRequest(data []byte) (*pb.InternalRaftRequest, error) {
-	d := decoder{size: len(data), alias: true}
+	return unmarshalRequest(data, nil)
+}
+
+// unmarshalRequest is UnmarshalRequest decoding a plain put into *put
+// (cleared first) when put is not nil: the request it returns is then
+// valid only until put is used again.
+func unmarshalRequest(data []byte, put *putWrite) (*pb.InternalRaftRequest, error) {
+	d := decoder{size: len(data), alias: true, into: put}
 	if req, ok := d.write(data); ok {
 		return req, nil
 	}
@@ -43,6 +50,7 @@ type decoder struct {
 	size  int
 	alias bool
 	arena []byte
+	into  *putWrite // where a plain put goes; nil: a new one
 }
 
 // bytes returns v (with alias) or a copy of v in the arena; nil when v is
@@ -137,7 +145,12 @@ func (d *decoder) write(msg []byte) (*pb.InternalRaftRequest, bool) {
 	ok := false
 	switch kind {
 	case fieldPut:
-		a := new(putWrite)
+		a := d.into
+		if a == nil {
+			a = new(putWrite)
+		} else {
+			*a = putWrite{}
+		}
 		req, h = &a.req, &a.hdr
 		req.Put = &a.op
 		ok = d.put(op, &a.op)
