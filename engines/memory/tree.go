@@ -1,6 +1,10 @@
 package memory
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+	"unsafe"
+)
 
 // tree is the engine's ordered set of items: a B-tree whose nodes are
 // shared copy-on-write between a tree and its clones.
@@ -52,7 +56,44 @@ func newTree(max int) *tree {
 	return &tree{cow: new(cowToken), max: max}
 }
 
-func compareItems(a, b item) int { return bytes.Compare(a.key(), b.key()) }
+// compareItems orders items by key, as bytes.Compare does. Keys of eight
+// bytes or more are compared first by their first eight, as big-endian
+// words, inline; only a tie (or a short key) goes on to compareKeys. Most
+// comparisons a search makes end there (the store's key families differ
+// in their first byte), and a call into bytes.Compare's assembly cost more
+// than the comparing: a put's replacement of the applied index searches
+// with ~20 of them, ~1,400 instructions of a put's ~5,700 in core/mvcc's
+// BenchmarkPut.
+func compareItems(a, b item) int {
+	if a.klen >= 8 && b.klen >= 8 {
+		x := binary.BigEndian.Uint64((*[8]byte)(unsafe.Pointer(a.p))[:])
+		y := binary.BigEndian.Uint64((*[8]byte)(unsafe.Pointer(b.p))[:])
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	return compareKeys(a, b)
+}
+
+// compareKeys is bytes.Compare of a's and b's keys, eight bytes at a time
+// while both have them (revision keys differ in their second word).
+func compareKeys(a, b item) int {
+	ka, kb := a.key(), b.key()
+	for len(ka) >= 8 && len(kb) >= 8 {
+		x, y := binary.BigEndian.Uint64(ka), binary.BigEndian.Uint64(kb)
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+		ka, kb = ka[8:], kb[8:]
+	}
+	return bytes.Compare(ka, kb)
+}
 
 // search returns the index of the first item of n not less than key, and
 // whether that item equals key.
