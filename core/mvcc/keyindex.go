@@ -467,14 +467,15 @@ func (x *index) getOrCreate(key []byte) *keyIndex {
 // (setKey) before key may change. A put on the memory engine gives it the
 // record at once, and the copy was garbage from birth.
 func (x *index) getOrBorrow(key []byte) (ki *keyIndex, created bool) {
-	if id := x.byKey.get(key); id != 0 {
-		return x.keys.at(id), false
+	h := x.byKey.hashOf(unsafe.String(unsafe.SliceData(key), len(key)))
+	if i := x.byKey.findHashed(key, h); i >= 0 {
+		return x.keys.at(x.byKey.slots[i]), false
 	}
 	id := x.keys.alloc()
 	ki = x.keys.at(id)
 	ki.setKeyCopy(unsafe.String(unsafe.SliceData(key), len(key))) // borrowed, see above
 	x.tree.ReplaceOrInsert(newTreeItem(id, ki.key()))
-	x.byKey.insert(id)
+	x.byKey.insertHashed(id, h)
 	return ki, true
 }
 
