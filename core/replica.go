@@ -73,6 +73,9 @@ type Replica struct {
 	// pending maps request IDs to the callbacks waiting for their apply,
 	// with the requests this replica proposed (see requestOf).
 	pending map[uint64]pendingCall
+	// decodedPut holds the put request decoded from the entry being
+	// applied, if any (requestOf).
+	decodedPut putWrite
 	// proposals wait here, with their request IDs, until raft is next
 	// used (node).
 	proposals   []*raftpb.Entry

@@ -126,3 +126,26 @@ func BenchmarkTxnPut(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkPutNewKeys is BenchmarkPut where every put creates its key (a
+// fresh cluster under the bench tool creates most of its keys): the index
+// insert and the key's first record. Keys are the bench tool's, 8 decimal
+// digits, in scattered order; the key's buffer is reused, as a decoder's
+// may be.
+func BenchmarkPutNewKeys(b *testing.B) {
+	s := newStore(b)
+	value := make([]byte, 100)
+	put := &pb.PutRequest{Value: value}
+	req := &pb.InternalRaftRequest{Put: put, Header: &pb.RequestHeader{}}
+	var key []byte
+	var index uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		index++
+		key = fmt.Appendf(key[:0], "%08d", index*7919%99_999_989)
+		put.Key = key
+		if res := s.Apply(index, req); res.Err != nil {
+			b.Fatal(res.Err)
+		}
+	}
+}
