@@ -66,8 +66,9 @@ func (r *Replica) HandleReady() error {
 			out = append(out, m)
 		}
 	}
-	if len(out) > 0 {
+	if out = r.coalesce(out); len(out) > 0 {
 		r.cfg.Network.Send(out)
+		r.releaseCoalesced()
 	}
 	clear(out)
 	r.outBuf = out[:0]

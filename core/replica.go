@@ -97,6 +97,10 @@ type Replica struct {
 	queuedHS  *raftpb.HardState
 	outBuf    []*raftpb.Message // reused by HandleReady
 	sendBuf   []*raftpb.Message // reused by deliver
+	entsBuf   []*raftpb.Entry   // reused by coalesce
+	lastTo    []peerAt          // reused by coalesce
+	// coalescedAcks and coalescedApps count coalesce's merges.
+	coalescedAcks, coalescedApps uint64
 
 	// failed is set when a persistence error made the replica fail-stop.
 	failed error
