@@ -66,8 +66,9 @@ func (r *Replica) HandleReady() error {
 			out = append(out, m)
 		}
 	}
-	if len(out) > 0 {
+	if out = r.coalesce(out); len(out) > 0 {
 		r.cfg.Network.Send(out)
+		r.releaseCoalesced()
 	}
 	clear(out)
 	r.outBuf = out[:0]
@@ -94,9 +95,24 @@ func (r *Replica) observeSoftState(ss *raft.SoftState) {
 	}
 }
 
-// applyEntries applies committed entries in order. Entries at or below the
-// store's applied index were applied before a restart (durable engine).
+// applyEntries applies committed entries in order, as one apply group of
+// the store (a memory engine records the applied index once for them all).
+// Entries at or below the store's applied index were applied before a
+// restart (durable engine).
 func (r *Replica) applyEntries(ents []*raftpb.Entry) error {
+	r.store.BeginApplyGroup()
+	err := r.applyEach(ents)
+	if endErr := r.store.EndApplyGroup(); err == nil && endErr != nil {
+		err = fmt.Errorf("core: record applied index %d: %w", r.store.AppliedIndex(), endErr)
+	}
+	if err != nil {
+		return err
+	}
+	r.reads.serve(r)
+	return nil
+}
+
+func (r *Replica) applyEach(ents []*raftpb.Entry) error {
 	for _, e := range ents {
 		if e.GetIndex() <= r.store.AppliedIndex() {
 			if err := r.reapplyConfChange(e); err != nil {
@@ -123,7 +139,6 @@ func (r *Replica) applyEntries(ents []*raftpb.Entry) error {
 			return fmt.Errorf("core: apply entry %d: %w", e.GetIndex(), err)
 		}
 	}
-	r.reads.serve(r)
 	return nil
 }
 

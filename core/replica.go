@@ -73,6 +73,9 @@ type Replica struct {
 	// pending maps request IDs to the callbacks waiting for their apply,
 	// with the requests this replica proposed (see requestOf).
 	pending map[uint64]pendingCall
+	// decodedPut holds the put request decoded from the entry being
+	// applied, if any (requestOf).
+	decodedPut putWrite
 	// proposals wait here, with their request IDs, until raft is next
 	// used (node).
 	proposals   []*raftpb.Entry
@@ -94,6 +97,10 @@ type Replica struct {
 	queuedHS  *raftpb.HardState
 	outBuf    []*raftpb.Message // reused by HandleReady
 	sendBuf   []*raftpb.Message // reused by deliver
+	entsBuf   []*raftpb.Entry   // reused by coalesce
+	lastTo    []peerAt          // reused by coalesce
+	// coalescedAcks and coalescedApps count coalesce's merges.
+	coalescedAcks, coalescedApps uint64
 
 	// failed is set when a persistence error made the replica fail-stop.
 	failed error

@@ -12,14 +12,30 @@ import (
 // a txn-put nine allocations (each message, the op slice, the oneof
 // wrapper, key and value) and walked its oneof through reflection; the
 // plain writes MarshalRequest encodes by hand are decoded by hand too,
-// into messages allocated together by op and into one copy of the bytes
-// fields. Anything else (another kind of request, a field this code does
-// not know, a field proto.Unmarshal would merge rather than set) goes to
-// proto.Unmarshal, so the result is always proto.Unmarshal's.
+// into messages allocated together by op. Anything else (another kind of
+// request, a field this code does not know, a field proto.Unmarshal would
+// merge rather than set) goes to proto.Unmarshal, so the result is always
+// proto.Unmarshal's.
+//
+// An entry's bytes fields are slices of its data, not copies: entry data
+// is never modified (the proposal's encoding, the transport's decoding
+// and the WAL's give every entry bytes of its own, and packedLog never
+// rewrites them), and a put's event, which outlives the apply, refers to
+// the store's record on the memory engine (see Store.putKV). A copy cost a
+// follower an allocation the size of the entry for every write.
 
-// UnmarshalRequest decodes data as proto.Unmarshal does.
+// UnmarshalRequest decodes data as proto.Unmarshal does. The request's
+// bytes fields alias data, which must not change while the request or
+// what the store returns for it (events, responses) is in use.
 func UnmarshalRequest(data []byte) (*pb.InternalRaftRequest, error) {
-	d := decoder{size: len(data)}
+	return unmarshalRequest(data, nil)
+}
+
+// unmarshalRequest is UnmarshalRequest decoding a plain put into *put
+// (cleared first) when put is not nil: the request it returns is then
+// valid only until put is used again.
+func unmarshalRequest(data []byte, put *putWrite) (*pb.InternalRaftRequest, error) {
+	d := decoder{size: len(data), alias: true, into: put}
 	if req, ok := d.write(data); ok {
 		return req, nil
 	}
@@ -29,17 +45,22 @@ func UnmarshalRequest(data []byte) (*pb.InternalRaftRequest, error) {
 
 // decoder copies the bytes fields of one request into arena, allocated at
 // the first one with room for the whole input, which holds them all (they
-// are parts of it).
+// are parts of it); with alias, it slices them from the input instead.
 type decoder struct {
 	size  int
+	alias bool
 	arena []byte
+	into  *putWrite // where a plain put goes; nil: a new one
 }
 
-// bytes returns a copy of v in the arena; nil when v is empty, as
-// proto.Unmarshal leaves a proto3 bytes field.
+// bytes returns v (with alias) or a copy of v in the arena; nil when v is
+// empty, as proto.Unmarshal leaves a proto3 bytes field.
 func (d *decoder) bytes(v []byte) []byte {
 	if len(v) == 0 {
 		return nil
+	}
+	if d.alias {
+		return v[:len(v):len(v)]
 	}
 	if d.arena == nil {
 		d.arena = make([]byte, 0, d.size)
@@ -124,7 +145,12 @@ func (d *decoder) write(msg []byte) (*pb.InternalRaftRequest, bool) {
 	ok := false
 	switch kind {
 	case fieldPut:
-		a := new(putWrite)
+		a := d.into
+		if a == nil {
+			a = new(putWrite)
+		} else {
+			*a = putWrite{}
+		}
 		req, h = &a.req, &a.hdr
 		req.Put = &a.op
 		ok = d.put(op, &a.op)
@@ -433,7 +459,7 @@ func (d *decoder) txn(msg []byte, t *pb.TxnRequest) bool {
 // client sends before the service sees it.
 func UnmarshalTxnRequest(data []byte, t *pb.TxnRequest) error {
 	t.Reset()
-	d := decoder{size: len(data)}
+	d := decoder{size: len(data)} // NB: copies; a server may reuse data's buffer
 	if d.txn(data, t) {
 		return nil
 	}

@@ -37,7 +37,7 @@ func (r *Replica) sendEngineSnapshot(m *raftpb.Message) {
 		r.sendJob = &SnapshotJob{
 			Index: applied, Term: term, ForSending: true,
 			conf: proto.Clone(r.confState).(*raftpb.ConfState),
-			view: r.cfg.Engine.Snapshot(),
+			view: r.engineView(),
 			disk: r.cfg.Disk, dir: r.snapDir,
 		}
 	}

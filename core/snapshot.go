@@ -342,7 +342,7 @@ func (r *Replica) maybeSnapshot() error {
 	if r.syncer != nil {
 		r.snapJob.EngineHeld, r.snapJob.syncer = true, r.syncer
 	} else {
-		r.snapJob.view = r.cfg.Engine.Snapshot()
+		r.snapJob.view = r.engineView()
 	}
 	return nil
 }
@@ -459,4 +459,15 @@ func (s SnapshotFiles) Receive(m *raftpb.Message, body io.Reader) error {
 // EngineSnapshot returns a consistent view of the engine at the applied
 // index, for streaming the store elsewhere (etcd's snapshot save) off the
 // driving goroutine with mvcc.WriteSnapshot. Close it.
-func (r *Replica) EngineSnapshot() engine.Snapshot { return r.cfg.Engine.Snapshot() }
+func (r *Replica) EngineSnapshot() engine.Snapshot { return r.engineView() }
+
+// engineView freezes the engine as of the last applied entry. Inside the
+// store's apply group the engine's applied index lags the data (see
+// mvcc.Store.BeginApplyGroup), and a view taken there would stand for an
+// index it does not name: that is a bug in the caller.
+func (r *Replica) engineView() engine.Snapshot {
+	if r.store.InApplyGroup() {
+		panic("core: engine view taken while applying entries")
+	}
+	return r.cfg.Engine.Snapshot()
+}

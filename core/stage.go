@@ -245,6 +245,7 @@ func (r *Replica) AppendDone(j *AppendJob) error {
 		}
 		r.deliver(op.responses)
 	}
+	r.sendDelivered()
 	if r.appendq == nil {
 		clear(j.ops)
 		r.appendq = j.ops[:0] // the next job's ops reuse the array
@@ -343,6 +344,7 @@ func (r *Replica) Apply(j *ApplyJob) error {
 		}
 	}
 	r.deliver(j.m.GetResponses())
+	r.sendDelivered()
 	if err := r.maybeSnapshot(); err != nil {
 		return r.fail(err)
 	}
@@ -395,23 +397,29 @@ func (r *Replica) runStages() error {
 }
 
 // deliver hands a stage's responses on: raft's own are stepped back into
-// it, the rest go to peers.
+// it, the rest wait in sendBuf for sendDelivered, so that a job's
+// acknowledgements to a peer leave in one Send and coalesce.
 func (r *Replica) deliver(msgs []*raftpb.Message) {
-	peers := r.sendBuf[:0]
 	for _, m := range msgs {
 		if !r.isLocal(m) {
-			peers = append(peers, m)
+			r.sendBuf = append(r.sendBuf, m)
 			continue
 		}
 		// NB: a response from a peer removed meanwhile is refused; raft
 		// needs nothing more from it.
 		_ = r.node().Step(m)
 	}
+}
+
+// sendDelivered sends what deliver set aside.
+func (r *Replica) sendDelivered() {
+	peers := r.coalesce(r.sendBuf)
 	if len(peers) > 0 {
 		r.cfg.Network.Send(peers)
+		r.releaseCoalesced()
 	}
-	clear(peers)
-	r.sendBuf = peers[:0]
+	clear(r.sendBuf)
+	r.sendBuf = r.sendBuf[:0]
 }
 
 func (r *Replica) isLocal(m *raftpb.Message) bool {

@@ -41,6 +41,8 @@ type node struct {
 	crashedAt   []int64 // virtual time of each crash, by incarnation
 
 	installs, trimsPast uint64 // the replica's counters as last counted
+	coalescedAcks       uint64
+	coalescedApps       uint64
 	// appending is the job out on the node's append stage; its sync
 	// returns at appendSynced, and AppendDone runs after a handoff delay
 	// drawn from stageRng (the stage goroutine waking the loop).
@@ -371,6 +373,11 @@ func (d *driver) observe(n *node) {
 		d.s.counts["log_trimmed_past_snapshot"] += int(trims - n.trimsPast)
 		n.trimsPast = trims
 	}
+	if acks, apps := n.rep.Coalesced(); acks > n.coalescedAcks || apps > n.coalescedApps {
+		d.s.counts["coalesced_acks"] += int(acks - n.coalescedAcks)
+		d.s.counts["coalesced_appends"] += int(apps - n.coalescedApps)
+		n.coalescedAcks, n.coalescedApps = acks, apps
+	}
 	d.s.observeStep(n)
 }
 
@@ -428,7 +435,7 @@ func (d *driver) boot(n *node) {
 		return
 	}
 	n.rep = rep
-	n.installs, n.trimsPast = 0, 0
+	n.installs, n.trimsPast, n.coalescedAcks, n.coalescedApps = 0, 0, 0, 0
 	if rep.Status().MarkerRepaired { // snapshot hook: crash between snapshot file and marker
 		d.s.count("snapshot_marker_repaired")
 	}

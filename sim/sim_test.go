@@ -109,7 +109,8 @@ func TestSweep(t *testing.T) {
 	t.Logf("sweep totals: %s", (&Report{Counts: total}).CountsLine())
 	for _, need := range []string{"leader_elected", "snapshot_install", "crash_lossy", "partition_heal", "member_remove", "member_promote",
 		"crash_append_unsynced", "crash_synced_unapplied", "engine_rocksdb", "compactions", "compact_refused", "watch_compacted",
-		"reads_at_old_rev", "reads_compacted_refused", "reads_future_refused", "wal_zero_ahead"} {
+		"reads_at_old_rev", "reads_compacted_refused", "reads_future_refused", "wal_zero_ahead",
+		"coalesced_acks", "coalesced_appends"} {
 		if total[need] == 0 {
 			t.Errorf("coverage: no %s happened across %d seeds", need, n)
 		}

@@ -57,10 +57,12 @@ type Snapshot interface {
 
 // Engine is an ordered key-value store with atomic batched writes.
 //
-// The MVCC layer stores its applied raft index in the same batch as the data
-// that index covers, so after a crash the two can never disagree. A durable
-// engine (Durable() true) must make Write's effects survive a process crash
-// atomically: all of a batch or none of it.
+// On a durable engine the MVCC layer stores its applied raft index in the
+// same batch as the data that index covers, so after a crash the two can
+// never disagree (on one that is not, it may write it once per group of
+// entries: see mvcc.Store.BeginApplyGroup). A durable engine (Durable()
+// true) must make Write's effects survive a process crash atomically: all
+// of a batch or none of it.
 type Engine interface {
 	Reader
 	NewBatch() Batch

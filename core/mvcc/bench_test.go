@@ -16,6 +16,61 @@ func BenchmarkPut(b *testing.B) { benchPut(b, false) }
 // dedup record (and, past the window, its pruning) is part of the cost.
 func BenchmarkPutWithID(b *testing.B) { benchPut(b, true) }
 
+// BenchmarkPutWithProposerIDs is BenchmarkPutWithID with the request IDs a
+// 3-member cluster's log carries: each member counts up from its own random
+// start (core/propose.go newID), and the members' proposals interleave in
+// no fixed order. The dedup window is full before timing starts, so every
+// put also prunes the oldest record. Each put is applied on its own.
+func BenchmarkPutWithProposerIDs(b *testing.B) { benchPutProposerIDs(b, 1) }
+
+// BenchmarkPutGroupedWithProposerIDs is BenchmarkPutWithProposerIDs with the
+// puts applied in groups of 32, as the replica applies the entries of one
+// Ready (mvcc.Store.BeginApplyGroup).
+func BenchmarkPutGroupedWithProposerIDs(b *testing.B) { benchPutProposerIDs(b, 32) }
+
+func benchPutProposerIDs(b *testing.B, group int) {
+	s := newStore(b)
+	reqs := make([]*pb.InternalRaftRequest, 10000)
+	value := make([]byte, 100)
+	for i := range reqs {
+		key := []byte(fmt.Sprintf("key-%012d", i))
+		reqs[i] = &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key, Value: value}, Header: &pb.RequestHeader{}}
+	}
+	next := []uint64{0x9e3779b97f4a7c15, 0x6a09e667f3bcc908, 0xbb67ae8584caa73b}
+	rng := uint64(0x2545f4914f6cdd1d)
+	var index uint64
+	i := 0
+	apply := func() {
+		if i%group == 0 {
+			if err := s.EndApplyGroup(); err != nil {
+				b.Fatal(err)
+			}
+			if group > 1 {
+				s.BeginApplyGroup()
+			}
+		}
+		rng ^= rng << 13
+		rng ^= rng >> 7
+		rng ^= rng << 17
+		p := rng % uint64(len(next))
+		index++
+		r := reqs[i%len(reqs)]
+		r.Header.ID = next[p]
+		next[p]++
+		if res := s.Apply(index, r); res.Err != nil || res.Duplicate {
+			b.Fatalf("apply %d: %v (duplicate %v)", index, res.Err, res.Duplicate)
+		}
+		i++
+	}
+	for range dedupWindow + len(reqs) {
+		apply()
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		apply()
+	}
+}
+
 func benchPut(b *testing.B, withID bool) {
 	s := newStore(b)
 	reqs := make([]*pb.InternalRaftRequest, 10000)
@@ -69,5 +124,28 @@ func BenchmarkTxnPut(b *testing.B) {
 			b.Fatal(res.Err)
 		}
 		i++
+	}
+}
+
+// BenchmarkPutNewKeys is BenchmarkPut where every put creates its key (a
+// fresh cluster under the bench tool creates most of its keys): the index
+// insert and the key's first record. Keys are the bench tool's, 8 decimal
+// digits, in scattered order; the key's buffer is reused, as a decoder's
+// may be.
+func BenchmarkPutNewKeys(b *testing.B) {
+	s := newStore(b)
+	value := make([]byte, 100)
+	put := &pb.PutRequest{Value: value}
+	req := &pb.InternalRaftRequest{Put: put, Header: &pb.RequestHeader{}}
+	var key []byte
+	var index uint64
+	b.ReportAllocs()
+	for b.Loop() {
+		index++
+		key = fmt.Appendf(key[:0], "%08d", index*7919%99_999_989)
+		put.Key = key
+		if res := s.Apply(index, req); res.Err != nil {
+			b.Fatal(res.Err)
+		}
 	}
 }

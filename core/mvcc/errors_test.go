@@ -275,7 +275,7 @@ func TestDedup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s3.dedup.has(1) || !s3.dedup.has(3) || len(s3.dedup.ids) != 2 {
+	if s3.dedup.has(1) || !s3.dedup.has(3) || s3.dedup.len() != 2 {
 		t.Fatal("reopened dedup log differs")
 	}
 }

@@ -46,3 +46,28 @@ func BenchmarkIndexNewKeys(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIndexExistingKeys looks up keys the index holds, in random
+// order, in an index of 100,000 (the bench tool's key space): a put's
+// lookup of a key it overwrites, whose cost is the cache misses between the
+// key table and the key's bytes.
+func BenchmarkIndexExistingKeys(b *testing.B) {
+	const n = 100_000
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "%08d", i)
+	}
+	x := newIndex()
+	for _, k := range keys {
+		x.getOrCreate(k)
+	}
+	order := rand.New(rand.NewPCG(3, 4)).Perm(n)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if x.getOrCreate(keys[order[i%n]]) == nil {
+			b.Fatal("lost a key")
+		}
+		i++
+	}
+}

@@ -39,8 +39,13 @@ func newKeyTable(keys *keySlab) keyTable {
 }
 
 // hash returns key's home slot and tag.
-func (t *keyTable) hash(key string) (int, uint8) {
-	h := maphash.String(t.seed, key)
+func (t *keyTable) hash(key string) (int, uint8) { return t.slotOf(t.hashOf(key)) }
+
+// hashOf returns key's hash, from which slotOf derives its home slot and
+// tag at the table's current size.
+func (t *keyTable) hashOf(key string) uint64 { return maphash.String(t.seed, key) }
+
+func (t *keyTable) slotOf(h uint64) (int, uint8) {
 	return int(h & uint64(len(t.slots)-1)), uint8(h>>57) | 0x80
 }
 
@@ -49,9 +54,14 @@ func (t *keyTable) key(id uint32) string { return t.keys.at(id).key() }
 
 // find returns the slot of key, or -1.
 func (t *keyTable) find(key []byte) int {
+	return t.findHashed(key, t.hashOf(unsafe.String(unsafe.SliceData(key), len(key))))
+}
+
+// findHashed is find of key whose hash is h.
+func (t *keyTable) findHashed(key []byte, h uint64) int {
 	k := unsafe.String(unsafe.SliceData(key), len(key)) // not kept
 	mask := len(t.slots) - 1
-	i, tag := t.hash(k)
+	i, tag := t.slotOf(h)
 	for ; t.tags[i] != 0; i = (i + 1) & mask {
 		if t.tags[i] == tag && t.key(t.slots[i]) == k {
 			return i
@@ -70,18 +80,25 @@ func (t *keyTable) get(key []byte) uint32 {
 }
 
 // insert adds key index id, whose key the table does not hold.
-func (t *keyTable) insert(id uint32) {
+func (t *keyTable) insert(id uint32) { t.insertHashed(id, t.hashOf(t.key(id))) }
+
+// insertHashed is insert of id whose key's hash is h: a put of a new key
+// hashed it for the lookup that missed, and need not again.
+func (t *keyTable) insertHashed(id uint32, h uint64) {
 	if 4*(t.n+1) > 3*len(t.slots) {
 		t.resize(2 * len(t.slots))
 	}
-	t.place(id)
+	t.placeHashed(id, h)
 	t.n++
 }
 
 // place puts id in the first free slot from its key's home.
-func (t *keyTable) place(id uint32) {
+func (t *keyTable) place(id uint32) { t.placeHashed(id, t.hashOf(t.key(id))) }
+
+// placeHashed is place of id whose key's hash is h.
+func (t *keyTable) placeHashed(id uint32, h uint64) {
 	mask := len(t.slots) - 1
-	i, tag := t.hash(t.key(id))
+	i, tag := t.slotOf(h)
 	for t.tags[i] != 0 {
 		i = (i + 1) & mask
 	}

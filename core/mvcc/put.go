@@ -58,7 +58,10 @@ type putAlloc struct {
 // Its messages go in a, fresh and zero, which the caller allocated (alone
 // or inside a txn's answer).
 func (s *Store) put(w *writeTxn, p *pb.PutRequest, a *putAlloc) *pb.PutResponse {
-	ki := s.idx.getOrCreate(p.Key)
+	ki, created := s.idx.getOrBorrow(p.Key)
+	if _, owned := s.batch.(ownedSetter); created && !owned {
+		ki.setKey(p.Key) // no record will take the key's place (putKV)
+	}
 	r, live := ki.at(w.readRev())
 	var prev *mvccpb.KeyValue
 	if live && (p.PrevKv || p.IgnoreValue || p.IgnoreLease) {

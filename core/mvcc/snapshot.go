@@ -172,6 +172,9 @@ func (s *snapStreamWriter) write(p []byte) {
 // slice: for tests and small stores. The replica streams with
 // WriteSnapshot instead.
 func (s *Store) Snapshot() ([]byte, error) {
+	if s.grouping {
+		return nil, errors.New("mvcc: snapshot inside an apply group, whose applied index the engine does not hold yet")
+	}
 	var buf bytes.Buffer
 	view := s.eng.Snapshot()
 	defer view.Close()

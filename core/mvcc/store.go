@@ -56,8 +56,16 @@ type Store struct {
 	batch engine.Batch // reused for every write
 	meta  engine.Batch // second batch for SplitAppliedIndex
 	buf   []byte       // scratch for encodings; engines copy on Set
-	w     *writeTxn    // the write in progress, nil between Applies
-	wtx   writeTxn     // reused storage behind w
+	// appliedSlab is where applied-index records handed to an
+	// ownedSetter batch are cut from (see setApplied).
+	appliedSlab []byte
+	// grouping is set between BeginApplyGroup and EndApplyGroup on an
+	// engine that does not survive a restart; appliedBehind then says that
+	// the engine's applied-index record is older than applied.
+	grouping      bool
+	appliedBehind bool
+	w             *writeTxn // the write in progress, nil between Applies
+	wtx           writeTxn  // reused storage behind w
 
 	// keyLease maps each live key attached to a granted lease to it
 	// (see attach).
@@ -80,6 +88,7 @@ func Open(eng engine.Engine) (*Store, error) {
 func (s *Store) load() error {
 	s.idx = newIndex()
 	s.rev, s.compact, s.applied = 1, 0, 0
+	s.appliedBehind = false
 	s.leases = make(map[int64]*lease)
 	s.keyLease = make(map[string]int64)
 	s.members = make(map[uint64]Member)
@@ -199,7 +208,8 @@ func prefixEnd(p []byte) []byte {
 // Apply executes one committed request at raft index. The same sequence of
 // (index, request) gives the same state and Hash on every replica. The data,
 // the applied index and the request ID's de-duplication record are written
-// in one engine batch.
+// in one engine batch (inside an apply group on a memory engine, the
+// applied index waits for EndApplyGroup).
 //
 // The caller must not pass an index at or below AppliedIndex (replay is the
 // replica's to skip). Resp and Events may share messages and may alias the
@@ -271,8 +281,11 @@ func (s *Store) commit(index uint64, id uint64) {
 		s.write(s.batch)
 		meta = s.meta
 	}
-	s.buf = binary.BigEndian.AppendUint64(s.buf[:0], index)
-	meta.Set(keyApplied, s.buf)
+	if s.grouping && !s.SplitAppliedIndex {
+		s.appliedBehind = true
+	} else {
+		s.setApplied(meta, index)
+	}
 	if id != 0 {
 		s.dedup.add(meta, id, index)
 	}
@@ -302,15 +315,70 @@ func (s *Store) writeMeta(index uint64, fill func(engine.Batch)) error {
 	if fill != nil {
 		fill(b)
 	}
-	b.Set(keyApplied, binary.BigEndian.AppendUint64(nil, index))
+	s.setApplied(b, index)
 	if err := s.eng.Write(b); err != nil {
 		b.Reset()
 		return fmt.Errorf("mvcc: %w", err)
 	}
 	b.Reset()
 	s.applied = index
+	s.appliedBehind = false
 	return nil
 }
+
+// BeginApplyGroup starts a group of Apply calls that EndApplyGroup ends.
+// On an engine that does not survive a restart (the memory engine: the
+// replica rebuilds it from the raft snapshot and the WAL), Apply inside a
+// group leaves the applied-index record out of its batch and EndApplyGroup
+// writes it once for the whole group: one engine record replaced per group
+// of entries instead of one per entry. Until then the engine's applied
+// index is behind AppliedIndex, so nothing may freeze or read the engine's
+// applied index (an engine snapshot, Open on the same engine) inside a
+// group; InApplyGroup tells. On a durable engine a group changes nothing:
+// each entry's batch carries its applied index, so that a crash can never
+// leave data applied but not recorded as applied.
+func (s *Store) BeginApplyGroup() { s.grouping = !s.eng.Durable() }
+
+// EndApplyGroup ends the group BeginApplyGroup started, writing the
+// applied index if the group's applies left it behind.
+func (s *Store) EndApplyGroup() error {
+	s.grouping = false
+	if !s.appliedBehind {
+		return nil
+	}
+	return s.writeMeta(s.applied, nil)
+}
+
+// InApplyGroup reports whether the engine's applied index may be behind
+// AppliedIndex (see BeginApplyGroup).
+func (s *Store) InApplyGroup() bool { return s.grouping }
+
+// setApplied records index as the applied index into b.
+func (s *Store) setApplied(b engine.Batch, index uint64) {
+	o, ok := b.(ownedSetter)
+	if !ok || isSizeKnown(b) {
+		s.buf = binary.BigEndian.AppendUint64(s.buf[:0], index)
+		b.Set(keyApplied, s.buf)
+		return
+	}
+	// The memory engine keeps the bytes it is handed, and every apply
+	// replaces the record: cutting the records from a slab allocates once
+	// per appliedSlabRecords applies instead of once per apply, and keeps
+	// at most a slab alive beyond the engine's current record (and what
+	// snapshots still hold).
+	n := len(keyApplied) + 8
+	if len(s.appliedSlab) < n {
+		s.appliedSlab = make([]byte, appliedSlabRecords*n)
+	}
+	kv := s.appliedSlab[:n:n]
+	s.appliedSlab = s.appliedSlab[n:]
+	copy(kv, keyApplied)
+	binary.BigEndian.PutUint64(kv[len(keyApplied):], index)
+	o.SetOwnedPair(kv, len(keyApplied))
+}
+
+// appliedSlabRecords is how many applied-index records one slab holds.
+const appliedSlabRecords = 64
 
 // AppliedIndex is the raft index of the last applied entry.
 func (s *Store) AppliedIndex() uint64 { return s.applied }

@@ -153,10 +153,23 @@ func setNew(b engine.Batch, key, value []byte) {
 // putKV writes kv (ModRevision set by the caller to w.rev()) as the next
 // change, indexes it, moves its lease attachment from oldLease, and
 // records the PUT event ev (filled here, without PrevKv).
+//
+// When the engine keeps the record itself, kv's key and value are
+// re-pointed into it: the key index of a new key borrowed the request's key
+// until now (getOrBorrow), the event outlives the apply, and the request's
+// bytes may be a slice of a raft entry's data (UnmarshalRequest), which
+// the event would otherwise keep alive, with the rest of the entries
+// sharing its buffer, for as long as a watcher holds it.
 func (s *Store) putKV(w *writeTxn, ki *keyIndex, kv *mvccpb.KeyValue, oldLease int64, ev *mvccpb.Event) {
 	rev := revision{main: w.rev(), sub: int64(len(w.pending))}
 	rec := s.writeRecord(rev, kv, false)
 	ki.put(rev, rec, len(rec)-len(kv.Value)-len(kv.Key))
+	if rec != nil {
+		kv.Key = ki.keyBytes()
+		if len(kv.Value) > 0 {
+			kv.Value = rec[len(rec)-len(kv.Value) : len(rec) : len(rec)]
+		}
+	}
 	w.pending = append(w.pending, kv)
 	if oldLease != kv.Lease {
 		s.detach(oldLease, kv.Key)

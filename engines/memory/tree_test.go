@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
@@ -274,4 +275,29 @@ func TestTreeAscendingLoadFillsNodes(t *testing.T) {
 		}
 		return m
 	}())
+}
+
+// TestCompareItemsIsBytesCompare checks the word-wise key comparison
+// against bytes.Compare on keys from a two-letter alphabet (so that long
+// common prefixes, and keys that are prefixes of others, are common) of
+// every length around the word size.
+func TestCompareItemsIsBytesCompare(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	key := func() []byte {
+		k := make([]byte, rng.IntN(27))
+		for i := range k {
+			k[i] = "ab"[rng.IntN(2)] + byte(rng.IntN(2))*0x80
+		}
+		return k
+	}
+	for range 200_000 {
+		a, b := key(), key()
+		if rng.IntN(4) == 0 {
+			b = append(a[:len(a):len(a)], b...)
+		}
+		want := bytes.Compare(a, b)
+		if got := compareItems(newItem(a, len(a)), newItem(b, len(b))); got != want {
+			t.Fatalf("compareItems(%x, %x) = %d, bytes.Compare %d", a, b, got, want)
+		}
+	}
 }

@@ -20,7 +20,11 @@ func TestCallContext(t *testing.T) {
 		t.Fatal("the ServerTransportStream key was not learned: every call pays a context.WithValue")
 	}
 	type key struct{}
-	parent := context.WithValue(context.Background(), key{}, "v")
+	// A cancelable parent, as the connection's context is: the call's
+	// cause must still be its own.
+	connCtx, closeConn := context.WithCancel(context.Background())
+	defer closeConn()
+	parent := context.WithValue(connCtx, key{}, "v")
 	st := &stream{}
 	st.cctx.init(st, parent)
 	ctx := context.Context(&st.cctx)
