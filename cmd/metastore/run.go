@@ -278,6 +278,7 @@ func newLeanServer(cfg *config.Config, m *metrics.Metrics, srv *server.Server) *
 		MaxConnectionAgeGrace:        cfg.GRPC.MaxConnectionAgeGrace,
 		Workers:                      server.StreamWorkers,
 		Unmarshal:                    server.UnmarshalRequest,
+		Marshal:                      server.MarshalResponse,
 	})
 }
 

@@ -137,11 +137,15 @@ type conn struct {
 	wroteResponse atomic.Bool
 
 	// Reader-owned.
-	fr       *http2.Framer
-	hbuf     []byte // a HEADERS frame's payload (readFrame)
-	hdec     *hpack.Decoder
-	hdr      headerBlock
-	mdFields []mdField // the header block's metadata, as it arrives
+	fr   *http2.Framer
+	hbuf []byte // a HEADERS frame's payload (readFrame)
+	// ping and windowUpdate are the frames readFrame returns for PING and
+	// WINDOW_UPDATE.
+	ping         http2.PingFrame
+	windowUpdate http2.WindowUpdateFrame
+	hdec         *hpack.Decoder
+	hdr          headerBlock
+	mdFields     []mdField // the header block's metadata, as it arrives
 	// lastMDFields and mdCtx are the last metadata made into a context,
 	// and that context (see incomingContext).
 	lastMDFields []mdField
@@ -476,15 +480,20 @@ func (c *conn) readLoop() bool {
 // readFrame reads the next frame. A HEADERS frame (f nil) it reads itself
 // into the connection's buffer and returns as its frame header and header
 // block fragment, valid until the next call: the framer would allocate a
-// HeadersFrame for each call. The framer still reads the frame header, so
-// its size limit and its HEADERS/CONTINUATION order checks hold, and the
-// payload is checked as its parser does, with the same errors.
+// HeadersFrame for each call. PING and WINDOW_UPDATE frames, which
+// grpc-go's clients send as answers reach them, it reads into frames the
+// connection reuses (valid until the next call too), for the same reason.
+// The framer still reads the frame header, so its size limit and its
+// HEADERS/CONTINUATION order checks hold, and the payload is checked as
+// its parser does, with the same errors.
 func (c *conn) readFrame(br *bufio.Reader) (f http2.Frame, fh http2.FrameHeader, frag []byte, err error) {
 	fh, err = c.fr.ReadFrameHeader()
 	if err != nil {
 		return nil, fh, nil, err
 	}
-	if fh.Type != http2.FrameHeaders {
+	switch fh.Type {
+	case http2.FrameHeaders, http2.FramePing, http2.FrameWindowUpdate:
+	default:
 		f, err = c.fr.ReadFrameForHeader(fh)
 		return f, fh, nil, err
 	}
@@ -495,6 +504,31 @@ func (c *conn) readFrame(br *bufio.Reader) (f http2.Frame, fh http2.FrameHeader,
 	p := c.hbuf[:n]
 	if _, err := io.ReadFull(br, p); err != nil {
 		return nil, fh, nil, err
+	}
+	switch fh.Type {
+	case http2.FramePing:
+		if len(p) != 8 {
+			return nil, fh, nil, http2.ConnectionError(http2.ErrCodeFrameSize)
+		}
+		if fh.StreamID != 0 {
+			return nil, fh, nil, http2.ConnectionError(http2.ErrCodeProtocol)
+		}
+		c.ping = http2.PingFrame{FrameHeader: fh}
+		copy(c.ping.Data[:], p)
+		return &c.ping, fh, nil, nil
+	case http2.FrameWindowUpdate:
+		if len(p) != 4 {
+			return nil, fh, nil, http2.ConnectionError(http2.ErrCodeFrameSize)
+		}
+		inc := binary.BigEndian.Uint32(p) & 0x7fffffff // the reserved bit is ignored
+		if inc == 0 {
+			if fh.StreamID == 0 {
+				return nil, fh, nil, http2.ConnectionError(http2.ErrCodeProtocol)
+			}
+			return nil, fh, nil, http2.StreamError{StreamID: fh.StreamID, Code: http2.ErrCodeProtocol}
+		}
+		c.windowUpdate = http2.WindowUpdateFrame{FrameHeader: fh, Increment: inc}
+		return &c.windowUpdate, fh, nil, nil
 	}
 	if fh.StreamID == 0 {
 		return nil, fh, nil, http2.ConnectionError(http2.ErrCodeProtocol)
@@ -1434,7 +1468,7 @@ func (st *stream) runUnary(msg *[]byte) {
 		st.finish(err)
 		return
 	}
-	bp, err := marshalMessage(resp)
+	bp, err := marshalMessage(resp, st.c.srv.opts.Marshal)
 	if err != nil {
 		st.finish(err)
 		return
@@ -1563,7 +1597,7 @@ func (ss serverStream) SendMsg(m any) error {
 	if err := st.cctx.Err(); err != nil {
 		return status.FromContextError(err).Err()
 	}
-	bp, err := marshalMessage(m)
+	bp, err := marshalMessage(m, st.c.srv.opts.Marshal)
 	if err != nil {
 		return err
 	}

@@ -229,15 +229,21 @@ func putBuf(b *[]byte) {
 }
 
 // marshalMessage appends m's gRPC message (5-byte prefix, then the proto
-// encoding) to a pooled buffer.
-func marshalMessage(m any) (*[]byte, error) {
+// encoding) to a pooled buffer,
+// encoded by custom when set, else by protobuf-go.
+func marshalMessage(m any, custom func([]byte, proto.Message) ([]byte, error)) (*[]byte, error) {
 	pm, ok := m.(proto.Message)
 	if !ok {
 		return nil, status.Errorf(codes.Internal, "grpc: message %T is not a proto message", m)
 	}
 	bp := getBuf()
 	b := append((*bp)[:0], 0, 0, 0, 0, 0)
-	b, err := proto.MarshalOptions{}.MarshalAppend(b, pm)
+	var err error
+	if custom != nil {
+		b, err = custom(b, pm)
+	} else {
+		b, err = proto.MarshalOptions{}.MarshalAppend(b, pm)
+	}
 	if err != nil {
 		putBuf(bp)
 		return nil, status.Errorf(codes.Internal, "grpc: error while marshaling: %v", err)

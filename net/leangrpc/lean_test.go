@@ -73,6 +73,7 @@ func startMember(t *testing.T) (*clientv3.Client, string) {
 		MaxRecvMsgSize:     3<<19 + 512<<10,
 		Workers:            16,
 		Unmarshal:          server.UnmarshalRequest, // as cmd/metastore wires it
+		Marshal:            server.MarshalResponse,
 	})
 	srv.Register(g)
 	node.Start()
@@ -662,5 +663,30 @@ func TestUnmarshalOption(t *testing.T) {
 	_, err = kv.Put(ctxT(t), &pb.PutRequest{Key: []byte("refuse")})
 	if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "refused by the custom decoder") {
 		t.Fatalf("Put with a refusing decoder: %v, want Internal carrying its error", err)
+	}
+}
+
+// TestMarshalOption: answers are encoded by Options.Marshal when it is set,
+// and its error fails the call as protobuf-go's would.
+func TestMarshalOption(t *testing.T) {
+	var calls atomic.Int32
+	cc, _ := startBareServerWith(t, echoKV{}, leangrpc.Options{Marshal: func(b []byte, m proto.Message) ([]byte, error) {
+		calls.Add(1)
+		if r, ok := m.(*pb.PutResponse); ok && string(r.GetPrevKv().GetKey()) == "refuse" {
+			return nil, errors.New("refused by the custom encoder")
+		}
+		return proto.MarshalOptions{}.MarshalAppend(b, m)
+	}})
+	kv := pb.NewKVClient(cc)
+	resp, err := kv.Put(ctxT(t), &pb.PutRequest{Key: []byte("k1")})
+	if err != nil || string(resp.GetPrevKv().GetKey()) != "k1" {
+		t.Fatalf("Put = %v, %v; want the key echoed", resp, err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("custom encoder ran %d times for one call, want 1", n)
+	}
+	_, err = kv.Put(ctxT(t), &pb.PutRequest{Key: []byte("refuse")})
+	if status.Code(err) != codes.Internal || !strings.Contains(err.Error(), "refused by the custom encoder") {
+		t.Fatalf("Put with a refusing encoder: %v, want Internal carrying its error", err)
 	}
 }

@@ -175,6 +175,24 @@ func TestMalformedInputLeavesServerServing(t *testing.T) {
 			return fr.WriteData(1, true, []byte{0, 0, 0, 0, 9, 1})
 		},
 		"window overflow": func(fr *http2.Framer) error { return fr.WriteWindowUpdate(0, 1<<31-1) },
+		"ping too short": func(fr *http2.Framer) error {
+			return fr.WriteRawFrame(http2.FramePing, 0, 0, []byte{1, 2, 3})
+		},
+		"ping on a stream": func(fr *http2.Framer) error {
+			return fr.WriteRawFrame(http2.FramePing, 0, 1, make([]byte, 8))
+		},
+		"window update too long": func(fr *http2.Framer) error {
+			return fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 0, make([]byte, 5))
+		},
+		"window update of 0": func(fr *http2.Framer) error {
+			return fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 0, make([]byte, 4))
+		},
+		"stream window update of 0": func(fr *http2.Framer) error {
+			if err := hdrs(fr, 1, put, false); err != nil {
+				return err
+			}
+			return fr.WriteRawFrame(http2.FrameWindowUpdate, 0, 1, make([]byte, 4))
+		},
 		"headers on stream 0": func(fr *http2.Framer) error {
 			return fr.WriteRawFrame(http2.FrameHeaders, http2.FlagHeadersEndHeaders, 0, put)
 		},
@@ -200,13 +218,20 @@ func TestMalformedInputLeavesServerServing(t *testing.T) {
 		},
 	}
 	wantGoAway := map[string]http2.ErrCode{
-		"bad hpack":           http2.ErrCodeCompression,
-		"data on stream 0":    http2.ErrCodeProtocol,
-		"continuation flood":  http2.ErrCodeEnhanceYourCalm,
-		"window overflow":     http2.ErrCodeFlowControl,
-		"headers on stream 0": http2.ErrCodeProtocol,
+		"bad hpack":              http2.ErrCodeCompression,
+		"data on stream 0":       http2.ErrCodeProtocol,
+		"continuation flood":     http2.ErrCodeEnhanceYourCalm,
+		"window overflow":        http2.ErrCodeFlowControl,
+		"headers on stream 0":    http2.ErrCodeProtocol,
+		"ping too short":         http2.ErrCodeFrameSize,
+		"ping on a stream":       http2.ErrCodeProtocol,
+		"window update too long": http2.ErrCodeFrameSize,
+		"window update of 0":     http2.ErrCodeProtocol,
 	}
-	wantReset := map[string]http2.ErrCode{"headers padding too long": http2.ErrCodeProtocol}
+	wantReset := map[string]http2.ErrCode{
+		"headers padding too long":  http2.ErrCodeProtocol,
+		"stream window update of 0": http2.ErrCodeProtocol,
+	}
 	for name, send := range cases {
 		nc, err := net.Dial("tcp", lis.Addr().String())
 		if err != nil {

@@ -67,6 +67,12 @@ type Options struct {
 	// that knows its hot messages can decode those by hand and hand the
 	// rest to proto.Unmarshal. Its error is reported as proto's is.
 	Unmarshal func(b []byte, m proto.Message) error
+	// Marshal, when set, encodes response messages instead of protobuf-go:
+	// it appends m's encoding to b, byte for byte what
+	// proto.MarshalOptions{}.MarshalAppend appends (a service can encode
+	// its hot answers by hand and hand the rest to protobuf-go). Its error
+	// is reported as protobuf-go's is.
+	Marshal func(b []byte, m proto.Message) ([]byte, error)
 }
 
 // method is one registered method, with what each call needs resolved at

@@ -169,11 +169,15 @@ func propose[T any](ctx context.Context, s *Server, req *pb.InternalRaftRequest)
 
 // UnmarshalRequest decodes a client's request message as proto.Unmarshal
 // does; a TxnRequest, the one whose generic decoding cost a txn-put most
-// over a put, is decoded by hand (core.UnmarshalTxnRequest). It is the lean
-// gRPC server's decoder (leangrpc.Options.Unmarshal).
+// over a put, is decoded by hand (core.UnmarshalTxnRequest), and so is a
+// PutRequest (unmarshalPutRequest). It is the lean gRPC server's decoder
+// (leangrpc.Options.Unmarshal).
 func UnmarshalRequest(b []byte, m proto.Message) error {
-	if t, ok := m.(*pb.TxnRequest); ok {
-		return core.UnmarshalTxnRequest(b, t)
+	switch m := m.(type) {
+	case *pb.PutRequest:
+		return unmarshalPutRequest(b, m)
+	case *pb.TxnRequest:
+		return core.UnmarshalTxnRequest(b, m)
 	}
 	return proto.Unmarshal(b, m)
 }

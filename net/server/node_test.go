@@ -189,3 +189,38 @@ func TestNodeLoopRunsDuringFsync(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeStopAnswersWaitingCalls: calls still waiting for the replica
+// when the node stops are answered ErrNodeStopped, not left to their
+// timeout; so are calls made after.
+func TestNodeStopAnswersWaitingCalls(t *testing.T) {
+	m := startSingle(t)
+	ctx := ctxT(t) // a wait nothing answers fails the test, not hangs it
+	const waiting = 8
+	errs := make(chan error, waiting)
+	queued := make(chan struct{}, waiting)
+	for range waiting {
+		go func() {
+			// Within the deadline ring (300 test ticks), and long enough
+			// that a timeout would answer errTimeout after the stop.
+			_, err := m.node.call(ctx, 2500*time.Millisecond, func(*core.Replica, core.Callback) {
+				queued <- struct{}{} // and never answer
+			})
+			errs <- err
+		}()
+	}
+	for range waiting {
+		<-queued
+	}
+	m.node.Stop()
+	for range waiting {
+		if err := <-errs; !errors.Is(err, ErrNodeStopped) {
+			t.Fatalf("a call waiting when the node stopped got %v, want ErrNodeStopped", err)
+		}
+	}
+	if _, err := m.node.call(ctx, 2500*time.Millisecond, func(_ *core.Replica, cb core.Callback) {
+		cb(core.Result{})
+	}); !errors.Is(err, ErrNodeStopped) {
+		t.Fatalf("a call after the stop got %v, want ErrNodeStopped", err)
+	}
+}

@@ -223,7 +223,8 @@ func WorkerOptions() []grpc.ServerOption {
 // Register installs KV, Watch, Lease, Cluster, Maintenance, Auth and the
 // standard gRPC health service on g (a grpc.Server, or a leangrpc.Server).
 func (s *Server) Register(g grpc.ServiceRegistrar) {
-	pb.RegisterKVServer(g, &kvServer{s: s})
+	k := &kvServer{s: s}
+	g.RegisterService(kvServiceDesc(k), k)
 	pb.RegisterWatchServer(g, &watchServer{s: s})
 	pb.RegisterLeaseServer(g, &leaseServer{s: s})
 	pb.RegisterClusterServer(g, &clusterServer{s: s})
