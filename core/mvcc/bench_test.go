@@ -28,14 +28,20 @@ func BenchmarkPutWithProposerIDs(b *testing.B) { benchPutProposerIDs(b, 1) }
 // Ready (mvcc.Store.BeginApplyGroup).
 func BenchmarkPutGroupedWithProposerIDs(b *testing.B) { benchPutProposerIDs(b, 32) }
 
-func benchPutProposerIDs(b *testing.B, group int) {
-	s := newStore(b)
+// benchPutRequests returns puts of 100-byte values to 10,000 distinct keys.
+func benchPutRequests() []*pb.InternalRaftRequest {
 	reqs := make([]*pb.InternalRaftRequest, 10000)
 	value := make([]byte, 100)
 	for i := range reqs {
 		key := []byte(fmt.Sprintf("key-%012d", i))
 		reqs[i] = &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key, Value: value}, Header: &pb.RequestHeader{}}
 	}
+	return reqs
+}
+
+func benchPutProposerIDs(b *testing.B, group int) {
+	s := newStore(b)
+	reqs := benchPutRequests()
 	next := []uint64{0x9e3779b97f4a7c15, 0x6a09e667f3bcc908, 0xbb67ae8584caa73b}
 	rng := uint64(0x2545f4914f6cdd1d)
 	var index uint64
@@ -73,12 +79,7 @@ func benchPutProposerIDs(b *testing.B, group int) {
 
 func benchPut(b *testing.B, withID bool) {
 	s := newStore(b)
-	reqs := make([]*pb.InternalRaftRequest, 10000)
-	value := make([]byte, 100)
-	for i := range reqs {
-		key := []byte(fmt.Sprintf("key-%012d", i))
-		reqs[i] = &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: key, Value: value}, Header: &pb.RequestHeader{}}
-	}
+	reqs := benchPutRequests()
 	var index uint64
 	for _, r := range reqs {
 		index++
