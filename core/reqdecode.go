@@ -452,6 +452,20 @@ func (d *decoder) txn(msg []byte, t *pb.TxnRequest) bool {
 	return true
 }
 
+// UnmarshalPutRequest decodes a client's PutRequest into p as
+// proto.Unmarshal does, its key and value copied into one allocation (a
+// server may reuse data's buffer; each is capped at its length, so an
+// append to one cannot reach the other).
+func UnmarshalPutRequest(data []byte, p *pb.PutRequest) error {
+	p.Reset()
+	d := decoder{size: len(data)}
+	if d.put(data, p) {
+		return nil
+	}
+	// NB: proto.Unmarshal clears what the hand decoding left in p.
+	return proto.Unmarshal(data, p)
+}
+
 // UnmarshalTxnRequest decodes a client's TxnRequest into t as
 // proto.Unmarshal does, by hand for the txns plain writes carry: what
 // proto.Unmarshal spends on a txn-put's oneof and its seven allocations

@@ -170,12 +170,12 @@ func propose[T any](ctx context.Context, s *Server, req *pb.InternalRaftRequest)
 // UnmarshalRequest decodes a client's request message as proto.Unmarshal
 // does; a TxnRequest, the one whose generic decoding cost a txn-put most
 // over a put, is decoded by hand (core.UnmarshalTxnRequest), and so is a
-// PutRequest (unmarshalPutRequest). It is the lean gRPC server's decoder
+// PutRequest (core.UnmarshalPutRequest). It is the lean gRPC server's decoder
 // (leangrpc.Options.Unmarshal).
 func UnmarshalRequest(b []byte, m proto.Message) error {
 	switch m := m.(type) {
 	case *pb.PutRequest:
-		return unmarshalPutRequest(b, m)
+		return core.UnmarshalPutRequest(b, m)
 	case *pb.TxnRequest:
 		return core.UnmarshalTxnRequest(b, m)
 	}
