@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"go.etcd.io/raft/v3/raftpb"
+
 	"metastore/core"
 )
 
@@ -29,15 +31,7 @@ func TestRaftLogInMemoryIsBoundedInBytes(t *testing.T) {
 		if _, err := c.put(lead, fmt.Sprintf("k%d", i%7), value); err != nil {
 			t.Fatal(err)
 		}
-		first, last := c.nodes[lead].LogBounds()
-		ents, err := c.nodes[lead].LogEntries(first, last+1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held := 0
-		for _, e := range ents {
-			held += len(e.GetData())
-		}
+		_, held := heldLog(t, c.nodes[lead])
 		maxHeld = max(maxHeld, held)
 	}
 	if c.nodes[lead].Status().SnapshotIdx == 0 {
@@ -108,15 +102,7 @@ func TestLogTrimKeepsLogKeepBytes(t *testing.T) {
 			continue
 		}
 		trimmed = true
-		first, last := c.nodes[lead].LogBounds()
-		ents, err := c.nodes[lead].LogEntries(first, last+1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held := 0
-		for _, e := range ents {
-			held += len(e.GetData())
-		}
+		ents, held := heldLog(t, c.nodes[lead])
 		// NB: less than one entry short of the window, whatever the
 		// entries applied since the last trim.
 		if held < keep-len(ents[0].GetData()) {
@@ -126,4 +112,19 @@ func TestLogTrimKeepsLogKeepBytes(t *testing.T) {
 	if !trimmed {
 		t.Fatal("the log was never trimmed past a snapshot")
 	}
+}
+
+// heldLog returns the entries r's raft log holds and the bytes of their
+// data.
+func heldLog(t *testing.T, r *core.Replica) (ents []*raftpb.Entry, held int) {
+	t.Helper()
+	first, last := r.LogBounds()
+	ents, err := r.LogEntries(first, last+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		held += len(e.GetData())
+	}
+	return ents, held
 }
