@@ -24,9 +24,7 @@ type dedupLog struct {
 	// scratch for engine keys and values (the batch copies them)
 	kbuf [10]byte
 	vbuf [8]byte
-	// slab is where records handed to an ownedSetter batch are cut from
-	// (see add).
-	slab []byte
+	slab recordSlab // records for a batch that keeps them (see add)
 }
 
 func newDedupLog(max int) *dedupLog {
@@ -43,17 +41,11 @@ func (d *dedupLog) len() int { return len(d.order) - d.head }
 func (d *dedupLog) add(b engine.Batch, id, index uint64) {
 	d.ids.add(id)
 	d.order = append(d.order, id)
-	if o, ok := b.(ownedSetter); ok && !isSizeKnown(b) {
-		// The memory engine keeps the bytes it is handed. Records are
-		// pruned in the order they were added, so cutting them from one
-		// slab after another keeps at most one slab's worth of pruned
-		// records alive, and saves an allocation per record.
-		const n = dedupKeyLen + 8
-		if len(d.slab) < n {
-			d.slab = make([]byte, dedupSlabRecords*n)
-		}
-		kv := d.slab[:n:n]
-		d.slab = d.slab[n:]
+	if o, ok := ownedRecords(b); ok {
+		// Records are pruned in the order they were added, so cutting
+		// them from one slab after another keeps at most one slab's
+		// worth of pruned records alive.
+		kv := d.slab.cut(dedupKeyLen + 8)
 		copy(kv, prefixDedup)
 		binary.BigEndian.PutUint64(kv[2:], id)
 		binary.BigEndian.PutUint64(kv[dedupKeyLen:], index)
@@ -86,14 +78,6 @@ func (d *dedupLog) add(b engine.Batch, id, index uint64) {
 
 // dedupKeyLen is the length of a dedup record's key, d/<id:8>.
 const dedupKeyLen = 2 + 8
-
-// dedupSlabRecords is how many dedup records one slab holds.
-const dedupSlabRecords = 64
-
-func isSizeKnown(b engine.Batch) bool {
-	_, ok := b.(sizeKnownBatch)
-	return ok
-}
 
 // idSet is an exact set of request IDs laid out for the IDs the dedup log
 // holds: a few long ascending runs, one per proposing replica (core/propose.go

@@ -56,9 +56,9 @@ type Store struct {
 	batch engine.Batch // reused for every write
 	meta  engine.Batch // second batch for SplitAppliedIndex
 	buf   []byte       // scratch for encodings; engines copy on Set
-	// appliedSlab is where applied-index records handed to an
-	// ownedSetter batch are cut from (see setApplied).
-	appliedSlab []byte
+	// appliedSlab holds applied-index records for a batch that keeps
+	// them (see setApplied).
+	appliedSlab recordSlab
 	// grouping is set between BeginApplyGroup and EndApplyGroup on an
 	// engine that does not survive a restart; appliedBehind then says that
 	// the engine's applied-index record is older than applied.
@@ -355,30 +355,20 @@ func (s *Store) InApplyGroup() bool { return s.grouping }
 
 // setApplied records index as the applied index into b.
 func (s *Store) setApplied(b engine.Batch, index uint64) {
-	o, ok := b.(ownedSetter)
-	if !ok || isSizeKnown(b) {
+	o, ok := ownedRecords(b)
+	if !ok {
 		s.buf = binary.BigEndian.AppendUint64(s.buf[:0], index)
 		b.Set(keyApplied, s.buf)
 		return
 	}
-	// The memory engine keeps the bytes it is handed, and every apply
-	// replaces the record: cutting the records from a slab allocates once
-	// per appliedSlabRecords applies instead of once per apply, and keeps
-	// at most a slab alive beyond the engine's current record (and what
-	// snapshots still hold).
-	n := len(keyApplied) + 8
-	if len(s.appliedSlab) < n {
-		s.appliedSlab = make([]byte, appliedSlabRecords*n)
-	}
-	kv := s.appliedSlab[:n:n]
-	s.appliedSlab = s.appliedSlab[n:]
+	// Every apply replaces the record, so the slabs keep at most one slab
+	// alive beyond the engine's current record (and what snapshots still
+	// hold).
+	kv := s.appliedSlab.cut(len(keyApplied) + 8)
 	copy(kv, keyApplied)
 	binary.BigEndian.PutUint64(kv[len(keyApplied):], index)
 	o.SetOwnedPair(kv, len(keyApplied))
 }
-
-// appliedSlabRecords is how many applied-index records one slab holds.
-const appliedSlabRecords = 64
 
 // AppliedIndex is the raft index of the last applied entry.
 func (s *Store) AppliedIndex() uint64 { return s.applied }

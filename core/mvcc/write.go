@@ -110,6 +110,39 @@ type ownedSetter interface {
 	SetOwnedPair(kv []byte, keyLen int)
 }
 
+// ownedRecords returns b's ownedSetter when b keeps the records it is
+// handed and counts no sizes (a size-counting wrapper's batch takes the
+// copying path, whose sizes it knows).
+func ownedRecords(b engine.Batch) (ownedSetter, bool) {
+	o, ok := b.(ownedSetter)
+	if !ok {
+		return nil, false
+	}
+	if _, sized := b.(sizeKnownBatch); sized {
+		return nil, false
+	}
+	return o, true
+}
+
+// recordSlab cuts small records for a batch that keeps the bytes it is
+// handed (ownedRecords) out of shared slabs: one allocation per
+// slabRecords records instead of one per record. A slab stays alive while
+// any record cut from it does.
+type recordSlab struct{ free []byte }
+
+// slabRecords is how many records one slab holds.
+const slabRecords = 64
+
+// cut returns n bytes of the slab, capped at n.
+func (s *recordSlab) cut(n int) []byte {
+	if len(s.free) < n {
+		s.free = make([]byte, slabRecords*n)
+	}
+	kv := s.free[:n:n]
+	s.free = s.free[n:]
+	return kv
+}
+
 // writeRecord adds the record of kv at rev to the batch and returns the
 // stored record bytes when the engine took ownership of them, else nil.
 func (s *Store) writeRecord(rev revision, kv *mvccpb.KeyValue, tomb bool) []byte {
